@@ -1,0 +1,34 @@
+#![doc = include_str!("../README.md")]
+
+pub mod address;
+pub mod api;
+pub mod archive;
+pub mod config;
+pub mod memory;
+mod signing;
+pub mod storage;
+pub mod tokens;
+pub mod upstream;
+pub mod version;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use address::{AddressError, ModuleAddress};
+pub use api::{AdapterError, Registry};
+pub use archive::{ArchiveError, ArchiveLimits};
+pub use config::{RegistryConfig, SigningKey};
+pub use storage::{
+    Archive, ArchiveAccess, ArchiveFormat, ArchiveInfo, ArchiveLocation, Sha256Digest, Storage,
+    StorageError,
+};
+pub use tokens::{NewToken, Tier, TokenHash, TokenRecord, TokenStore};
+pub use upstream::{NoUpstream, Upstream, UpstreamError};
+pub use version::Version;
+
+#[cfg(any(test, feature = "mock"))]
+pub use storage::MockStorage;
+#[cfg(any(test, feature = "mock"))]
+pub use tokens::MockTokenStore;
+#[cfg(any(test, feature = "mock"))]
+pub use upstream::MockUpstream;
