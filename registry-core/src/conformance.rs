@@ -1,0 +1,351 @@
+//! The conformance suite every [`Storage`] and [`TokenStore`] implementation runs.
+//!
+//! Each check is a free function taking a fresh, empty store; the macros
+//! [`storage_conformance_tests!`](crate::storage_conformance_tests) and
+//! [`token_store_conformance_tests!`](crate::token_store_conformance_tests)
+//! expand into one `#[tokio::test]` per check. The calling crate needs `tokio`
+//! (features `macros`, `rt-multi-thread`) as a dev-dependency.
+//!
+//! ```text
+//! registry_core::storage_conformance_tests!(|| async {
+//!     std::sync::Arc::new(MyStorage::new()) as std::sync::Arc<dyn registry_core::Storage>
+//! });
+//! ```
+#![allow(missing_docs)]
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+
+use crate::storage::{Archive, ArchiveAccess, ArchiveFormat, Storage, StorageError};
+use crate::tokens::{NewToken, Tier, TokenRecord, TokenStore};
+use crate::{ModuleAddress, Version};
+
+fn module(ns: &str, name: &str, system: &str) -> ModuleAddress {
+    ModuleAddress::new(ns, name, system).expect("valid test address")
+}
+
+fn v(s: &str) -> Version {
+    Version::parse(s).expect("valid test version")
+}
+
+/// Deterministic, distinct archive bytes (storages do not validate archives).
+fn archive(format: ArchiveFormat, seed: u8, len: usize) -> Archive {
+    let bytes: Vec<u8> = (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect();
+    Archive::new(format, Bytes::from(bytes))
+}
+
+fn sorted(mut versions: Vec<Version>) -> Vec<String> {
+    versions.sort();
+    versions.iter().map(ToString::to_string).collect()
+}
+
+/// Expands into one `#[tokio::test]` per storage check. `$make` is a closure
+/// returning a future of a fresh, empty `Arc<dyn Storage>`.
+#[macro_export]
+macro_rules! storage_conformance_tests {
+    ($make:expr) => {
+        $crate::__conformance_checks!($make, storage;
+            publish_then_list,
+            list_of_unknown_module_is_empty,
+            second_publish_conflicts_and_keeps_bytes,
+            read_returns_exact_bytes,
+            locate_reports_format_digest_and_size,
+            missing_version_is_not_found,
+            delete_then_republish,
+            modules_are_isolated,
+            prerelease_and_build_versions_round_trip,
+            large_archive_round_trips,
+            concurrent_publishes_have_one_winner,
+        );
+    };
+}
+
+/// Expands into one `#[tokio::test]` per token-store check. `$make` is a
+/// closure returning a future of a fresh, empty `Arc<dyn TokenStore>`.
+#[macro_export]
+macro_rules! token_store_conformance_tests {
+    ($make:expr) => {
+        $crate::__conformance_checks!($make, token_store;
+            create_then_find_by_hash,
+            unknown_hash_is_none,
+            taken_name_conflicts_and_keeps_original,
+            list_returns_every_record,
+            delete_revokes_and_frees_the_name,
+            delete_missing_is_not_found,
+            concurrent_creates_have_one_winner,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_checks {
+    ($make:expr, $module:ident; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let store = ($make)().await;
+                $crate::conformance::$module::$check(store).await;
+            }
+        )*
+    };
+}
+
+/// Checks of the [`Storage`] contract.
+pub mod storage {
+    use super::*;
+
+    pub async fn publish_then_list(s: Arc<dyn Storage>) {
+        let m = module("acme", "vpc", "aws");
+        for (i, ver) in ["1.0.0", "1.2.0", "2.0.0-rc.1"].iter().enumerate() {
+            s.publish(&m, &v(ver), &archive(ArchiveFormat::TarGz, i as u8, 64))
+                .await
+                .expect("publish");
+        }
+        let listed = s.list_versions(&m).await.expect("list");
+        assert_eq!(listed.len(), 3, "no duplicates: {listed:?}");
+        assert_eq!(sorted(listed), ["1.0.0", "1.2.0", "2.0.0-rc.1"]);
+    }
+
+    pub async fn list_of_unknown_module_is_empty(s: Arc<dyn Storage>) {
+        let listed = s.list_versions(&module("acme", "nothing", "aws")).await.expect("list");
+        assert!(listed.is_empty(), "{listed:?}");
+    }
+
+    pub async fn second_publish_conflicts_and_keeps_bytes(s: Arc<dyn Storage>) {
+        let (m, ver) = (module("acme", "vpc", "aws"), v("1.0.0"));
+        let first = archive(ArchiveFormat::TarGz, 1, 100);
+        s.publish(&m, &ver, &first).await.expect("first publish");
+        let err = s
+            .publish(&m, &ver, &archive(ArchiveFormat::Zip, 2, 200))
+            .await
+            .expect_err("second publish must fail");
+        assert!(matches!(err, StorageError::AlreadyExists), "{err:?}");
+        let read = s.read_archive(&m, &ver).await.expect("read");
+        assert_eq!(read.bytes(), first.bytes());
+        assert_eq!(read.info(), first.info());
+    }
+
+    pub async fn read_returns_exact_bytes(s: Arc<dyn Storage>) {
+        let m = module("acme", "vpc", "aws");
+        for (ver, format) in [("1.0.0", ArchiveFormat::TarGz), ("1.1.0", ArchiveFormat::Zip)] {
+            let a = archive(format, 9, 1000);
+            s.publish(&m, &v(ver), &a).await.expect("publish");
+            let read = s.read_archive(&m, &v(ver)).await.expect("read");
+            assert_eq!(read.bytes(), a.bytes(), "{ver}");
+            assert_eq!(read.info(), a.info(), "{ver}");
+        }
+    }
+
+    pub async fn locate_reports_format_digest_and_size(s: Arc<dyn Storage>) {
+        let m = module("acme", "vpc", "aws");
+        for (ver, format) in [("1.0.0", ArchiveFormat::TarGz), ("1.1.0", ArchiveFormat::Zip)] {
+            let a = archive(format, 3, 777);
+            s.publish(&m, &v(ver), &a).await.expect("publish");
+            let loc = s.locate_archive(&m, &v(ver)).await.expect("locate");
+            assert_eq!(&loc.info, a.info(), "{ver}");
+            if let ArchiveAccess::Presigned { url } = &loc.access {
+                let path = url.split('?').next().unwrap_or_default();
+                assert!(path.ends_with(format.suffix()), "presigned path must end in {}: {url}", format.suffix());
+            }
+        }
+    }
+
+    pub async fn missing_version_is_not_found(s: Arc<dyn Storage>) {
+        let m = module("acme", "vpc", "aws");
+        s.publish(&m, &v("1.0.0"), &archive(ArchiveFormat::TarGz, 0, 10))
+            .await
+            .expect("publish");
+        let missing = v("1.0.1");
+        assert!(matches!(s.read_archive(&m, &missing).await, Err(StorageError::NotFound)));
+        assert!(matches!(s.locate_archive(&m, &missing).await, Err(StorageError::NotFound)));
+        assert!(matches!(s.delete_version(&m, &missing).await, Err(StorageError::NotFound)));
+        let other = module("acme", "other", "aws");
+        assert!(matches!(s.read_archive(&other, &v("1.0.0")).await, Err(StorageError::NotFound)));
+        assert!(matches!(s.delete_version(&other, &v("1.0.0")).await, Err(StorageError::NotFound)));
+    }
+
+    pub async fn delete_then_republish(s: Arc<dyn Storage>) {
+        let (m, ver) = (module("acme", "vpc", "aws"), v("1.0.0"));
+        s.publish(&m, &ver, &archive(ArchiveFormat::TarGz, 1, 50)).await.expect("publish");
+        s.publish(&m, &v("1.1.0"), &archive(ArchiveFormat::TarGz, 2, 50)).await.expect("publish");
+        s.delete_version(&m, &ver).await.expect("delete");
+        assert!(matches!(s.read_archive(&m, &ver).await, Err(StorageError::NotFound)));
+        assert_eq!(sorted(s.list_versions(&m).await.expect("list")), ["1.1.0"]);
+        let again = archive(ArchiveFormat::Zip, 7, 80);
+        s.publish(&m, &ver, &again).await.expect("republish after delete");
+        let read = s.read_archive(&m, &ver).await.expect("read");
+        assert_eq!(read.bytes(), again.bytes());
+        assert_eq!(s.locate_archive(&m, &ver).await.expect("locate").info, *again.info());
+    }
+
+    pub async fn modules_are_isolated(s: Arc<dyn Storage>) {
+        let mods = [
+            module("a", "b", "c"),
+            module("a", "bb", "c"),
+            module("a", "b", "cc"),
+            module("ab", "b", "c"),
+            module("A", "b", "c"),
+        ];
+        for (i, m) in mods.iter().enumerate() {
+            s.publish(m, &v(&format!("{i}.0.0")), &archive(ArchiveFormat::TarGz, i as u8, 20))
+                .await
+                .expect("publish");
+        }
+        for (i, m) in mods.iter().enumerate() {
+            assert_eq!(sorted(s.list_versions(m).await.expect("list")), [format!("{i}.0.0")], "{m}");
+        }
+    }
+
+    pub async fn prerelease_and_build_versions_round_trip(s: Arc<dyn Storage>) {
+        let m = module("acme", "vpc", "aws");
+        let versions = ["1.0.0-rc.1", "1.0.0-alpha.beta-2", "1.0.0+build.5", "0.0.1-x.7.z.92"];
+        for (i, ver) in versions.iter().enumerate() {
+            s.publish(&m, &v(ver), &archive(ArchiveFormat::TarGz, i as u8, 20))
+                .await
+                .expect("publish");
+        }
+        let mut expected: Vec<Version> = versions.iter().map(|s| v(s)).collect();
+        expected.sort();
+        let expected: Vec<String> = expected.iter().map(ToString::to_string).collect();
+        assert_eq!(sorted(s.list_versions(&m).await.expect("list")), expected);
+        for (i, ver) in versions.iter().enumerate() {
+            let read = s.read_archive(&m, &v(ver)).await.expect("read");
+            assert_eq!(read.bytes(), archive(ArchiveFormat::TarGz, i as u8, 20).bytes(), "{ver}");
+        }
+    }
+
+    pub async fn large_archive_round_trips(s: Arc<dyn Storage>) {
+        let (m, ver) = (module("acme", "big", "aws"), v("1.0.0"));
+        let a = archive(ArchiveFormat::TarGz, 5, 6 * 1024 * 1024 + 17);
+        s.publish(&m, &ver, &a).await.expect("publish");
+        let read = s.read_archive(&m, &ver).await.expect("read");
+        assert_eq!(read.info(), a.info());
+        assert!(read.bytes() == a.bytes(), "bytes differ");
+    }
+
+    pub async fn concurrent_publishes_have_one_winner(s: Arc<dyn Storage>) {
+        let (m, ver) = (module("acme", "race", "aws"), v("1.0.0"));
+        let tasks: Vec<_> = (0..16u8)
+            .map(|i| {
+                let (s, m, ver) = (s.clone(), m.clone(), ver.clone());
+                tokio::spawn(async move {
+                    let a = archive(ArchiveFormat::TarGz, i, 4096 + usize::from(i));
+                    (s.publish(&m, &ver, &a).await, a)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for t in tasks {
+            match t.await.expect("task") {
+                (Ok(()), a) => winners.push(a),
+                (Err(StorageError::AlreadyExists), _) => {}
+                (Err(e), _) => panic!("a losing publish must be AlreadyExists, got {e:?}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "exactly one of 16 racing publishes wins");
+        let read = s.read_archive(&m, &ver).await.expect("read");
+        assert_eq!(read.bytes(), winners[0].bytes(), "stored bytes are the winner's");
+        assert_eq!(sorted(s.list_versions(&m).await.expect("list")), ["1.0.0"]);
+    }
+}
+
+/// Checks of the [`TokenStore`] contract.
+pub mod token_store {
+    use super::*;
+
+    fn record(name: &str, tier: Tier) -> (NewToken, TokenRecord) {
+        let token = NewToken::generate();
+        let record = TokenRecord {
+            name: name.to_owned(),
+            tier,
+            hash: token.hash(),
+            // Whole seconds: stores need not keep more.
+            created_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        };
+        (token, record)
+    }
+
+    pub async fn create_then_find_by_hash(s: Arc<dyn TokenStore>) {
+        let (token, rec) = record("ci", Tier::Uploader);
+        s.create(&rec).await.expect("create");
+        let found = s.find_by_hash(&token.hash()).await.expect("find").expect("present");
+        assert_eq!(found, rec);
+    }
+
+    pub async fn unknown_hash_is_none(s: Arc<dyn TokenStore>) {
+        let (_, rec) = record("ci", Tier::Uploader);
+        s.create(&rec).await.expect("create");
+        let other = NewToken::generate();
+        assert_eq!(s.find_by_hash(&other.hash()).await.expect("find"), None);
+    }
+
+    pub async fn taken_name_conflicts_and_keeps_original(s: Arc<dyn TokenStore>) {
+        let (first_token, first) = record("ci", Tier::Downloader);
+        s.create(&first).await.expect("create");
+        let (second_token, second) = record("ci", Tier::Uploader);
+        let err = s.create(&second).await.expect_err("taken name");
+        assert!(matches!(err, StorageError::AlreadyExists), "{err:?}");
+        assert_eq!(s.find_by_hash(&first_token.hash()).await.expect("find"), Some(first));
+        assert_eq!(s.find_by_hash(&second_token.hash()).await.expect("find"), None);
+    }
+
+    pub async fn list_returns_every_record(s: Arc<dyn TokenStore>) {
+        assert!(s.list().await.expect("list").is_empty());
+        let mut recs: Vec<TokenRecord> = [("a", Tier::Downloader), ("b.c", Tier::Uploader), ("z-9_x", Tier::Master)]
+            .into_iter()
+            .map(|(n, t)| record(n, t).1)
+            .collect();
+        for r in &recs {
+            s.create(r).await.expect("create");
+        }
+        let mut listed = s.list().await.expect("list");
+        listed.sort_by(|a, b| a.name.cmp(&b.name));
+        recs.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(listed, recs);
+    }
+
+    pub async fn delete_revokes_and_frees_the_name(s: Arc<dyn TokenStore>) {
+        let (token, rec) = record("ci", Tier::Uploader);
+        s.create(&rec).await.expect("create");
+        s.delete("ci").await.expect("delete");
+        assert_eq!(s.find_by_hash(&token.hash()).await.expect("find"), None);
+        assert!(s.list().await.expect("list").is_empty());
+        let (new_token, new_rec) = record("ci", Tier::Downloader);
+        s.create(&new_rec).await.expect("name reusable after delete");
+        assert_eq!(s.find_by_hash(&new_token.hash()).await.expect("find"), Some(new_rec));
+        assert_eq!(s.find_by_hash(&token.hash()).await.expect("find"), None);
+    }
+
+    pub async fn delete_missing_is_not_found(s: Arc<dyn TokenStore>) {
+        assert!(matches!(s.delete("nobody").await, Err(StorageError::NotFound)));
+    }
+
+    pub async fn concurrent_creates_have_one_winner(s: Arc<dyn TokenStore>) {
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let (token, rec) = record("race", Tier::Uploader);
+                    (s.create(&rec).await, token, rec)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for t in tasks {
+            match t.await.expect("task") {
+                (Ok(()), token, rec) => winners.push((token, rec)),
+                (Err(StorageError::AlreadyExists), _, _) => {}
+                (Err(e), _, _) => panic!("a losing create must be AlreadyExists, got {e:?}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "exactly one of 16 racing creates wins");
+        let (token, rec) = &winners[0];
+        assert_eq!(s.find_by_hash(&token.hash()).await.expect("find").as_ref(), Some(rec));
+        assert_eq!(s.list().await.expect("list").len(), 1);
+    }
+}

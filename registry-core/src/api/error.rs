@@ -1,0 +1,160 @@
+//! `ApiError` and its one mapping to HTTP status codes and JSON bodies.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{Method, Response, StatusCode};
+
+use crate::storage::StorageError;
+use crate::upstream::UpstreamError;
+
+/// Everything a request can fail with. Mapped to a response in exactly one place,
+/// [`ApiError::into_response`].
+#[derive(Debug)]
+pub(crate) enum ApiError {
+    /// `400`: the message says what was wrong and how to fix it.
+    BadRequest(String),
+    /// `401`: no token, or `invalid` for an unknown/revoked one.
+    Unauthorized { invalid: bool },
+    /// `403`: the message says what was missing.
+    Forbidden(String),
+    /// `404`.
+    NotFound(String),
+    /// `405` with `Allow`.
+    MethodNotAllowed(&'static [Method]),
+    /// `408`.
+    RequestTimeout,
+    /// `409`.
+    Conflict(String),
+    /// `413`.
+    PayloadTooLarge { limit: usize },
+    /// A storage backend failure; its own mapping below.
+    Storage(StorageError),
+    /// An upstream failure; its own mapping below.
+    Upstream(UpstreamError),
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        Self::Storage(e)
+    }
+}
+
+impl From<UpstreamError> for ApiError {
+    fn from(e: UpstreamError) -> Self {
+        Self::Upstream(e)
+    }
+}
+
+/// A JSON response.
+pub(crate) fn json(status: StatusCode, body: &serde_json::Value) -> Response<Bytes> {
+    let mut r = Response::new(Bytes::from(body.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn error_body(status: StatusCode, message: &str) -> Response<Bytes> {
+    json(status, &serde_json::json!({ "errors": [message] }))
+}
+
+const RETRY_SECONDS: u64 = 5;
+
+impl ApiError {
+    pub(crate) fn into_response(self) -> Response<Bytes> {
+        match self {
+            Self::BadRequest(m) => error_body(StatusCode::BAD_REQUEST, &m),
+            Self::Unauthorized { invalid } => {
+                let (message, challenge) = if invalid {
+                    (
+                        "the token is not valid (unknown or revoked); ask a registry admin for a new one",
+                        r#"Bearer realm="terraform-registry", error="invalid_token""#,
+                    )
+                } else {
+                    (
+                        "authentication required: send `Authorization: Bearer <token>`; for Terraform, add a `credentials \"<this host>\" { token = \"...\" }` block to the CLI config",
+                        r#"Bearer realm="terraform-registry""#,
+                    )
+                };
+                let mut r = error_body(StatusCode::UNAUTHORIZED, message);
+                r.headers_mut()
+                    .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+                r
+            }
+            Self::Forbidden(m) => error_body(StatusCode::FORBIDDEN, &m),
+            Self::NotFound(m) => error_body(StatusCode::NOT_FOUND, &m),
+            Self::MethodNotAllowed(allowed) => {
+                let list = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+                let mut r = error_body(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    &format!("method not allowed here; use one of: {list}"),
+                );
+                if let Ok(v) = HeaderValue::from_str(&list) {
+                    r.headers_mut().insert(ALLOW, v);
+                }
+                r
+            }
+            Self::RequestTimeout => error_body(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body arrived too slowly; retry on a faster connection",
+            ),
+            Self::Conflict(m) => error_body(StatusCode::CONFLICT, &m),
+            Self::PayloadTooLarge { limit } => error_body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the request body is larger than this registry's limit of {limit} bytes; shrink the archive or ask the operator to raise the limit"),
+            ),
+            Self::Storage(e) => storage_response(e),
+            Self::Upstream(e) => upstream_response(e),
+        }
+    }
+}
+
+fn unavailable(message: &str, retry_after: Duration) -> Response<Bytes> {
+    let mut r = error_body(StatusCode::SERVICE_UNAVAILABLE, message);
+    let secs = retry_after.as_secs().max(1);
+    r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+    r
+}
+
+fn storage_response(e: StorageError) -> Response<Bytes> {
+    match e {
+        // Handlers turn these into messages naming the module; this is the fallback.
+        StorageError::NotFound => error_body(StatusCode::NOT_FOUND, "not found"),
+        StorageError::AlreadyExists => error_body(StatusCode::CONFLICT, "already exists"),
+        StorageError::Unavailable { .. } => {
+            tracing::warn!(error = %e, "storage unavailable");
+            unavailable(
+                "the registry's storage is temporarily unavailable; retry shortly",
+                Duration::from_secs(RETRY_SECONDS),
+            )
+        }
+        _ => {
+            tracing::error!(error = %e, source = ?std::error::Error::source(&e), "storage failure");
+            error_body(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error in the registry's storage; the operator can find the cause in the registry's log",
+            )
+        }
+    }
+}
+
+fn upstream_response(e: UpstreamError) -> Response<Bytes> {
+    match e {
+        UpstreamError::NotFound { .. } => error_body(StatusCode::NOT_FOUND, &e.to_string()),
+        UpstreamError::Timeout { .. } => {
+            tracing::warn!(error = %e, "upstream timeout");
+            error_body(StatusCode::GATEWAY_TIMEOUT, &e.to_string())
+        }
+        UpstreamError::Unavailable { retry_after, .. } => {
+            tracing::warn!(error = %e, "upstream unavailable");
+            unavailable(&e.to_string(), retry_after.unwrap_or(Duration::from_secs(RETRY_SECONDS)))
+        }
+        UpstreamError::Unsupported { .. } => error_body(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
+        UpstreamError::Other { ref upstream, .. } => {
+            tracing::error!(error = %e, source = ?std::error::Error::source(&e), "upstream failure");
+            error_body(StatusCode::BAD_GATEWAY, &format!("{upstream} failed; the operator can find the cause in the registry's log"))
+        }
+    }
+}

@@ -1,0 +1,549 @@
+//! The HTTP API: `Registry::handle(http::Request<Bytes>) -> http::Response<Bytes>`.
+//!
+//! | route | method | who |
+//! |---|---|---|
+//! | `/.well-known/terraform.json` | GET | anyone |
+//! | `/v1/modules/{ns}/{name}/{system}/versions` | GET | downloader |
+//! | `/v1/modules/{ns}/{name}/{system}/{version}/download` | GET | downloader |
+//! | `/v1/modules/{ns}/{name}/{system}/{version}` | PUT | uploader |
+//! | `/v1/modules/{ns}/{name}/{system}/{version}` | DELETE | master |
+//! | `/v1/archives/{ns}/{name}/{system}/{version}.{tar.gz,zip}` | GET | a valid URL signature |
+//! | `/v1/tokens` | GET, POST | master |
+//! | `/v1/tokens/{name}` | DELETE | master |
+//!
+//! `HEAD` is answered wherever `GET` is. "downloader" routes are open to
+//! everyone when [`RegistryConfig::anonymous_reads`] is set.
+
+mod error;
+mod router;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
+use http::{Method, Request, Response, StatusCode};
+use serde::Deserialize;
+
+use crate::archive::validate_archive;
+use crate::config::RegistryConfig;
+use crate::signing::{SignatureError, UrlSigner};
+use crate::storage::{Archive, ArchiveAccess, ArchiveFormat, Storage, StorageError};
+use crate::tokens::{validate_token_name, NewToken, Tier, TokenHash, TokenRecord, TokenStore};
+use crate::upstream::{NoUpstream, Upstream, UpstreamError};
+use crate::version::{parse_version, sort_versions};
+use crate::{ModuleAddress, Version};
+
+use error::{json, ApiError};
+use router::{Route, ARCHIVES_PREFIX, MODULES_PREFIX};
+
+/// A failure an adapter meets before it has a whole request to hand over. The
+/// registry, not the adapter, decides the status code and body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AdapterError {
+    /// The body is larger than [`Registry::max_body_bytes`] (`413`).
+    BodyTooLarge,
+    /// The client was too slow sending the body (`408`).
+    BodyReadTimeout,
+    /// The body could not be read (connection reset, bad chunking) (`400`).
+    BodyReadFailed,
+}
+
+/// The clock the registry reads (URL expiry, token creation times).
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// The Terraform module registry, independent of any server or cloud.
+///
+/// Share it between connections as `Arc<Registry>`; `handle` takes `&self`.
+///
+/// ```
+/// # tokio_test_block_on(async {
+/// use std::sync::Arc;
+/// use registry_core::memory::{InMemoryStorage, InMemoryTokenStore};
+/// use registry_core::{Registry, RegistryConfig, SigningKey};
+///
+/// let registry = Registry::new(
+///     Arc::new(InMemoryStorage::new()),
+///     Arc::new(InMemoryTokenStore::new()),
+///     RegistryConfig::new(SigningKey::generate()),
+/// );
+/// let request = http::Request::get("/.well-known/terraform.json")
+///     .body(bytes::Bytes::new())
+///     .unwrap();
+/// let response = registry.handle(request).await;
+/// assert_eq!(response.status(), 200);
+/// assert_eq!(&response.body()[..], br#"{"modules.v1":"/v1/modules/"}"#);
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+pub struct Registry {
+    storage: Arc<dyn Storage>,
+    tokens: Arc<dyn TokenStore>,
+    upstream: Arc<dyn Upstream>,
+    config: RegistryConfig,
+    signer: UrlSigner,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("storage", &self.storage)
+            .field("tokens", &self.tokens)
+            .field("upstream", &self.upstream)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Anonymous,
+    Token(Tier),
+}
+
+impl Registry {
+    /// A registry over `storage` and `tokens`, with no upstream.
+    pub fn new(storage: Arc<dyn Storage>, tokens: Arc<dyn TokenStore>, config: RegistryConfig) -> Self {
+        Self {
+            storage,
+            tokens,
+            upstream: Arc::new(NoUpstream),
+            signer: UrlSigner::new(config.signing_key.clone()),
+            config,
+            clock: Arc::new(SystemTime::now),
+        }
+    }
+
+    /// Sets the upstream consulted for modules that have no local version.
+    pub fn with_upstream(mut self, upstream: Arc<dyn Upstream>) -> Self {
+        self.upstream = upstream;
+        self
+    }
+
+    /// Replaces the system clock (for tests of URL expiry).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// The largest request body the registry accepts. Adapters stop reading
+    /// beyond it and answer with [`Registry::adapter_error`]`(BodyTooLarge)`.
+    pub fn max_body_bytes(&self) -> usize {
+        self.config.max_body_bytes
+    }
+
+    /// The response for a failure an adapter met while reading a request.
+    pub fn adapter_error(&self, error: AdapterError) -> Response<Bytes> {
+        match error {
+            AdapterError::BodyTooLarge => ApiError::PayloadTooLarge {
+                limit: self.config.max_body_bytes,
+            },
+            AdapterError::BodyReadTimeout => ApiError::RequestTimeout,
+            AdapterError::BodyReadFailed => {
+                ApiError::BadRequest("the request body could not be read; send it again".into())
+            }
+        }
+        .into_response()
+    }
+
+    /// Answers one request. Never panics on any input; every error body is JSON
+    /// `{"errors":["..."]}`, and 5xx bodies hide internals (they are logged).
+    pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
+        let head = request.method() == Method::HEAD;
+        let mut response = match self.dispatch(request).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        };
+        if head {
+            let len = response.body().len();
+            *response.body_mut() = Bytes::new();
+            response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        response
+    }
+
+    async fn dispatch(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
+        let route = router::route(request.uri().path())
+            .ok_or_else(|| ApiError::NotFound(format!("no such route: {}", request.uri().path())))?;
+        let method = request.method().clone();
+        if !route.allowed().contains(&method) {
+            return Err(ApiError::MethodNotAllowed(route.allowed()));
+        }
+        match route {
+            Route::Discovery => Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({ "modules.v1": MODULES_PREFIX }),
+            )),
+            Route::Archive { module, file } => self.archive(&request, &module, &file).await,
+            Route::Versions { module } => {
+                self.authorize(&request, Tier::Downloader).await?;
+                self.versions(&parse_module(&module)?).await
+            }
+            Route::Download { module, version } => {
+                self.authorize(&request, Tier::Downloader).await?;
+                self.download(&parse_module(&module)?, &parse_ver(&version)?).await
+            }
+            Route::ModuleVersion { module, version } if method == Method::PUT => {
+                self.authorize(&request, Tier::Uploader).await?;
+                let (module, version) = (parse_module(&module)?, parse_ver(&version)?);
+                self.publish(&module, &version, request.into_body()).await
+            }
+            Route::ModuleVersion { module, version } => {
+                self.authorize(&request, Tier::Master).await?;
+                let (module, version) = (parse_module(&module)?, parse_ver(&version)?);
+                self.delete_version(&module, &version).await
+            }
+            Route::Tokens => {
+                self.authorize(&request, Tier::Master).await?;
+                if method == Method::POST {
+                    self.create_token(request.body()).await
+                } else {
+                    self.list_tokens().await
+                }
+            }
+            Route::Token { name } => {
+                self.authorize(&request, Tier::Master).await?;
+                self.delete_token(&name).await
+            }
+        }
+    }
+
+    fn now(&self) -> SystemTime {
+        (self.clock)()
+    }
+
+    fn unix_now(&self) -> u64 {
+        self.now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    }
+
+    /// Checks the bearer token against `needed`.
+    async fn authorize(&self, request: &Request<Bytes>, needed: Tier) -> Result<Caller, ApiError> {
+        let caller = self.caller(request).await?;
+        match caller {
+            Caller::Anonymous if needed == Tier::Downloader && self.config.anonymous_reads => Ok(caller),
+            Caller::Anonymous => Err(ApiError::Unauthorized { invalid: false }),
+            Caller::Token(tier) if tier >= needed => Ok(caller),
+            Caller::Token(tier) => Err(ApiError::Forbidden(format!(
+                "this {tier} token cannot {}; a token of tier {needed} or higher is required",
+                match needed {
+                    Tier::Downloader => "read modules",
+                    Tier::Uploader => "publish modules",
+                    Tier::Master => "delete versions or manage tokens",
+                }
+            ))),
+        }
+    }
+
+    async fn caller(&self, request: &Request<Bytes>) -> Result<Caller, ApiError> {
+        let Some(value) = request.headers().get(AUTHORIZATION) else {
+            return Ok(Caller::Anonymous);
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthorized { invalid: true })?;
+        let hash = TokenHash::of(token);
+        if let Some(master) = &self.config.master_token_hash {
+            if master.ct_eq(&hash) {
+                return Ok(Caller::Token(Tier::Master));
+            }
+        }
+        match self.tokens.find_by_hash(&hash).await? {
+            Some(record) => Ok(Caller::Token(record.tier)),
+            None => Err(ApiError::Unauthorized { invalid: true }),
+        }
+    }
+
+    async fn versions(&self, module: &ModuleAddress) -> Result<Response<Bytes>, ApiError> {
+        let mut versions = self.storage.list_versions(module).await?;
+        if versions.is_empty() {
+            // A module with any local version is never mixed with upstream ones.
+            versions = self
+                .upstream
+                .list_versions(module)
+                .await
+                .map_err(|e| not_found_as(e, || format!("module {module} not found in this registry")))?;
+        }
+        sort_versions(&mut versions);
+        let list: Vec<_> = versions
+            .iter()
+            .map(|v| serde_json::json!({ "version": v.to_string() }))
+            .collect();
+        Ok(json(
+            StatusCode::OK,
+            &serde_json::json!({ "modules": [{ "source": module.to_string(), "versions": list }] }),
+        ))
+    }
+
+    async fn download(&self, module: &ModuleAddress, version: &Version) -> Result<Response<Bytes>, ApiError> {
+        let location = match self.storage.locate_archive(module, version).await {
+            Ok(location) => location,
+            Err(StorageError::NotFound) => {
+                if !self.storage.list_versions(module).await?.is_empty() {
+                    return Err(ApiError::NotFound(format!(
+                        "module {module} has no version {version} in this registry"
+                    )));
+                }
+                let url = self.upstream.download_location(module, version).await.map_err(|e| {
+                    not_found_as(e, || format!("module {module} version {version} not found in this registry"))
+                })?;
+                return Ok(terraform_get(&url));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let checksum = format!("checksum=sha256:{}", location.info.sha256.to_hex());
+        let url = match location.access {
+            ArchiveAccess::Presigned { url } => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}{checksum}")
+            }
+            ArchiveAccess::ThroughRegistry => {
+                let path = archive_path(module, version, location.info.format);
+                let expires = self.unix_now().saturating_add(self.config.archive_url_ttl.as_secs());
+                let signature = self.signer.sign(&path, expires);
+                format!("{path}?expires={expires}&signature={signature}&{checksum}")
+            }
+        };
+        Ok(terraform_get(&url))
+    }
+
+    async fn archive(&self, request: &Request<Bytes>, module: &[String; 3], file: &str) -> Result<Response<Bytes>, ApiError> {
+        let query = request.uri().query().unwrap_or("");
+        let param = |name: &str| {
+            query
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v)
+        };
+        let path = request.uri().path();
+        self.signer
+            .verify(path, param("expires"), param("signature"), self.unix_now())
+            .map_err(|e| {
+                ApiError::Forbidden(
+                    match e {
+                        SignatureError::Missing => "this archive URL is not signed; get a fresh one from the module's download endpoint",
+                        SignatureError::Invalid => "this archive URL's signature is invalid; get a fresh one from the module's download endpoint",
+                        SignatureError::Expired => "this archive URL has expired; get a fresh one from the module's download endpoint",
+                    }
+                    .to_owned(),
+                )
+            })?;
+        // The signature covers the path, so what follows was made by this registry.
+        let not_found = || ApiError::NotFound(format!("no archive at {path}"));
+        let module = parse_module(module).map_err(|_| not_found())?;
+        let (version, format) = ArchiveFormat::split_suffix(file).ok_or_else(not_found)?;
+        let version = parse_ver(version).map_err(|_| not_found())?;
+        let archive = match self.storage.read_archive(&module, &version).await {
+            Err(StorageError::NotFound) => return Err(not_found()),
+            other => other?,
+        };
+        if archive.info().format != format {
+            return Err(not_found());
+        }
+        let mut r = Response::new(archive.bytes().clone());
+        let h = r.headers_mut();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("private, max-age=300, immutable"));
+        if let Ok(etag) = HeaderValue::from_str(&format!("\"sha256:{}\"", archive.info().sha256.to_hex())) {
+            h.insert(ETAG, etag);
+        }
+        Ok(r)
+    }
+
+    async fn publish(&self, module: &ModuleAddress, version: &Version, body: Bytes) -> Result<Response<Bytes>, ApiError> {
+        if body.len() > self.config.max_body_bytes {
+            return Err(ApiError::PayloadTooLarge {
+                limit: self.config.max_body_bytes,
+            });
+        }
+        if body.is_empty() {
+            return Err(ApiError::BadRequest(
+                "the request body is empty: send the module as a .tar.gz or .zip archive (e.g. `curl --upload-file module.tar.gz`)".into(),
+            ));
+        }
+        let archive = self.validate(body).await?;
+        match self.storage.publish(module, version, &archive).await {
+            Ok(()) => {}
+            Err(StorageError::AlreadyExists) => {
+                return Err(ApiError::Conflict(format!(
+                    "module {module} version {version} already exists; published versions are immutable, so publish a new version"
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(%module, %version, sha256 = %archive.info().sha256, size = archive.info().size, "published");
+        Ok(json(
+            StatusCode::CREATED,
+            &serde_json::json!({
+                "namespace": module.namespace(),
+                "name": module.name(),
+                "system": module.system(),
+                "version": version.to_string(),
+                "sha256": archive.info().sha256.to_hex(),
+                "size": archive.info().size,
+            }),
+        ))
+    }
+
+    /// Validates off the async runtime's worker threads when there is a runtime.
+    async fn validate(&self, body: Bytes) -> Result<Archive, ApiError> {
+        let limits = self.config.archive_limits;
+        let result = match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle
+                .spawn_blocking(move || validate_archive(body, &limits))
+                .await
+                .map_err(|e| ApiError::Storage(StorageError::other("archive validation", e)))?,
+            Err(_) => validate_archive(body, &limits),
+        };
+        result.map_err(|e| ApiError::BadRequest(e.to_string()))
+    }
+
+    async fn delete_version(&self, module: &ModuleAddress, version: &Version) -> Result<Response<Bytes>, ApiError> {
+        match self.storage.delete_version(module, version).await {
+            Ok(()) => {
+                tracing::info!(%module, %version, "deleted");
+                Ok(no_content())
+            }
+            Err(StorageError::NotFound) => Err(ApiError::NotFound(format!(
+                "module {module} has no version {version} in this registry"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn create_token(&self, body: &Bytes) -> Result<Response<Bytes>, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct CreateToken {
+            name: String,
+            tier: String,
+        }
+        let request: CreateToken = serde_json::from_slice(body).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "invalid JSON body ({e}); send {{\"name\":\"ci\",\"tier\":\"uploader\"}} with tier \"uploader\" or \"downloader\""
+            ))
+        })?;
+        validate_token_name(&request.name).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let tier = match Tier::parse(&request.tier) {
+            Some(t @ (Tier::Uploader | Tier::Downloader)) => t,
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid tier {:?}: use \"uploader\" or \"downloader\" (the master token comes from the server's configuration)",
+                    request.tier
+                )))
+            }
+        };
+        let token = NewToken::generate();
+        let created_at = UNIX_EPOCH + Duration::from_secs(self.unix_now());
+        let record = TokenRecord {
+            name: request.name,
+            tier,
+            hash: token.hash(),
+            created_at,
+        };
+        match self.tokens.create(&record).await {
+            Ok(()) => {}
+            Err(StorageError::AlreadyExists) => {
+                return Err(ApiError::Conflict(format!(
+                    "a token named {:?} already exists; pick another name or delete that token first",
+                    record.name
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(name = %record.name, %tier, "token created");
+        let mut r = json(
+            StatusCode::CREATED,
+            &serde_json::json!({
+                "name": record.name,
+                "tier": tier,
+                "token": token.expose_secret(),
+                "created_at": rfc3339(created_at),
+            }),
+        );
+        r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        Ok(r)
+    }
+
+    async fn list_tokens(&self) -> Result<Response<Bytes>, ApiError> {
+        let mut records = self.tokens.list().await?;
+        records.sort_by(|a, b| a.name.cmp(&b.name));
+        let list: Vec<_> = records
+            .iter()
+            .map(|r| serde_json::json!({ "name": r.name, "tier": r.tier, "created_at": rfc3339(r.created_at) }))
+            .collect();
+        Ok(json(StatusCode::OK, &serde_json::json!({ "tokens": list })))
+    }
+
+    async fn delete_token(&self, name: &str) -> Result<Response<Bytes>, ApiError> {
+        validate_token_name(name).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        match self.tokens.delete(name).await {
+            Ok(()) => {
+                tracing::info!(name, "token deleted");
+                Ok(no_content())
+            }
+            Err(StorageError::NotFound) => Err(ApiError::NotFound(format!("no token named {name:?}"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn parse_module([ns, name, system]: &[String; 3]) -> Result<ModuleAddress, ApiError> {
+    ModuleAddress::new(ns.as_str(), name.as_str(), system.as_str()).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+fn parse_ver(s: &str) -> Result<Version, ApiError> {
+    parse_version(s).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// Upstream "not found" becomes a 404 with the registry's own wording.
+fn not_found_as(e: UpstreamError, message: impl FnOnce() -> String) -> ApiError {
+    match e {
+        UpstreamError::NotFound { .. } => ApiError::NotFound(message()),
+        other => ApiError::Upstream(other),
+    }
+}
+
+/// The path of a version's signed archive URL.
+fn archive_path(module: &ModuleAddress, version: &Version, format: ArchiveFormat) -> String {
+    format!("{ARCHIVES_PREFIX}{module}/{version}{}", format.suffix())
+}
+
+fn terraform_get(url: &str) -> Response<Bytes> {
+    let mut r = no_content();
+    match HeaderValue::from_str(url) {
+        Ok(v) => {
+            r.headers_mut().insert("x-terraform-get", v);
+            r
+        }
+        Err(_) => {
+            tracing::error!("download location is not a valid header value");
+            ApiError::Storage(StorageError::other("download", "invalid download location")).into_response()
+        }
+    }
+}
+
+fn no_content() -> Response<Bytes> {
+    let mut r = Response::new(Bytes::new());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    r
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}

@@ -1,0 +1,15 @@
+//! The in-memory fakes pass the conformance suite.
+use std::sync::Arc;
+
+use registry_core::memory::{InMemoryStorage, InMemoryTokenStore};
+use registry_core::{Storage, TokenStore};
+
+mod storage {
+    use super::*;
+    registry_core::storage_conformance_tests!(|| async { Arc::new(InMemoryStorage::new()) as Arc<dyn Storage> });
+}
+
+mod tokens {
+    use super::*;
+    registry_core::token_store_conformance_tests!(|| async { Arc::new(InMemoryTokenStore::new()) as Arc<dyn TokenStore> });
+}
