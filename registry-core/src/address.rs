@@ -129,7 +129,8 @@ mod tests {
     #[test]
     fn refuses_each_rule() {
         let long = "a".repeat(65);
-        let cases: &[(&str, &str, &str, fn(&AddressError) -> bool)] = &[
+        type IsExpected = fn(&AddressError) -> bool;
+        let cases: &[(&str, &str, &str, IsExpected)] = &[
             ("", "n", "s", |e| matches!(e, AddressError::Namespace(_))),
             ("-a", "n", "s", |e| matches!(e, AddressError::Namespace(_))),
             ("a_", "n", "s", |e| matches!(e, AddressError::Namespace(_))),
