@@ -36,7 +36,9 @@ pub enum AddressError {
     #[error("invalid module name {0:?}: use 1-64 ASCII letters, digits, '-' or '_', starting and ending with a letter or digit")]
     Name(String),
     /// The system breaks the system rule.
-    #[error("invalid target system {0:?}: use 1-64 lowercase ASCII letters or digits (e.g. 'aws')")]
+    #[error(
+        "invalid target system {0:?}: use 1-64 lowercase ASCII letters or digits (e.g. 'aws')"
+    )]
     System(String),
 }
 
@@ -120,7 +122,11 @@ mod tests {
             ("a", "b", "c"),
             ("hashicorp", "consul", "aws"),
             ("A_b-C", "x-y_z9", "azurerm2"),
-            (&"a".repeat(64)[..], &"b".repeat(64)[..], &"c".repeat(64)[..]),
+            (
+                &"a".repeat(64)[..],
+                &"b".repeat(64)[..],
+                &"c".repeat(64)[..],
+            ),
         ] {
             assert!(ModuleAddress::new(ns, n, s).is_ok(), "{ns}/{n}/{s}");
         }

@@ -112,7 +112,10 @@ pub mod storage {
     }
 
     pub async fn list_of_unknown_module_is_empty(s: Arc<dyn Storage>) {
-        let listed = s.list_versions(&module("acme", "nothing", "aws")).await.expect("list");
+        let listed = s
+            .list_versions(&module("acme", "nothing", "aws"))
+            .await
+            .expect("list");
         assert!(listed.is_empty(), "{listed:?}");
     }
 
@@ -132,7 +135,10 @@ pub mod storage {
 
     pub async fn read_returns_exact_bytes(s: Arc<dyn Storage>) {
         let m = module("acme", "vpc", "aws");
-        for (ver, format) in [("1.0.0", ArchiveFormat::TarGz), ("1.1.0", ArchiveFormat::Zip)] {
+        for (ver, format) in [
+            ("1.0.0", ArchiveFormat::TarGz),
+            ("1.1.0", ArchiveFormat::Zip),
+        ] {
             let a = archive(format, 9, 1000);
             s.publish(&m, &v(ver), &a).await.expect("publish");
             let read = s.read_archive(&m, &v(ver)).await.expect("read");
@@ -143,14 +149,21 @@ pub mod storage {
 
     pub async fn locate_reports_format_digest_and_size(s: Arc<dyn Storage>) {
         let m = module("acme", "vpc", "aws");
-        for (ver, format) in [("1.0.0", ArchiveFormat::TarGz), ("1.1.0", ArchiveFormat::Zip)] {
+        for (ver, format) in [
+            ("1.0.0", ArchiveFormat::TarGz),
+            ("1.1.0", ArchiveFormat::Zip),
+        ] {
             let a = archive(format, 3, 777);
             s.publish(&m, &v(ver), &a).await.expect("publish");
             let loc = s.locate_archive(&m, &v(ver)).await.expect("locate");
             assert_eq!(&loc.info, a.info(), "{ver}");
             if let ArchiveAccess::Presigned { url } = &loc.access {
                 let path = url.split('?').next().unwrap_or_default();
-                assert!(path.ends_with(format.suffix()), "presigned path must end in {}: {url}", format.suffix());
+                assert!(
+                    path.ends_with(format.suffix()),
+                    "presigned path must end in {}: {url}",
+                    format.suffix()
+                );
             }
         }
     }
@@ -161,26 +174,53 @@ pub mod storage {
             .await
             .expect("publish");
         let missing = v("1.0.1");
-        assert!(matches!(s.read_archive(&m, &missing).await, Err(StorageError::NotFound)));
-        assert!(matches!(s.locate_archive(&m, &missing).await, Err(StorageError::NotFound)));
-        assert!(matches!(s.delete_version(&m, &missing).await, Err(StorageError::NotFound)));
+        assert!(matches!(
+            s.read_archive(&m, &missing).await,
+            Err(StorageError::NotFound)
+        ));
+        assert!(matches!(
+            s.locate_archive(&m, &missing).await,
+            Err(StorageError::NotFound)
+        ));
+        assert!(matches!(
+            s.delete_version(&m, &missing).await,
+            Err(StorageError::NotFound)
+        ));
         let other = module("acme", "other", "aws");
-        assert!(matches!(s.read_archive(&other, &v("1.0.0")).await, Err(StorageError::NotFound)));
-        assert!(matches!(s.delete_version(&other, &v("1.0.0")).await, Err(StorageError::NotFound)));
+        assert!(matches!(
+            s.read_archive(&other, &v("1.0.0")).await,
+            Err(StorageError::NotFound)
+        ));
+        assert!(matches!(
+            s.delete_version(&other, &v("1.0.0")).await,
+            Err(StorageError::NotFound)
+        ));
     }
 
     pub async fn delete_then_republish(s: Arc<dyn Storage>) {
         let (m, ver) = (module("acme", "vpc", "aws"), v("1.0.0"));
-        s.publish(&m, &ver, &archive(ArchiveFormat::TarGz, 1, 50)).await.expect("publish");
-        s.publish(&m, &v("1.1.0"), &archive(ArchiveFormat::TarGz, 2, 50)).await.expect("publish");
+        s.publish(&m, &ver, &archive(ArchiveFormat::TarGz, 1, 50))
+            .await
+            .expect("publish");
+        s.publish(&m, &v("1.1.0"), &archive(ArchiveFormat::TarGz, 2, 50))
+            .await
+            .expect("publish");
         s.delete_version(&m, &ver).await.expect("delete");
-        assert!(matches!(s.read_archive(&m, &ver).await, Err(StorageError::NotFound)));
+        assert!(matches!(
+            s.read_archive(&m, &ver).await,
+            Err(StorageError::NotFound)
+        ));
         assert_eq!(sorted(s.list_versions(&m).await.expect("list")), ["1.1.0"]);
         let again = archive(ArchiveFormat::Zip, 7, 80);
-        s.publish(&m, &ver, &again).await.expect("republish after delete");
+        s.publish(&m, &ver, &again)
+            .await
+            .expect("republish after delete");
         let read = s.read_archive(&m, &ver).await.expect("read");
         assert_eq!(read.bytes(), again.bytes());
-        assert_eq!(s.locate_archive(&m, &ver).await.expect("locate").info, *again.info());
+        assert_eq!(
+            s.locate_archive(&m, &ver).await.expect("locate").info,
+            *again.info()
+        );
     }
 
     pub async fn modules_are_isolated(s: Arc<dyn Storage>) {
@@ -192,18 +232,31 @@ pub mod storage {
             module("A", "b", "c"),
         ];
         for (i, m) in mods.iter().enumerate() {
-            s.publish(m, &v(&format!("{i}.0.0")), &archive(ArchiveFormat::TarGz, i as u8, 20))
-                .await
-                .expect("publish");
+            s.publish(
+                m,
+                &v(&format!("{i}.0.0")),
+                &archive(ArchiveFormat::TarGz, i as u8, 20),
+            )
+            .await
+            .expect("publish");
         }
         for (i, m) in mods.iter().enumerate() {
-            assert_eq!(sorted(s.list_versions(m).await.expect("list")), [format!("{i}.0.0")], "{m}");
+            assert_eq!(
+                sorted(s.list_versions(m).await.expect("list")),
+                [format!("{i}.0.0")],
+                "{m}"
+            );
         }
     }
 
     pub async fn prerelease_and_build_versions_round_trip(s: Arc<dyn Storage>) {
         let m = module("acme", "vpc", "aws");
-        let versions = ["1.0.0-rc.1", "1.0.0-alpha.beta-2", "1.0.0+build.5", "0.0.1-x.7.z.92"];
+        let versions = [
+            "1.0.0-rc.1",
+            "1.0.0-alpha.beta-2",
+            "1.0.0+build.5",
+            "0.0.1-x.7.z.92",
+        ];
         for (i, ver) in versions.iter().enumerate() {
             s.publish(&m, &v(ver), &archive(ArchiveFormat::TarGz, i as u8, 20))
                 .await
@@ -215,7 +268,11 @@ pub mod storage {
         assert_eq!(sorted(s.list_versions(&m).await.expect("list")), expected);
         for (i, ver) in versions.iter().enumerate() {
             let read = s.read_archive(&m, &v(ver)).await.expect("read");
-            assert_eq!(read.bytes(), archive(ArchiveFormat::TarGz, i as u8, 20).bytes(), "{ver}");
+            assert_eq!(
+                read.bytes(),
+                archive(ArchiveFormat::TarGz, i as u8, 20).bytes(),
+                "{ver}"
+            );
         }
     }
 
@@ -249,7 +306,11 @@ pub mod storage {
         }
         assert_eq!(winners.len(), 1, "exactly one of 16 racing publishes wins");
         let read = s.read_archive(&m, &ver).await.expect("read");
-        assert_eq!(read.bytes(), winners[0].bytes(), "stored bytes are the winner's");
+        assert_eq!(
+            read.bytes(),
+            winners[0].bytes(),
+            "stored bytes are the winner's"
+        );
         assert_eq!(sorted(s.list_versions(&m).await.expect("list")), ["1.0.0"]);
     }
 }
@@ -273,7 +334,11 @@ pub mod token_store {
     pub async fn create_then_find_by_hash(s: Arc<dyn TokenStore>) {
         let (token, rec) = record("ci", Tier::Uploader);
         s.create(&rec).await.expect("create");
-        let found = s.find_by_hash(&token.hash()).await.expect("find").expect("present");
+        let found = s
+            .find_by_hash(&token.hash())
+            .await
+            .expect("find")
+            .expect("present");
         assert_eq!(found, rec);
     }
 
@@ -290,16 +355,26 @@ pub mod token_store {
         let (second_token, second) = record("ci", Tier::Uploader);
         let err = s.create(&second).await.expect_err("taken name");
         assert!(matches!(err, StorageError::AlreadyExists), "{err:?}");
-        assert_eq!(s.find_by_hash(&first_token.hash()).await.expect("find"), Some(first));
-        assert_eq!(s.find_by_hash(&second_token.hash()).await.expect("find"), None);
+        assert_eq!(
+            s.find_by_hash(&first_token.hash()).await.expect("find"),
+            Some(first)
+        );
+        assert_eq!(
+            s.find_by_hash(&second_token.hash()).await.expect("find"),
+            None
+        );
     }
 
     pub async fn list_returns_every_record(s: Arc<dyn TokenStore>) {
         assert!(s.list().await.expect("list").is_empty());
-        let mut recs: Vec<TokenRecord> = [("a", Tier::Downloader), ("b.c", Tier::Uploader), ("z-9_x", Tier::Master)]
-            .into_iter()
-            .map(|(n, t)| record(n, t).1)
-            .collect();
+        let mut recs: Vec<TokenRecord> = [
+            ("a", Tier::Downloader),
+            ("b.c", Tier::Uploader),
+            ("z-9_x", Tier::Master),
+        ]
+        .into_iter()
+        .map(|(n, t)| record(n, t).1)
+        .collect();
         for r in &recs {
             s.create(r).await.expect("create");
         }
@@ -316,13 +391,21 @@ pub mod token_store {
         assert_eq!(s.find_by_hash(&token.hash()).await.expect("find"), None);
         assert!(s.list().await.expect("list").is_empty());
         let (new_token, new_rec) = record("ci", Tier::Downloader);
-        s.create(&new_rec).await.expect("name reusable after delete");
-        assert_eq!(s.find_by_hash(&new_token.hash()).await.expect("find"), Some(new_rec));
+        s.create(&new_rec)
+            .await
+            .expect("name reusable after delete");
+        assert_eq!(
+            s.find_by_hash(&new_token.hash()).await.expect("find"),
+            Some(new_rec)
+        );
         assert_eq!(s.find_by_hash(&token.hash()).await.expect("find"), None);
     }
 
     pub async fn delete_missing_is_not_found(s: Arc<dyn TokenStore>) {
-        assert!(matches!(s.delete("nobody").await, Err(StorageError::NotFound)));
+        assert!(matches!(
+            s.delete("nobody").await,
+            Err(StorageError::NotFound)
+        ));
     }
 
     pub async fn concurrent_creates_have_one_winner(s: Arc<dyn TokenStore>) {
@@ -345,7 +428,10 @@ pub mod token_store {
         }
         assert_eq!(winners.len(), 1, "exactly one of 16 racing creates wins");
         let (token, rec) = &winners[0];
-        assert_eq!(s.find_by_hash(&token.hash()).await.expect("find").as_ref(), Some(rec));
+        assert_eq!(
+            s.find_by_hash(&token.hash()).await.expect("find").as_ref(),
+            Some(rec)
+        );
         assert_eq!(s.list().await.expect("list").len(), 1);
     }
 }

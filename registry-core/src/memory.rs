@@ -118,11 +118,20 @@ impl TokenStore for InMemoryTokenStore {
     }
 
     async fn list(&self) -> Result<Vec<TokenRecord>, StorageError> {
-        Ok(self.by_name.lock().expect("not poisoned").values().cloned().collect())
+        Ok(self
+            .by_name
+            .lock()
+            .expect("not poisoned")
+            .values()
+            .cloned()
+            .collect())
     }
 
     async fn delete(&self, name: &str) -> Result<(), StorageError> {
         let mut by_name = self.by_name.lock().expect("not poisoned");
-        by_name.remove(name).map(|_| ()).ok_or(StorageError::NotFound)
+        by_name
+            .remove(name)
+            .map(|_| ())
+            .ok_or(StorageError::NotFound)
     }
 }

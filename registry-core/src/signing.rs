@@ -31,7 +31,8 @@ impl UrlSigner {
     }
 
     fn mac(&self, path: &str, expires: u64) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(self.key.as_bytes()).expect("HMAC takes any key length");
+        let mut mac =
+            HmacSha256::new_from_slice(self.key.as_bytes()).expect("HMAC takes any key length");
         mac.update(b"terraform-registry archive v1\n");
         mac.update(expires.to_string().as_bytes());
         mac.update(b"\n");
@@ -41,7 +42,8 @@ impl UrlSigner {
 
     /// The `signature` parameter for `path` valid until `expires` (Unix seconds).
     pub(crate) fn sign(&self, path: &str, expires: u64) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.mac(path, expires).finalize().into_bytes())
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(self.mac(path, expires).finalize().into_bytes())
     }
 
     /// Checks `signature` for `path` and `expires` at time `now` (Unix seconds),
@@ -82,24 +84,63 @@ mod tests {
     fn round_trip_and_refusals() {
         let s = signer();
         let sig = s.sign("/v1/archives/a/b/c/1.0.0.tar.gz", 1000);
-        assert_eq!(s.verify("/v1/archives/a/b/c/1.0.0.tar.gz", Some("1000"), Some(&sig), 999), Ok(()));
-        assert_eq!(s.verify("/v1/archives/a/b/c/1.0.0.tar.gz", Some("1000"), Some(&sig), 1000), Ok(()));
         assert_eq!(
-            s.verify("/v1/archives/a/b/c/1.0.0.tar.gz", Some("1000"), Some(&sig), 1001),
+            s.verify(
+                "/v1/archives/a/b/c/1.0.0.tar.gz",
+                Some("1000"),
+                Some(&sig),
+                999
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            s.verify(
+                "/v1/archives/a/b/c/1.0.0.tar.gz",
+                Some("1000"),
+                Some(&sig),
+                1000
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            s.verify(
+                "/v1/archives/a/b/c/1.0.0.tar.gz",
+                Some("1000"),
+                Some(&sig),
+                1001
+            ),
             Err(SignatureError::Expired)
         );
         assert_eq!(
-            s.verify("/v1/archives/a/b/c/2.0.0.tar.gz", Some("1000"), Some(&sig), 0),
+            s.verify(
+                "/v1/archives/a/b/c/2.0.0.tar.gz",
+                Some("1000"),
+                Some(&sig),
+                0
+            ),
             Err(SignatureError::Invalid)
         );
         assert_eq!(
-            s.verify("/v1/archives/a/b/c/1.0.0.tar.gz", Some("99999"), Some(&sig), 0),
+            s.verify(
+                "/v1/archives/a/b/c/1.0.0.tar.gz",
+                Some("99999"),
+                Some(&sig),
+                0
+            ),
             Err(SignatureError::Invalid)
         );
-        assert_eq!(s.verify("/x", None, Some(&sig), 0), Err(SignatureError::Missing));
+        assert_eq!(
+            s.verify("/x", None, Some(&sig), 0),
+            Err(SignatureError::Missing)
+        );
         let other = UrlSigner::new(SigningKey::from_bytes([8u8; 32]).unwrap());
         assert_eq!(
-            other.verify("/v1/archives/a/b/c/1.0.0.tar.gz", Some("1000"), Some(&sig), 0),
+            other.verify(
+                "/v1/archives/a/b/c/1.0.0.tar.gz",
+                Some("1000"),
+                Some(&sig),
+                0
+            ),
             Err(SignatureError::Invalid)
         );
     }

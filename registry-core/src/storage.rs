@@ -125,7 +125,9 @@ impl Archive {
 
 impl fmt::Debug for Archive {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Archive").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("Archive")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 

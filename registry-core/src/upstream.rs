@@ -102,7 +102,11 @@ impl Upstream for NoUpstream {
         Err(not_found())
     }
 
-    async fn download_location(&self, _: &ModuleAddress, _: &Version) -> Result<String, UpstreamError> {
+    async fn download_location(
+        &self,
+        _: &ModuleAddress,
+        _: &Version,
+    ) -> Result<String, UpstreamError> {
         Err(not_found())
     }
 

@@ -47,15 +47,33 @@ mod tests {
 
     #[test]
     fn sorted_by_precedence_not_strings() {
-        let mut v: Vec<Version> = ["10.0.0", "2.0.0", "1.10.0", "1.2.0", "1.2.0-rc.1", "1.2.0-alpha", "1.2.0-rc.10", "1.2.0-rc.2"]
-            .iter()
-            .map(|s| parse_version(s).unwrap())
-            .collect();
+        let mut v: Vec<Version> = [
+            "10.0.0",
+            "2.0.0",
+            "1.10.0",
+            "1.2.0",
+            "1.2.0-rc.1",
+            "1.2.0-alpha",
+            "1.2.0-rc.10",
+            "1.2.0-rc.2",
+        ]
+        .iter()
+        .map(|s| parse_version(s).unwrap())
+        .collect();
         sort_versions(&mut v);
         let got: Vec<String> = v.iter().map(ToString::to_string).collect();
         assert_eq!(
             got,
-            ["1.2.0-alpha", "1.2.0-rc.1", "1.2.0-rc.2", "1.2.0-rc.10", "1.2.0", "1.10.0", "2.0.0", "10.0.0"]
+            [
+                "1.2.0-alpha",
+                "1.2.0-rc.1",
+                "1.2.0-rc.2",
+                "1.2.0-rc.10",
+                "1.2.0",
+                "1.10.0",
+                "2.0.0",
+                "10.0.0"
+            ]
         );
     }
 
@@ -63,8 +81,17 @@ mod tests {
     fn refuses_leading_v_with_advice() {
         let e = parse_version("v1.0.0").unwrap_err();
         assert!(e.to_string().contains("drop the leading 'v'"), "{e}");
-        assert!(matches!(parse_version("1.0"), Err(VersionError::NotSemver(_))));
-        assert!(matches!(parse_version("01.0.0"), Err(VersionError::NotSemver(_))));
-        assert!(matches!(parse_version("vx"), Err(VersionError::NotSemver(_))));
+        assert!(matches!(
+            parse_version("1.0"),
+            Err(VersionError::NotSemver(_))
+        ));
+        assert!(matches!(
+            parse_version("01.0.0"),
+            Err(VersionError::NotSemver(_))
+        ));
+        assert!(matches!(
+            parse_version("vx"),
+            Err(VersionError::NotSemver(_))
+        ));
     }
 }

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use registry_core::memory::{InMemoryStorage, InMemoryTokenStore};
 use registry_core::{
-    ArchiveAccess, ArchiveFormat, ArchiveInfo, ArchiveLocation, MockStorage, Registry, RegistryConfig, Sha256Digest,
-    SigningKey, Storage, StorageError, TokenHash,
+    ArchiveAccess, ArchiveFormat, ArchiveInfo, ArchiveLocation, MockStorage, Registry,
+    RegistryConfig, Sha256Digest, SigningKey, Storage, StorageError, TokenHash,
 };
 use serde_json::Value;
 
@@ -23,7 +23,8 @@ fn module_tgz(version: &str) -> Vec<u8> {
     header.set_size(body.len() as u64);
     header.set_mode(0o644);
     header.set_cksum();
-    tar.append_data(&mut header, "main.tf", body.as_bytes()).unwrap();
+    tar.append_data(&mut header, "main.tf", body.as_bytes())
+        .unwrap();
     let tar = tar.into_inner().unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&tar).unwrap();
@@ -38,14 +39,21 @@ struct Harness {
 
 fn harness_with(config: impl FnOnce(RegistryConfig) -> RegistryConfig) -> Harness {
     let storage = Arc::new(InMemoryStorage::new());
-    let now = Arc::new(Mutex::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)));
+    let now = Arc::new(Mutex::new(
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+    ));
     let clock_now = now.clone();
     let config = config(
-        RegistryConfig::new(SigningKey::from_bytes([42u8; 32]).unwrap()).with_master_token_hash(TokenHash::of(MASTER)),
+        RegistryConfig::new(SigningKey::from_bytes([42u8; 32]).unwrap())
+            .with_master_token_hash(TokenHash::of(MASTER)),
     );
     let registry = Registry::new(storage.clone(), Arc::new(InMemoryTokenStore::new()), config)
         .with_clock(Arc::new(move || *clock_now.lock().unwrap()));
-    Harness { registry, storage, now }
+    Harness {
+        registry,
+        storage,
+        now,
+    }
 }
 
 fn harness() -> Harness {
@@ -66,24 +74,42 @@ fn body_json(r: &Response<Bytes>) -> Value {
 
 fn error_message(r: &Response<Bytes>) -> String {
     let v = body_json(r);
-    let errors = v["errors"].as_array().unwrap_or_else(|| panic!("no errors array: {v}"));
+    let errors = v["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors array: {v}"));
     assert_eq!(errors.len(), 1, "{v}");
     errors[0].as_str().unwrap().to_owned()
 }
 
 impl Harness {
-    async fn call(&self, method: Method, uri: &str, token: Option<&str>, body: impl Into<Bytes>) -> Response<Bytes> {
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: impl Into<Bytes>,
+    ) -> Response<Bytes> {
         self.registry.handle(req(method, uri, token, body)).await
     }
 
     async fn publish(&self, module: &str, version: &str) -> Response<Bytes> {
-        self.call(Method::PUT, &format!("/v1/modules/{module}/{version}"), Some(MASTER), module_tgz(version))
-            .await
+        self.call(
+            Method::PUT,
+            &format!("/v1/modules/{module}/{version}"),
+            Some(MASTER),
+            module_tgz(version),
+        )
+        .await
     }
 
     async fn token(&self, name: &str, tier: &str) -> String {
         let r = self
-            .call(Method::POST, "/v1/tokens", Some(MASTER), format!(r#"{{"name":"{name}","tier":"{tier}"}}"#))
+            .call(
+                Method::POST,
+                "/v1/tokens",
+                Some(MASTER),
+                format!(r#"{{"name":"{name}","tier":"{tier}"}}"#),
+            )
             .await;
         assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.body());
         body_json(&r)["token"].as_str().unwrap().to_owned()
@@ -92,7 +118,12 @@ impl Harness {
     /// The `X-Terraform-Get` of a download.
     async fn download_url(&self, module: &str, version: &str) -> String {
         let r = self
-            .call(Method::GET, &format!("/v1/modules/{module}/{version}/download"), Some(MASTER), "")
+            .call(
+                Method::GET,
+                &format!("/v1/modules/{module}/{version}/download"),
+                Some(MASTER),
+                "",
+            )
             .await;
         assert_eq!(r.status(), StatusCode::NO_CONTENT, "{:?}", r.body());
         r.headers()["x-terraform-get"].to_str().unwrap().to_owned()
@@ -102,20 +133,36 @@ impl Harness {
 #[tokio::test]
 async fn discovery_is_open_and_exact() {
     let h = harness();
-    let r = h.call(Method::GET, "/.well-known/terraform.json", None, "").await;
+    let r = h
+        .call(Method::GET, "/.well-known/terraform.json", None, "")
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/json");
-    assert_eq!(body_json(&r), serde_json::json!({"modules.v1": "/v1/modules/"}));
-    let head = h.call(Method::HEAD, "/.well-known/terraform.json", None, "").await;
+    assert_eq!(
+        body_json(&r),
+        serde_json::json!({"modules.v1": "/v1/modules/"})
+    );
+    let head = h
+        .call(Method::HEAD, "/.well-known/terraform.json", None, "")
+        .await;
     assert_eq!(head.status(), StatusCode::OK);
     assert!(head.body().is_empty());
-    assert_eq!(head.headers()["content-length"], r.body().len().to_string().as_str());
+    assert_eq!(
+        head.headers()["content-length"],
+        r.body().len().to_string().as_str()
+    );
 }
 
 #[tokio::test]
 async fn unknown_routes_404_and_wrong_methods_405_with_allow() {
     let h = harness();
-    for path in ["/", "/v1/modules/a/b/c", "/v1/modules/a/b/c/versions/", "/nope", "/v1/modules/a/b/c/1.0.0/download/x"] {
+    for path in [
+        "/",
+        "/v1/modules/a/b/c",
+        "/v1/modules/a/b/c/versions/",
+        "/nope",
+        "/v1/modules/a/b/c/1.0.0/download/x",
+    ] {
         let r = h.call(Method::GET, path, Some(MASTER), "").await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
         assert!(error_message(&r).contains("no such route"), "{path}");
@@ -128,7 +175,11 @@ async fn unknown_routes_404_and_wrong_methods_405_with_allow() {
         (Method::GET, "/v1/tokens/ci", "DELETE"),
     ] {
         let r = h.call(method.clone(), path, Some(MASTER), "").await;
-        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(
+            r.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
         assert_eq!(r.headers()["allow"], allow, "{method} {path}");
         error_message(&r);
     }
@@ -137,7 +188,14 @@ async fn unknown_routes_404_and_wrong_methods_405_with_allow() {
 #[tokio::test]
 async fn publish_then_versions_sorted_by_semver() {
     let h = harness();
-    for v in ["1.10.0", "1.2.0", "2.0.0-rc.1", "1.2.0-beta", "2.0.0", "1.9.9"] {
+    for v in [
+        "1.10.0",
+        "1.2.0",
+        "2.0.0-rc.1",
+        "1.2.0-beta",
+        "2.0.0",
+        "1.9.9",
+    ] {
         let r = h.publish("acme/vpc/aws", v).await;
         assert_eq!(r.status(), StatusCode::CREATED, "{v}: {:?}", r.body());
         let b = body_json(&r);
@@ -145,11 +203,23 @@ async fn publish_then_versions_sorted_by_semver() {
         assert_eq!(b["sha256"], expected.as_str());
         assert_eq!(b["size"], module_tgz(v).len());
         assert_eq!(
-            (b["namespace"].as_str(), b["name"].as_str(), b["system"].as_str(), b["version"].as_str()),
+            (
+                b["namespace"].as_str(),
+                b["name"].as_str(),
+                b["system"].as_str(),
+                b["version"].as_str()
+            ),
             (Some("acme"), Some("vpc"), Some("aws"), Some(v))
         );
     }
-    let r = h.call(Method::GET, "/v1/modules/acme/vpc/aws/versions", Some(MASTER), "").await;
+    let r = h
+        .call(
+            Method::GET,
+            "/v1/modules/acme/vpc/aws/versions",
+            Some(MASTER),
+            "",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
         body_json(&r),
@@ -167,27 +237,59 @@ async fn invalid_addresses_and_versions_are_400_stating_the_rule() {
         ("/v1/modules/acme/vpc/aws/v1.0.0", "drop the leading 'v'"),
         ("/v1/modules/acme/vpc/aws/1.0", "SemVer"),
         ("/v1/modules/acme/vpc/AWS/1.0.0", "lowercase"),
-        ("/v1/modules/-acme/vpc/aws/1.0.0", "starting and ending with a letter or digit"),
+        (
+            "/v1/modules/-acme/vpc/aws/1.0.0",
+            "starting and ending with a letter or digit",
+        ),
         ("/v1/modules/acme/v%2Fpc/aws/1.0.0", "invalid module name"),
     ] {
-        let r = h.call(Method::PUT, path, Some(MASTER), module_tgz("1.0.0")).await;
+        let r = h
+            .call(Method::PUT, path, Some(MASTER), module_tgz("1.0.0"))
+            .await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
         let m = error_message(&r);
         assert!(m.contains(needle), "{path}: {m}");
     }
-    let r = h.call(Method::GET, "/v1/modules/acme/vpc/aws/v1.0.0/download", Some(MASTER), "").await;
+    let r = h
+        .call(
+            Method::GET,
+            "/v1/modules/acme/vpc/aws/v1.0.0/download",
+            Some(MASTER),
+            "",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let r = h.call(Method::GET, "/v1/modules/ac.me/vpc/aws/versions", Some(MASTER), "").await;
+    let r = h
+        .call(
+            Method::GET,
+            "/v1/modules/ac.me/vpc/aws/versions",
+            Some(MASTER),
+            "",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(h.storage.list_versions(&registry_core::ModuleAddress::new("acme", "vpc", "aws").unwrap()).await.unwrap().is_empty());
+    assert!(h
+        .storage
+        .list_versions(&registry_core::ModuleAddress::new("acme", "vpc", "aws").unwrap())
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
 async fn second_publish_is_409_and_keeps_the_first_bytes() {
     let h = harness();
-    assert_eq!(h.publish("acme/vpc/aws", "1.0.0").await.status(), StatusCode::CREATED);
+    assert_eq!(
+        h.publish("acme/vpc/aws", "1.0.0").await.status(),
+        StatusCode::CREATED
+    );
     let r = h
-        .call(Method::PUT, "/v1/modules/acme/vpc/aws/1.0.0", Some(MASTER), module_tgz("other"))
+        .call(
+            Method::PUT,
+            "/v1/modules/acme/vpc/aws/1.0.0",
+            Some(MASTER),
+            module_tgz("other"),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(error_message(&r).contains("immutable"));
@@ -201,18 +303,44 @@ async fn second_publish_is_409_and_keeps_the_first_bytes() {
 async fn bad_bodies_are_refused_and_store_nothing() {
     let h = harness_with(|c| c.with_max_body_bytes(64 * 1024));
     let big = vec![0x1f_u8; 64 * 1024 + 1];
-    let r = h.call(Method::PUT, "/v1/modules/acme/vpc/aws/1.0.0", Some(MASTER), big).await;
+    let r = h
+        .call(
+            Method::PUT,
+            "/v1/modules/acme/vpc/aws/1.0.0",
+            Some(MASTER),
+            big,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(error_message(&r).contains("65536"));
-    let r = h.call(Method::PUT, "/v1/modules/acme/vpc/aws/1.0.0", Some(MASTER), "").await;
+    let r = h
+        .call(
+            Method::PUT,
+            "/v1/modules/acme/vpc/aws/1.0.0",
+            Some(MASTER),
+            "",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(error_message(&r).contains("empty"));
     let r = h
-        .call(Method::PUT, "/v1/modules/acme/vpc/aws/1.0.0", Some(MASTER), "resource \"x\" {}")
+        .call(
+            Method::PUT,
+            "/v1/modules/acme/vpc/aws/1.0.0",
+            Some(MASTER),
+            "resource \"x\" {}",
+        )
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(error_message(&r).contains(".tar.gz or .zip"));
-    let r = h.call(Method::GET, "/v1/modules/acme/vpc/aws/versions", Some(MASTER), "").await;
+    let r = h
+        .call(
+            Method::GET,
+            "/v1/modules/acme/vpc/aws/versions",
+            Some(MASTER),
+            "",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "nothing was stored");
 }
 
@@ -220,9 +348,18 @@ async fn bad_bodies_are_refused_and_store_nothing() {
 async fn adapter_errors_map_to_json_statuses() {
     let h = harness();
     for (e, status) in [
-        (registry_core::AdapterError::BodyTooLarge, StatusCode::PAYLOAD_TOO_LARGE),
-        (registry_core::AdapterError::BodyReadTimeout, StatusCode::REQUEST_TIMEOUT),
-        (registry_core::AdapterError::BodyReadFailed, StatusCode::BAD_REQUEST),
+        (
+            registry_core::AdapterError::BodyTooLarge,
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            registry_core::AdapterError::BodyReadTimeout,
+            StatusCode::REQUEST_TIMEOUT,
+        ),
+        (
+            registry_core::AdapterError::BodyReadFailed,
+            StatusCode::BAD_REQUEST,
+        ),
     ] {
         let r = h.registry.adapter_error(e);
         assert_eq!(r.status(), status);
@@ -239,7 +376,10 @@ async fn download_answers_a_signed_relative_url_with_checksum() {
     assert_eq!(path, "/v1/archives/acme/vpc/aws/1.2.0.tar.gz");
     let sha = Sha256Digest::of(&module_tgz("1.2.0")).to_hex();
     assert!(query.contains(&format!("checksum=sha256:{sha}")), "{url}");
-    assert!(query.contains("expires=1800000300&"), "default lifetime 300 s: {url}");
+    assert!(
+        query.contains("expires=1800000300&"),
+        "default lifetime 300 s: {url}"
+    );
 
     let r = h.call(Method::GET, &url, None, "").await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -249,7 +389,10 @@ async fn download_answers_a_signed_relative_url_with_checksum() {
     let head = h.call(Method::HEAD, &url, None, "").await;
     assert_eq!(head.status(), StatusCode::OK);
     assert!(head.body().is_empty());
-    assert_eq!(head.headers()["content-length"], module_tgz("1.2.0").len().to_string().as_str());
+    assert_eq!(
+        head.headers()["content-length"],
+        module_tgz("1.2.0").len().to_string().as_str()
+    );
 }
 
 #[tokio::test]
@@ -260,7 +403,11 @@ async fn tampered_expired_or_unsigned_archive_urls_are_403() {
     let url = h.download_url("acme/vpc/aws", "1.2.0").await;
     let sig_start = url.find("signature=").unwrap() + "signature=".len();
     let mut tampered_sig = url.clone().into_bytes();
-    tampered_sig[sig_start] = if tampered_sig[sig_start] == b'A' { b'B' } else { b'A' };
+    tampered_sig[sig_start] = if tampered_sig[sig_start] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
     let tampered_sig = String::from_utf8(tampered_sig).unwrap();
     let other_version = url.replace("1.2.0.tar.gz", "1.0.0.tar.gz");
     let other_expiry = url.replace("expires=1800000300", "expires=1900000300");
@@ -276,7 +423,11 @@ async fn tampered_expired_or_unsigned_archive_urls_are_403() {
         assert!(error_message(&r).contains(needle), "{bad}");
     }
     *h.now.lock().unwrap() += Duration::from_secs(300);
-    assert_eq!(h.call(Method::GET, &url, None, "").await.status(), StatusCode::OK, "valid through its last second");
+    assert_eq!(
+        h.call(Method::GET, &url, None, "").await.status(),
+        StatusCode::OK,
+        "valid through its last second"
+    );
     *h.now.lock().unwrap() += Duration::from_secs(1);
     let r = h.call(Method::GET, &url, None, "").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
@@ -288,22 +439,53 @@ async fn signed_url_of_a_deleted_version_is_404() {
     let h = harness();
     h.publish("acme/vpc/aws", "1.0.0").await;
     let url = h.download_url("acme/vpc/aws", "1.0.0").await;
-    let r = h.call(Method::DELETE, "/v1/modules/acme/vpc/aws/1.0.0", Some(MASTER), "").await;
+    let r = h
+        .call(
+            Method::DELETE,
+            "/v1/modules/acme/vpc/aws/1.0.0",
+            Some(MASTER),
+            "",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_eq!(h.call(Method::GET, &url, None, "").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        h.call(Method::GET, &url, None, "").await.status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn unknown_modules_and_versions_are_404() {
     let h = harness();
-    let r = h.call(Method::GET, "/v1/modules/acme/nothing/aws/versions", Some(MASTER), "").await;
+    let r = h
+        .call(
+            Method::GET,
+            "/v1/modules/acme/nothing/aws/versions",
+            Some(MASTER),
+            "",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(error_message(&r).contains("acme/nothing/aws"));
     h.publish("acme/vpc/aws", "1.0.0").await;
-    let r = h.call(Method::GET, "/v1/modules/acme/vpc/aws/9.9.9/download", Some(MASTER), "").await;
+    let r = h
+        .call(
+            Method::GET,
+            "/v1/modules/acme/vpc/aws/9.9.9/download",
+            Some(MASTER),
+            "",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(error_message(&r).contains("9.9.9"));
-    let r = h.call(Method::DELETE, "/v1/modules/acme/vpc/aws/9.9.9", Some(MASTER), "").await;
+    let r = h
+        .call(
+            Method::DELETE,
+            "/v1/modules/acme/vpc/aws/9.9.9",
+            Some(MASTER),
+            "",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
@@ -312,33 +494,70 @@ async fn delete_then_republish() {
     let h = harness();
     h.publish("acme/vpc/aws", "1.0.0").await;
     assert_eq!(
-        h.call(Method::DELETE, "/v1/modules/acme/vpc/aws/1.0.0", Some(MASTER), "").await.status(),
+        h.call(
+            Method::DELETE,
+            "/v1/modules/acme/vpc/aws/1.0.0",
+            Some(MASTER),
+            ""
+        )
+        .await
+        .status(),
         StatusCode::NO_CONTENT
     );
-    let r = h.call(Method::GET, "/v1/modules/acme/vpc/aws/1.0.0/download", Some(MASTER), "").await;
+    let r = h
+        .call(
+            Method::GET,
+            "/v1/modules/acme/vpc/aws/1.0.0/download",
+            Some(MASTER),
+            "",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    assert_eq!(h.publish("acme/vpc/aws", "1.0.0").await.status(), StatusCode::CREATED);
+    assert_eq!(
+        h.publish("acme/vpc/aws", "1.0.0").await.status(),
+        StatusCode::CREATED
+    );
 }
 
 #[tokio::test]
 async fn token_lifecycle() {
     let h = harness();
     let r = h
-        .call(Method::POST, "/v1/tokens", Some(MASTER), r#"{"name":"ci","tier":"uploader"}"#)
+        .call(
+            Method::POST,
+            "/v1/tokens",
+            Some(MASTER),
+            r#"{"name":"ci","tier":"uploader"}"#,
+        )
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(r.headers()["cache-control"], "no-store");
     let b = body_json(&r);
-    assert_eq!((b["name"].as_str(), b["tier"].as_str()), (Some("ci"), Some("uploader")));
+    assert_eq!(
+        (b["name"].as_str(), b["tier"].as_str()),
+        (Some("ci"), Some("uploader"))
+    );
     assert_eq!(b["created_at"], "2027-01-15T08:00:00Z");
     let token = b["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("tfr_"));
 
     // The token publishes; the name is taken.
-    let r = h.call(Method::PUT, "/v1/modules/acme/vpc/aws/1.0.0", Some(&token), module_tgz("1.0.0")).await;
+    let r = h
+        .call(
+            Method::PUT,
+            "/v1/modules/acme/vpc/aws/1.0.0",
+            Some(&token),
+            module_tgz("1.0.0"),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let r = h
-        .call(Method::POST, "/v1/tokens", Some(MASTER), r#"{"name":"ci","tier":"downloader"}"#)
+        .call(
+            Method::POST,
+            "/v1/tokens",
+            Some(MASTER),
+            r#"{"name":"ci","tier":"downloader"}"#,
+        )
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(error_message(&r).contains("already exists"));
@@ -348,7 +567,10 @@ async fn token_lifecycle() {
     let r = h.call(Method::GET, "/v1/tokens", Some(MASTER), "").await;
     assert_eq!(r.status(), StatusCode::OK);
     let text = std::str::from_utf8(r.body()).unwrap();
-    assert!(!text.contains(&token) && !text.contains(&TokenHash::of(&token).to_hex()), "{text}");
+    assert!(
+        !text.contains(&token) && !text.contains(&TokenHash::of(&token).to_hex()),
+        "{text}"
+    );
     assert_eq!(
         body_json(&r),
         serde_json::json!({"tokens": [
@@ -358,11 +580,33 @@ async fn token_lifecycle() {
     );
 
     // Deleting revokes at once.
-    assert_eq!(h.call(Method::DELETE, "/v1/tokens/ci", Some(MASTER), "").await.status(), StatusCode::NO_CONTENT);
-    let r = h.call(Method::GET, "/v1/modules/acme/vpc/aws/versions", Some(&token), "").await;
+    assert_eq!(
+        h.call(Method::DELETE, "/v1/tokens/ci", Some(MASTER), "")
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let r = h
+        .call(
+            Method::GET,
+            "/v1/modules/acme/vpc/aws/versions",
+            Some(&token),
+            "",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(h.call(Method::DELETE, "/v1/tokens/ci", Some(MASTER), "").await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(h.call(Method::DELETE, "/v1/tokens/..", Some(MASTER), "").await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        h.call(Method::DELETE, "/v1/tokens/ci", Some(MASTER), "")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        h.call(Method::DELETE, "/v1/tokens/..", Some(MASTER), "")
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
 }
 
 #[tokio::test]
@@ -372,7 +616,10 @@ async fn malformed_token_requests_are_400() {
         ("", "invalid JSON"),
         ("{", "invalid JSON"),
         (r#"{"name":"ci"}"#, "invalid JSON"),
-        (r#"{"name":"ci","tier":"uploader","extra":1}"#, "invalid JSON"),
+        (
+            r#"{"name":"ci","tier":"uploader","extra":1}"#,
+            "invalid JSON",
+        ),
         (r#"{"name":"ci","tier":"admin"}"#, "invalid tier"),
         (r#"{"name":"ci","tier":"master"}"#, "invalid tier"),
         (r#"{"name":"../x","tier":"uploader"}"#, "invalid token name"),
@@ -380,20 +627,38 @@ async fn malformed_token_requests_are_400() {
     ] {
         let r = h.call(Method::POST, "/v1/tokens", Some(MASTER), body).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
-        assert!(error_message(&r).contains(needle), "{body}: {}", error_message(&r));
+        assert!(
+            error_message(&r).contains(needle),
+            "{body}: {}",
+            error_message(&r)
+        );
     }
     let r = h.call(Method::GET, "/v1/tokens", Some(MASTER), "").await;
-    assert_eq!(body_json(&r), serde_json::json!({"tokens": []}), "nothing was created");
+    assert_eq!(
+        body_json(&r),
+        serde_json::json!({"tokens": []}),
+        "nothing was created"
+    );
 }
 
 #[tokio::test]
 async fn unauthenticated_requests_get_a_bearer_challenge() {
     let h = harness();
-    let r = h.call(Method::GET, "/v1/modules/acme/vpc/aws/versions", None, "").await;
+    let r = h
+        .call(Method::GET, "/v1/modules/acme/vpc/aws/versions", None, "")
+        .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(r.headers()["www-authenticate"], r#"Bearer realm="terraform-registry""#);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        r#"Bearer realm="terraform-registry""#
+    );
     assert!(error_message(&r).contains("credentials"));
-    for auth in ["Bearer tfr_unknown", "Basic dXNlcjpwYXNz", "Bearer", "bearer  "] {
+    for auth in [
+        "Bearer tfr_unknown",
+        "Basic dXNlcjpwYXNz",
+        "Bearer",
+        "bearer  ",
+    ] {
         let request = Request::get("/v1/modules/acme/vpc/aws/versions")
             .header("authorization", auth)
             .body(Bytes::new())
@@ -411,23 +676,55 @@ async fn unauthenticated_requests_get_a_bearer_challenge() {
         .header("authorization", format!("bearer {MASTER}"))
         .body(Bytes::new())
         .unwrap();
-    assert_eq!(h.registry.handle(request).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        h.registry.handle(request).await.status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn anonymous_reads_open_reads_only() {
     let h = harness_with(|c| c.with_anonymous_reads(true));
     h.publish("acme/vpc/aws", "1.0.0").await;
-    assert_eq!(h.call(Method::GET, "/v1/modules/acme/vpc/aws/versions", None, "").await.status(), StatusCode::OK);
     assert_eq!(
-        h.call(Method::GET, "/v1/modules/acme/vpc/aws/1.0.0/download", None, "").await.status(),
+        h.call(Method::GET, "/v1/modules/acme/vpc/aws/versions", None, "")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        h.call(
+            Method::GET,
+            "/v1/modules/acme/vpc/aws/1.0.0/download",
+            None,
+            ""
+        )
+        .await
+        .status(),
         StatusCode::NO_CONTENT
     );
-    let r = h.call(Method::PUT, "/v1/modules/acme/vpc/aws/2.0.0", None, module_tgz("2")).await;
+    let r = h
+        .call(
+            Method::PUT,
+            "/v1/modules/acme/vpc/aws/2.0.0",
+            None,
+            module_tgz("2"),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(h.call(Method::GET, "/v1/tokens", None, "").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        h.call(Method::GET, "/v1/tokens", None, "").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     // A bad token is still refused, even where anonymous reads are allowed.
-    let r = h.call(Method::GET, "/v1/modules/acme/vpc/aws/versions", Some("tfr_nope"), "").await;
+    let r = h
+        .call(
+            Method::GET,
+            "/v1/modules/acme/vpc/aws/versions",
+            Some("tfr_nope"),
+            "",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -453,18 +750,67 @@ async fn auth_matrix() {
     const F: S = S::FORBIDDEN;
     // (method, path, body, [nobody, unknown, downloader, uploader, master])
     let rows: Vec<(Method, String, Bytes, [S; 5])> = vec![
-        (Method::GET, "/.well-known/terraform.json".into(), Bytes::new(), [S::OK; 5]),
+        (
+            Method::GET,
+            "/.well-known/terraform.json".into(),
+            Bytes::new(),
+            [S::OK; 5],
+        ),
         (Method::GET, archive_url.clone(), Bytes::new(), [S::OK; 5]),
-        (Method::GET, "/v1/modules/acme/vpc/aws/versions".into(), Bytes::new(), [U, U, S::OK, S::OK, S::OK]),
-        (Method::GET, "/v1/modules/acme/vpc/aws/1.0.0/download".into(), Bytes::new(), [U, U, S::NO_CONTENT, S::NO_CONTENT, S::NO_CONTENT]),
-        (Method::PUT, "/v1/modules/acme/vpc/aws/{n}.0.0".into(), module_tgz("x").into(), [U, U, F, S::CREATED, S::CREATED]),
-        (Method::DELETE, "/v1/modules/acme/vpc/aws/{n}.0.0".into(), Bytes::new(), [U, U, F, F, S::NO_CONTENT]),
-        (Method::GET, "/v1/tokens".into(), Bytes::new(), [U, U, F, F, S::OK]),
-        (Method::POST, "/v1/tokens".into(), r#"{"name":"t{n}","tier":"downloader"}"#.into(), [U, U, F, F, S::CREATED]),
-        (Method::DELETE, "/v1/tokens/t{n}".into(), Bytes::new(), [U, U, F, F, S::NO_CONTENT]),
+        (
+            Method::GET,
+            "/v1/modules/acme/vpc/aws/versions".into(),
+            Bytes::new(),
+            [U, U, S::OK, S::OK, S::OK],
+        ),
+        (
+            Method::GET,
+            "/v1/modules/acme/vpc/aws/1.0.0/download".into(),
+            Bytes::new(),
+            [U, U, S::NO_CONTENT, S::NO_CONTENT, S::NO_CONTENT],
+        ),
+        (
+            Method::PUT,
+            "/v1/modules/acme/vpc/aws/{n}.0.0".into(),
+            module_tgz("x").into(),
+            [U, U, F, S::CREATED, S::CREATED],
+        ),
+        (
+            Method::DELETE,
+            "/v1/modules/acme/vpc/aws/{n}.0.0".into(),
+            Bytes::new(),
+            [U, U, F, F, S::NO_CONTENT],
+        ),
+        (
+            Method::GET,
+            "/v1/tokens".into(),
+            Bytes::new(),
+            [U, U, F, F, S::OK],
+        ),
+        (
+            Method::POST,
+            "/v1/tokens".into(),
+            r#"{"name":"t{n}","tier":"downloader"}"#.into(),
+            [U, U, F, F, S::CREATED],
+        ),
+        (
+            Method::DELETE,
+            "/v1/tokens/t{n}".into(),
+            Bytes::new(),
+            [U, U, F, F, S::NO_CONTENT],
+        ),
     ];
     for (method, path, body, expected) in rows {
-        for (i, who) in [Who::Nobody, Who::Unknown, Who::Downloader, Who::Uploader, Who::Master].into_iter().enumerate() {
+        for (i, who) in [
+            Who::Nobody,
+            Who::Unknown,
+            Who::Downloader,
+            Who::Uploader,
+            Who::Master,
+        ]
+        .into_iter()
+        .enumerate()
+        {
             let token = match who {
                 Who::Nobody => None,
                 Who::Unknown => Some("tfr_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
@@ -474,12 +820,29 @@ async fn auth_matrix() {
             };
             // `{n}` lets the PUT/DELETE/POST rows act on distinct objects per caller;
             // the master's DELETE rows remove what the master's PUT and POST rows created.
-            let n = if matches!(method, Method::DELETE) { 5 } else { i + 1 };
+            let n = if matches!(method, Method::DELETE) {
+                5
+            } else {
+                i + 1
+            };
             let path = path.replace("{n}", &n.to_string());
-            let body = Bytes::from(String::from_utf8_lossy(&body).replace("{n}", &n.to_string()).into_bytes());
-            let body = if method == Method::PUT { Bytes::from(module_tgz("x")) } else { body };
+            let body = Bytes::from(
+                String::from_utf8_lossy(&body)
+                    .replace("{n}", &n.to_string())
+                    .into_bytes(),
+            );
+            let body = if method == Method::PUT {
+                Bytes::from(module_tgz("x"))
+            } else {
+                body
+            };
             let r = h.call(method.clone(), &path, token, body).await;
-            assert_eq!(r.status(), expected[i], "{method} {path} as {who:?}: {:?}", r.body());
+            assert_eq!(
+                r.status(),
+                expected[i],
+                "{method} {path} as {who:?}: {:?}",
+                r.body()
+            );
             if r.status() == U {
                 assert!(r.headers().contains_key("www-authenticate"));
             }
@@ -494,7 +857,8 @@ fn mock_registry(storage: MockStorage) -> Registry {
     Registry::new(
         Arc::new(storage),
         Arc::new(InMemoryTokenStore::new()),
-        RegistryConfig::new(SigningKey::from_bytes([1u8; 32]).unwrap()).with_master_token_hash(TokenHash::of(MASTER)),
+        RegistryConfig::new(SigningKey::from_bytes([1u8; 32]).unwrap())
+            .with_master_token_hash(TokenHash::of(MASTER)),
     )
 }
 
@@ -502,10 +866,18 @@ fn mock_registry(storage: MockStorage) -> Registry {
 async fn storage_unavailable_is_503_with_retry_after() {
     let mut storage = MockStorage::new();
     storage.expect_list_versions().returning(|_| {
-        Err(StorageError::Unavailable { backend: "test", message: "throttled by backend-internal-host-7".into() })
+        Err(StorageError::Unavailable {
+            backend: "test",
+            message: "throttled by backend-internal-host-7".into(),
+        })
     });
     let r = mock_registry(storage)
-        .handle(req(Method::GET, "/v1/modules/acme/vpc/aws/versions", Some(MASTER), ""))
+        .handle(req(
+            Method::GET,
+            "/v1/modules/acme/vpc/aws/versions",
+            Some(MASTER),
+            "",
+        ))
         .await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.headers()["retry-after"], "5");
@@ -520,7 +892,12 @@ async fn storage_failures_are_500_without_internals_and_store_nothing() {
         .times(1)
         .returning(|_, _, _| Err(StorageError::other("test", "disk /secret/path exploded")));
     let r = mock_registry(storage)
-        .handle(req(Method::PUT, "/v1/modules/acme/vpc/aws/1.0.0", Some(MASTER), module_tgz("1")))
+        .handle(req(
+            Method::PUT,
+            "/v1/modules/acme/vpc/aws/1.0.0",
+            Some(MASTER),
+            module_tgz("1"),
+        ))
         .await;
     assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let m = error_message(&r);
@@ -532,7 +909,12 @@ async fn invalid_upload_never_reaches_storage() {
     let mut storage = MockStorage::new();
     storage.expect_publish().never();
     let r = mock_registry(storage)
-        .handle(req(Method::PUT, "/v1/modules/acme/vpc/aws/1.0.0", Some(MASTER), "not an archive"))
+        .handle(req(
+            Method::PUT,
+            "/v1/modules/acme/vpc/aws/1.0.0",
+            Some(MASTER),
+            "not an archive",
+        ))
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }

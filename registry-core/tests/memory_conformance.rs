@@ -6,10 +6,14 @@ use registry_core::{Storage, TokenStore};
 
 mod storage {
     use super::*;
-    registry_core::storage_conformance_tests!(|| async { Arc::new(InMemoryStorage::new()) as Arc<dyn Storage> });
+    registry_core::storage_conformance_tests!(|| async {
+        Arc::new(InMemoryStorage::new()) as Arc<dyn Storage>
+    });
 }
 
 mod tokens {
     use super::*;
-    registry_core::token_store_conformance_tests!(|| async { Arc::new(InMemoryTokenStore::new()) as Arc<dyn TokenStore> });
+    registry_core::token_store_conformance_tests!(|| async {
+        Arc::new(InMemoryTokenStore::new()) as Arc<dyn TokenStore>
+    });
 }

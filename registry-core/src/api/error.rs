@@ -149,12 +149,22 @@ fn upstream_response(e: UpstreamError) -> Response<Bytes> {
         }
         UpstreamError::Unavailable { retry_after, .. } => {
             tracing::warn!(error = %e, "upstream unavailable");
-            unavailable(&e.to_string(), retry_after.unwrap_or(Duration::from_secs(RETRY_SECONDS)))
+            unavailable(
+                &e.to_string(),
+                retry_after.unwrap_or(Duration::from_secs(RETRY_SECONDS)),
+            )
         }
-        UpstreamError::Unsupported { .. } => error_body(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
+        UpstreamError::Unsupported { .. } => {
+            error_body(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())
+        }
         UpstreamError::Other { ref upstream, .. } => {
             tracing::error!(error = %e, source = ?std::error::Error::source(&e), "upstream failure");
-            error_body(StatusCode::BAD_GATEWAY, &format!("{upstream} failed; the operator can find the cause in the registry's log"))
+            error_body(
+                StatusCode::BAD_GATEWAY,
+                &format!(
+                    "{upstream} failed; the operator can find the cause in the registry's log"
+                ),
+            )
         }
     }
 }

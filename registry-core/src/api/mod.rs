@@ -108,7 +108,11 @@ enum Caller {
 
 impl Registry {
     /// A registry over `storage` and `tokens`, with no upstream.
-    pub fn new(storage: Arc<dyn Storage>, tokens: Arc<dyn TokenStore>, config: RegistryConfig) -> Self {
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        tokens: Arc<dyn TokenStore>,
+        config: RegistryConfig,
+    ) -> Self {
         Self {
             storage,
             tokens,
@@ -167,14 +171,17 @@ impl Registry {
         if head {
             let len = response.body().len();
             *response.body_mut() = Bytes::new();
-            response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(len));
+            response
+                .headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from(len));
         }
         response
     }
 
     async fn dispatch(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
-        let route = router::route(request.uri().path())
-            .ok_or_else(|| ApiError::NotFound(format!("no such route: {}", request.uri().path())))?;
+        let route = router::route(request.uri().path()).ok_or_else(|| {
+            ApiError::NotFound(format!("no such route: {}", request.uri().path()))
+        })?;
         let method = request.method().clone();
         if !route.allowed().contains(&method) {
             return Err(ApiError::MethodNotAllowed(route.allowed()));
@@ -191,7 +198,8 @@ impl Registry {
             }
             Route::Download { module, version } => {
                 self.authorize(&request, Tier::Downloader).await?;
-                self.download(&parse_module(&module)?, &parse_ver(&version)?).await
+                self.download(&parse_module(&module)?, &parse_ver(&version)?)
+                    .await
             }
             Route::ModuleVersion { module, version } if method == Method::PUT => {
                 self.authorize(&request, Tier::Uploader).await?;
@@ -223,14 +231,18 @@ impl Registry {
     }
 
     fn unix_now(&self) -> u64 {
-        self.now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+        self.now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
     }
 
     /// Checks the bearer token against `needed`.
     async fn authorize(&self, request: &Request<Bytes>, needed: Tier) -> Result<Caller, ApiError> {
         let caller = self.caller(request).await?;
         match caller {
-            Caller::Anonymous if needed == Tier::Downloader && self.config.anonymous_reads => Ok(caller),
+            Caller::Anonymous if needed == Tier::Downloader && self.config.anonymous_reads => {
+                Ok(caller)
+            }
             Caller::Anonymous => Err(ApiError::Unauthorized { invalid: false }),
             Caller::Token(tier) if tier >= needed => Ok(caller),
             Caller::Token(tier) => Err(ApiError::Forbidden(format!(
@@ -272,11 +284,9 @@ impl Registry {
         let mut versions = self.storage.list_versions(module).await?;
         if versions.is_empty() {
             // A module with any local version is never mixed with upstream ones.
-            versions = self
-                .upstream
-                .list_versions(module)
-                .await
-                .map_err(|e| not_found_as(e, || format!("module {module} not found in this registry")))?;
+            versions = self.upstream.list_versions(module).await.map_err(|e| {
+                not_found_as(e, || format!("module {module} not found in this registry"))
+            })?;
         }
         sort_versions(&mut versions);
         let list: Vec<_> = versions
@@ -289,7 +299,11 @@ impl Registry {
         ))
     }
 
-    async fn download(&self, module: &ModuleAddress, version: &Version) -> Result<Response<Bytes>, ApiError> {
+    async fn download(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<Response<Bytes>, ApiError> {
         let location = match self.storage.locate_archive(module, version).await {
             Ok(location) => location,
             Err(StorageError::NotFound) => {
@@ -298,9 +312,15 @@ impl Registry {
                         "module {module} has no version {version} in this registry"
                     )));
                 }
-                let url = self.upstream.download_location(module, version).await.map_err(|e| {
-                    not_found_as(e, || format!("module {module} version {version} not found in this registry"))
-                })?;
+                let url = self
+                    .upstream
+                    .download_location(module, version)
+                    .await
+                    .map_err(|e| {
+                        not_found_as(e, || {
+                            format!("module {module} version {version} not found in this registry")
+                        })
+                    })?;
                 return Ok(terraform_get(&url));
             }
             Err(e) => return Err(e.into()),
@@ -313,7 +333,9 @@ impl Registry {
             }
             ArchiveAccess::ThroughRegistry => {
                 let path = archive_path(module, version, location.info.format);
-                let expires = self.unix_now().saturating_add(self.config.archive_url_ttl.as_secs());
+                let expires = self
+                    .unix_now()
+                    .saturating_add(self.config.archive_url_ttl.as_secs());
                 let signature = self.signer.sign(&path, expires);
                 format!("{path}?expires={expires}&signature={signature}&{checksum}")
             }
@@ -321,7 +343,12 @@ impl Registry {
         Ok(terraform_get(&url))
     }
 
-    async fn archive(&self, request: &Request<Bytes>, module: &[String; 3], file: &str) -> Result<Response<Bytes>, ApiError> {
+    async fn archive(
+        &self,
+        request: &Request<Bytes>,
+        module: &[String; 3],
+        file: &str,
+    ) -> Result<Response<Bytes>, ApiError> {
         let query = request.uri().query().unwrap_or("");
         let param = |name: &str| {
             query
@@ -357,15 +384,28 @@ impl Registry {
         }
         let mut r = Response::new(archive.bytes().clone());
         let h = r.headers_mut();
-        h.insert(CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
-        h.insert(CACHE_CONTROL, HeaderValue::from_static("private, max-age=300, immutable"));
-        if let Ok(etag) = HeaderValue::from_str(&format!("\"sha256:{}\"", archive.info().sha256.to_hex())) {
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(format.content_type()),
+        );
+        h.insert(
+            CACHE_CONTROL,
+            HeaderValue::from_static("private, max-age=300, immutable"),
+        );
+        if let Ok(etag) =
+            HeaderValue::from_str(&format!("\"sha256:{}\"", archive.info().sha256.to_hex()))
+        {
             h.insert(ETAG, etag);
         }
         Ok(r)
     }
 
-    async fn publish(&self, module: &ModuleAddress, version: &Version, body: Bytes) -> Result<Response<Bytes>, ApiError> {
+    async fn publish(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+        body: Bytes,
+    ) -> Result<Response<Bytes>, ApiError> {
         if body.len() > self.config.max_body_bytes {
             return Err(ApiError::PayloadTooLarge {
                 limit: self.config.max_body_bytes,
@@ -413,7 +453,11 @@ impl Registry {
         result.map_err(|e| ApiError::BadRequest(e.to_string()))
     }
 
-    async fn delete_version(&self, module: &ModuleAddress, version: &Version) -> Result<Response<Bytes>, ApiError> {
+    async fn delete_version(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<Response<Bytes>, ApiError> {
         match self.storage.delete_version(module, version).await {
             Ok(()) => {
                 tracing::info!(%module, %version, "deleted");
@@ -460,9 +504,9 @@ impl Registry {
             Ok(()) => {}
             Err(StorageError::AlreadyExists) => {
                 return Err(ApiError::Conflict(format!(
-                    "a token named {:?} already exists; pick another name or delete that token first",
-                    record.name
-                )))
+                "a token named {:?} already exists; pick another name or delete that token first",
+                record.name
+            )))
             }
             Err(e) => return Err(e.into()),
         }
@@ -476,7 +520,8 @@ impl Registry {
                 "created_at": rfc3339(created_at),
             }),
         );
-        r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         Ok(r)
     }
 
@@ -497,14 +542,17 @@ impl Registry {
                 tracing::info!(name, "token deleted");
                 Ok(no_content())
             }
-            Err(StorageError::NotFound) => Err(ApiError::NotFound(format!("no token named {name:?}"))),
+            Err(StorageError::NotFound) => {
+                Err(ApiError::NotFound(format!("no token named {name:?}")))
+            }
             Err(e) => Err(e.into()),
         }
     }
 }
 
 fn parse_module([ns, name, system]: &[String; 3]) -> Result<ModuleAddress, ApiError> {
-    ModuleAddress::new(ns.as_str(), name.as_str(), system.as_str()).map_err(|e| ApiError::BadRequest(e.to_string()))
+    ModuleAddress::new(ns.as_str(), name.as_str(), system.as_str())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 fn parse_ver(s: &str) -> Result<Version, ApiError> {
@@ -533,7 +581,8 @@ fn terraform_get(url: &str) -> Response<Bytes> {
         }
         Err(_) => {
             tracing::error!("download location is not a valid header value");
-            ApiError::Storage(StorageError::other("download", "invalid download location")).into_response()
+            ApiError::Storage(StorageError::other("download", "invalid download location"))
+                .into_response()
         }
     }
 }

@@ -7,13 +7,26 @@ use percent_encoding::percent_decode_str;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Route {
     Discovery,
-    Versions { module: [String; 3] },
-    Download { module: [String; 3], version: String },
-    ModuleVersion { module: [String; 3], version: String },
+    Versions {
+        module: [String; 3],
+    },
+    Download {
+        module: [String; 3],
+        version: String,
+    },
+    ModuleVersion {
+        module: [String; 3],
+        version: String,
+    },
     /// `file` is the last segment: `{version}.tar.gz` or `{version}.zip`.
-    Archive { module: [String; 3], file: String },
+    Archive {
+        module: [String; 3],
+        file: String,
+    },
     Tokens,
-    Token { name: String },
+    Token {
+        name: String,
+    },
 }
 
 impl Route {
@@ -24,7 +37,10 @@ impl Route {
         const TOKENS: &[Method] = &[Method::GET, Method::HEAD, Method::POST];
         const DELETE: &[Method] = &[Method::DELETE];
         match self {
-            Self::Discovery | Self::Versions { .. } | Self::Download { .. } | Self::Archive { .. } => READ,
+            Self::Discovery
+            | Self::Versions { .. }
+            | Self::Download { .. }
+            | Self::Archive { .. } => READ,
             Self::ModuleVersion { .. } => WRITE,
             Self::Tokens => TOKENS,
             Self::Token { .. } => DELETE,
@@ -38,7 +54,10 @@ pub(crate) const MODULES_PREFIX: &str = "/v1/modules/";
 pub(crate) const ARCHIVES_PREFIX: &str = "/v1/archives/";
 
 fn decode(segment: &str) -> Option<String> {
-    percent_decode_str(segment).decode_utf8().ok().map(|s| s.into_owned())
+    percent_decode_str(segment)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
 }
 
 /// Matches `path` (no query string) to a route; `None` is a 404.
@@ -57,8 +76,12 @@ pub(crate) fn route(path: &str) -> Option<Route> {
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     let m = |a: &str, b: &str, c: &str| [a.to_owned(), b.to_owned(), c.to_owned()];
     match s.as_slice() {
-        ["v1", "tokens", name] => Some(Route::Token { name: (*name).to_owned() }),
-        ["v1", "modules", ns, n, sys, "versions"] => Some(Route::Versions { module: m(ns, n, sys) }),
+        ["v1", "tokens", name] => Some(Route::Token {
+            name: (*name).to_owned(),
+        }),
+        ["v1", "modules", ns, n, sys, "versions"] => Some(Route::Versions {
+            module: m(ns, n, sys),
+        }),
         ["v1", "modules", ns, n, sys, ver, "download"] => Some(Route::Download {
             module: m(ns, n, sys),
             version: (*ver).to_owned(),
@@ -83,25 +106,57 @@ mod tests {
     fn routes() {
         let m = |a: &str, b: &str, c: &str| [a.to_owned(), b.to_owned(), c.to_owned()];
         assert_eq!(route("/.well-known/terraform.json"), Some(Route::Discovery));
-        assert_eq!(route("/v1/modules/a/b/c/versions"), Some(Route::Versions { module: m("a", "b", "c") }));
+        assert_eq!(
+            route("/v1/modules/a/b/c/versions"),
+            Some(Route::Versions {
+                module: m("a", "b", "c")
+            })
+        );
         assert_eq!(
             route("/v1/modules/a/b/c/1.0.0%2Bx/download"),
-            Some(Route::Download { module: m("a", "b", "c"), version: "1.0.0+x".into() })
+            Some(Route::Download {
+                module: m("a", "b", "c"),
+                version: "1.0.0+x".into()
+            })
         );
         assert_eq!(
             route("/v1/modules/a/b/c/1.0.0"),
-            Some(Route::ModuleVersion { module: m("a", "b", "c"), version: "1.0.0".into() })
+            Some(Route::ModuleVersion {
+                module: m("a", "b", "c"),
+                version: "1.0.0".into()
+            })
         );
         assert_eq!(
             route("/v1/archives/a/b/c/1.0.0.zip"),
-            Some(Route::Archive { module: m("a", "b", "c"), file: "1.0.0.zip".into() })
+            Some(Route::Archive {
+                module: m("a", "b", "c"),
+                file: "1.0.0.zip".into()
+            })
         );
         assert_eq!(route("/v1/tokens"), Some(Route::Tokens));
-        assert_eq!(route("/v1/tokens/ci"), Some(Route::Token { name: "ci".into() }));
-        for none in ["", "/", "/v1", "/v1/modules/a/b/c", "/v1/modules/a/b/c/versions/", "/v1/tokens/", "/v1/modules/a/b/c/1/download/x", "/v1/modules/%ff/b/c/versions", "v1/tokens"] {
+        assert_eq!(
+            route("/v1/tokens/ci"),
+            Some(Route::Token { name: "ci".into() })
+        );
+        for none in [
+            "",
+            "/",
+            "/v1",
+            "/v1/modules/a/b/c",
+            "/v1/modules/a/b/c/versions/",
+            "/v1/tokens/",
+            "/v1/modules/a/b/c/1/download/x",
+            "/v1/modules/%ff/b/c/versions",
+            "v1/tokens",
+        ] {
             // "/v1/tokens/" has an empty name segment: it routes, and the handler refuses the name.
             if none == "/v1/tokens/" {
-                assert_eq!(route(none), Some(Route::Token { name: String::new() }));
+                assert_eq!(
+                    route(none),
+                    Some(Route::Token {
+                        name: String::new()
+                    })
+                );
                 continue;
             }
             assert_eq!(route(none), None, "{none:?}");

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Load benchmark of local-server's read path; see bench/README.md.
+#
+#   bench/run.sh [--plain-http] [--duration 10s] [--connections "1 16"]
+#
+# Builds local-server in release, starts it on a free port with a fresh data dir,
+# publishes a few versions of one module, creates a downloader token, then drives
+# GET .../versions and GET .../{version}/download with oha and prints a table of
+# requests/s and latency percentiles, plus the server's peak RSS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+readonly OHA_VERSION=1.16.0
+readonly TOOLS="$PWD/bench/.tools"
+readonly MODULE=bench/greeting/null
+readonly VERSIONS="1.0.0 1.1.0 1.2.0 2.0.0"
+
+plain_http=false
+duration=10s
+connections="1 16"
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --plain-http) plain_http=true ;;
+        --duration) duration="$2"; shift ;;
+        --connections) connections="$2"; shift ;;
+        -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
+        *) echo "bench/run.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+fail() {
+    echo "bench/run.sh: $*" >&2
+    exit 1
+}
+for tool in cargo curl tar python3; do
+    command -v "$tool" >/dev/null || fail "'$tool' is required and not on PATH"
+done
+
+# --- oha: bench/.tools first, then PATH, else build it there (a few minutes, once).
+if [[ -x "$TOOLS/bin/oha" ]]; then
+    oha="$TOOLS/bin/oha"
+elif command -v oha >/dev/null; then
+    oha="$(command -v oha)"
+else
+    echo "bench/run.sh: installing oha $OHA_VERSION into bench/.tools (one time, takes minutes)" >&2
+    cargo install oha --version "$OHA_VERSION" --locked --root "$TOOLS"
+    oha="$TOOLS/bin/oha"
+fi
+"$oha" --help | grep -q -- '--output-format' ||
+    fail "$oha is too old (no --output-format); delete it or install oha >= 1.5"
+
+# --- the server
+echo "bench/run.sh: cargo build --release -p local-server" >&2
+cargo build --release --locked -p local-server
+server_bin="${CARGO_TARGET_DIR:-target}/release/local-server"
+
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+    if [[ -n "$server_pid" ]]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+server_args=(--listen 127.0.0.1:0 --data-dir "$work/data" --port-file "$work/port")
+$plain_http && server_args+=(--plain-http)
+"$server_bin" "${server_args[@]}" >"$work/server.out" 2>"$work/server.err" &
+server_pid=$!
+
+master=""
+port=""
+for _ in $(seq 300); do
+    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.err" >&2; fail "local-server exited during startup"; }
+    [[ -z "$master" ]] && master="$(grep -o -m1 'tfr_[A-Za-z0-9_-]\{43\}' "$work/server.out" || true)"
+    [[ -z "$port" && -s "$work/port" ]] && port="$(tr -d '[:space:]' <"$work/port")"
+    [[ -n "$master" && -n "$port" ]] && break
+    sleep 0.1
+done
+[[ -n "$master" && -n "$port" ]] || fail "local-server printed no token or wrote no port within 30 s; see $work/server.*"
+
+if $plain_http; then
+    base="http://127.0.0.1:$port"
+    tls=()
+else
+    base="https://127.0.0.1:$port"
+    tls=(--cacert "$work/data/tls/cert.pem")
+fi
+
+# request METHOD PATH TOKEN [curl args...]: prints the body, fails unless 2xx.
+request() {
+    local method="$1" path="$2" token="$3" status
+    shift 3
+    status="$(curl -sS "${tls[@]}" -X "$method" -H "Authorization: Bearer $token" \
+        -o "$work/body" -w '%{http_code}' "$@" "$base$path")"
+    [[ "$status" == 2* ]] || fail "$method $path answered $status: $(cat "$work/body")"
+    cat "$work/body"
+}
+
+# --- data: a few versions of one module, and a downloader token
+mkdir -p "$work/module"
+for version in $VERSIONS; do
+    printf 'output "version" {\n  value = "%s"\n}\n' "$version" >"$work/module/main.tf"
+    tar -czf "$work/module.tar.gz" -C "$work/module" main.tf
+    request PUT "/v1/modules/$MODULE/$version" "$master" --upload-file "$work/module.tar.gz" >/dev/null
+done
+downloader="$(request POST /v1/tokens "$master" -H 'Content-Type: application/json' \
+    -d '{"name":"bench","tier":"downloader"}' |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')" ||
+    fail "POST /v1/tokens did not answer a token"
+
+# --- load
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+latest="${VERSIONS##* }"
+declare -A paths=(
+    [versions]="/v1/modules/$MODULE/versions"
+    [download]="/v1/modules/$MODULE/$latest/download"
+)
+results=()
+for name in versions download; do
+    for c in $connections; do
+        out="$work/oha-$name-$c.json"
+        echo "bench/run.sh: GET $name, $c connection(s), $duration" >&2
+        "$oha" --no-tui --output-format json -z "$duration" -c "$c" "${tls[@]}" \
+            -H "Authorization: Bearer $downloader" "$base${paths[$name]}" >"$out"
+        results+=("$name $c $out")
+    done
+done
+peak_rss_kib="$(awk '/^VmHWM:/ { print $2 }' "/proc/$server_pid/status")"
+
+# --- report
+echo
+echo "local-server $($plain_http && echo "plain HTTP" || echo "HTTPS"), $(nproc) CPUs shared with oha, $duration per row, load average before: $load_before"
+python3 - "${results[@]}" <<'PY'
+import json, sys
+
+def ms(seconds):
+    return "-" if seconds is None else f"{seconds * 1000:.3f}"
+
+print(f"{'endpoint':<10} {'conns':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}  statuses")
+for row in sys.argv[1:]:
+    name, conns, path = row.split()
+    with open(path) as f:
+        d = json.load(f)
+    p = d["latencyPercentiles"]
+    statuses = " ".join(f"{k}:{v}" for k, v in sorted(d.get("statusCodeDistribution", {}).items()))
+    # oha -z cuts HTTP/1 requests still running at the deadline: not the server's errors.
+    errors = {k: v for k, v in d.get("errorDistribution", {}).items() if k != "aborted due to deadline"}
+    if errors:
+        statuses += " errors: " + json.dumps(errors)
+    rps = d["summary"]["requestsPerSec"]
+    print(f"{name:<10} {conns:>5} {rps:>10.0f} {ms(p.get('p50')):>8} {ms(p.get('p99')):>8}  {statuses}")
+PY
+echo "server peak RSS (VmHWM): $((peak_rss_kib / 1024)) MiB ($peak_rss_kib KiB)"

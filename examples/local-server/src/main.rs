@@ -1,0 +1,77 @@
+#![doc = include_str!("../README.md")]
+
+mod args;
+mod banner;
+mod setup;
+mod stores;
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use adapter_hyper::{Server, ServerConfig, TlsFiles};
+use clap::Parser as _;
+use registry_core::Registry;
+use tracing_subscriber::EnvFilter;
+
+use crate::args::Args;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let args = Args::parse();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", chain(error.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `error` and its sources, skipping a source whose text the message already holds.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        source = cause.source();
+    }
+    message
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let setup = setup::prepare(&args)?;
+    let (storage, tokens) = stores::open_stores(&setup.data_dir)?;
+
+    let config = args.registry_config(setup.signing_key.clone(), setup.master_token.hash());
+    let registry = Arc::new(Registry::new(storage, tokens, config));
+
+    let mut server_config = ServerConfig::new(args.listen);
+    if let Some(tls) = &setup.tls {
+        server_config = server_config.with_tls(TlsFiles::new(&tls.cert_path, &tls.key_path));
+    }
+    let server = Server::bind(server_config).await?;
+    let addr = server.local_addr()?;
+    tracing::info!(%addr, tls = server.is_tls(), "listening");
+    setup.persist_master_token()?;
+    banner::print(&setup, addr);
+    if let Some(port_file) = &args.port_file {
+        setup::write_port_file(port_file, addr.port())?;
+    }
+
+    server
+        .serve(registry, adapter_hyper::shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
