@@ -69,6 +69,21 @@ pub(crate) struct Args {
     #[arg(long, env = "TFR_ARCHIVE_URL_TTL_SECS")]
     pub(crate) archive_url_ttl_secs: Option<u64>,
 
+    /// Use this master token instead of the generated one. Prefer the environment
+    /// variable: command lines are visible to other users in `ps`.
+    #[arg(
+        long,
+        env = "TFR_MASTER_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "master_token_sha256"
+    )]
+    pub(crate) master_token: Option<String>,
+
+    /// Use the master token whose SHA-256 (64 hex digits) this is, instead of the
+    /// generated one, e.g. `printf %s "$TOKEN" | sha256sum`.
+    #[arg(long, env = "TFR_MASTER_TOKEN_SHA256")]
+    pub(crate) master_token_sha256: Option<String>,
+
     /// Once listening, write the bound port to this file (for scripts using port 0).
     #[arg(long, env = "TFR_PORT_FILE")]
     pub(crate) port_file: Option<PathBuf>,

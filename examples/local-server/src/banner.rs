@@ -63,6 +63,10 @@ fn render(setup: &Setup, addr: SocketAddr) -> String {
             );
             "<master token>".to_owned()
         }
+        MasterToken::Configured(_) => {
+            out += "\nmaster token: the one given by --master-token / --master-token-sha256 (or TFR_MASTER_TOKEN / TFR_MASTER_TOKEN_SHA256).\n";
+            "<master token>".to_owned()
+        }
     };
 
     out += &format!(

@@ -46,13 +46,15 @@ pub(crate) enum MasterToken {
     New(NewToken),
     /// The hash stored by an earlier start.
     Existing(TokenHash),
+    /// Given by `--master-token` / `--master-token-sha256` (or their variables).
+    Configured(TokenHash),
 }
 
 impl MasterToken {
     pub(crate) fn hash(&self) -> TokenHash {
         match self {
             Self::New(token) => token.hash(),
-            Self::Existing(hash) => *hash,
+            Self::Existing(hash) | Self::Configured(hash) => *hash,
         }
     }
 }
@@ -72,6 +74,12 @@ pub(crate) enum SetupError {
         path.display()
     )]
     BadTokenHash { path: PathBuf },
+    #[error(
+        "--master-token-sha256 (TFR_MASTER_TOKEN_SHA256) must be 64 hex digits, e.g. the output of `printf %s \"$TOKEN\" | sha256sum`"
+    )]
+    BadConfiguredTokenHash,
+    #[error("--master-token (TFR_MASTER_TOKEN) is empty; set a token or leave it unset to use the generated one")]
+    EmptyConfiguredToken,
     #[error(
         "{} does not hold a signing key of 64 or more hex digits; delete it and restart to generate a new one \
          (archive download URLs already handed out stop working)",
@@ -115,7 +123,16 @@ pub(crate) fn prepare(args: &Args) -> Result<Setup, SetupError> {
     };
     let signing_key = signing_key(&data_dir.join("signing-key"))?;
     let master_token_file = data_dir.join("master-token.sha256");
-    let master_token = master_token(&master_token_file)?;
+    let master_token = match (&args.master_token, &args.master_token_sha256) {
+        (Some(token), _) if token.trim().is_empty() => {
+            return Err(SetupError::EmptyConfiguredToken)
+        }
+        (Some(token), _) => MasterToken::Configured(TokenHash::of(token.trim())),
+        (None, Some(hex)) => MasterToken::Configured(
+            TokenHash::from_hex(hex).ok_or(SetupError::BadConfiguredTokenHash)?,
+        ),
+        (None, None) => master_token(&master_token_file)?,
+    };
 
     Ok(Setup {
         data_dir,

@@ -119,16 +119,32 @@ impl Drop for Running {
 /// GET `path` over HTTP/1.1 on `port`: over TLS trusting only `cert` when given,
 /// else plain. Returns the status.
 fn get(port: u16, path: &str, cert: Option<&Path>) -> http::StatusCode {
+    get_with_token(port, path, cert, None)
+}
+
+/// [`get`] with an optional bearer token.
+fn get_with_token(
+    port: u16,
+    path: &str,
+    cert: Option<&Path>,
+    token: Option<&str>,
+) -> http::StatusCode {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
         let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let request = http::Request::get(path)
+        let mut request = http::Request::get(path)
             .header(http::header::HOST, format!("127.0.0.1:{port}"))
             .body(Empty::<Bytes>::new())
             .unwrap();
+        if let Some(token) = token {
+            request.headers_mut().insert(
+                http::header::AUTHORIZATION,
+                format!("Bearer {token}").parse().unwrap(),
+            );
+        }
         match cert {
             Some(cert) => {
                 let mut roots = rustls::RootCertStore::empty();
@@ -276,4 +292,50 @@ fn plain_http_creates_no_certificate() {
     assert!(!dir.path().join("data/tls").exists());
     assert!(dir.path().join("data/signing-key").is_file());
     assert!(line_value(&stdout, "master token: ").is_some_and(|t| t.starts_with("tfr_")));
+}
+
+#[test]
+fn a_configured_master_token_replaces_the_generated_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "tfr_operator-chosen-master-token";
+    let hash = registry_core::TokenHash::of(token).to_hex();
+    let server = Running::start(
+        dir.path(),
+        &[
+            "--plain-http",
+            "--data-dir",
+            "data",
+            "--master-token-sha256",
+            &hash,
+        ],
+    );
+    let port = server.port;
+    assert_eq!(get_with_token(port, "/v1/tokens", None, Some(token)), 200);
+    assert_eq!(
+        get_with_token(port, "/v1/tokens", None, Some("tfr_other")),
+        401
+    );
+    let stdout = server.stop();
+    assert!(
+        !stdout.contains("tfr_"),
+        "no token is generated or printed:\n{stdout}"
+    );
+    assert!(!dir.path().join("data/master-token.sha256").exists());
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_local-server"))
+        .current_dir(dir.path())
+        .args([
+            "--plain-http",
+            "--data-dir",
+            "data",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--master-token-sha256", "not-hex"])
+        .env_remove("TFR_MASTER_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("must be 64 hex digits"), "{stderr}");
 }
