@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Load benchmark of local-server's read path; see bench/README.md.
 #
-#   bench/run.sh [--plain-http] [--duration 10s] [--connections "1 16"]
+#   bench/run.sh [--plain-http] [--storage fs|s3] [--duration 10s] [--connections "1 16"]
 #
 # Builds local-server in release, starts it on a free port with a fresh data dir,
 # publishes a few versions of one module, creates a downloader token, then drives
 # GET .../versions and GET .../{version}/download with oha and prints a table of
-# requests/s and latency percentiles, plus the server's peak RSS.
+# requests/s and latency percentiles, plus the server's peak RSS. With --storage s3
+# the modules and tokens are in a fresh bucket of $TFR_TEST_S3_ENDPOINT, or, unless
+# that is set, of moto's S3 server started for the run (as scripts/test does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,18 +18,21 @@ readonly MODULE=bench/greeting/null
 readonly VERSIONS="1.0.0 1.1.0 1.2.0 2.0.0"
 
 plain_http=false
+storage=fs
 duration=10s
 connections="1 16"
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --plain-http) plain_http=true ;;
+        --storage) storage="$2"; shift ;;
         --duration) duration="$2"; shift ;;
         --connections) connections="$2"; shift ;;
-        -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
         *) echo "bench/run.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
 done
+[[ "$storage" == fs || "$storage" == s3 ]] || { echo "bench/run.sh: --storage is fs or s3, not '$storage'" >&2; exit 2; }
 
 fail() {
     echo "bench/run.sh: $*" >&2
@@ -57,17 +62,44 @@ server_bin="${CARGO_TARGET_DIR:-target}/release/local-server"
 
 work="$(mktemp -d)"
 server_pid=""
+MOTO_PID=""
 cleanup() {
     if [[ -n "$server_pid" ]]; then
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
     fi
+    [[ -n "$MOTO_PID" ]] && stop_moto
     rm -rf "$work"
 }
 trap cleanup EXIT
 
 server_args=(--listen 127.0.0.1:0 --data-dir "$work/data" --port-file "$work/port")
 $plain_http && server_args+=(--plain-http)
+
+# --- S3: an endpoint (given, or moto's server from .venv/) and a fresh bucket
+if [[ "$storage" == s3 ]]; then
+    if [[ -n "${TFR_TEST_S3_ENDPOINT:-}" ]]; then
+        s3_endpoint="${TFR_TEST_S3_ENDPOINT%/}"
+        export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}"
+        export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
+        export AWS_REGION="${AWS_REGION:-us-east-1}"
+    else
+        # shellcheck source=scripts/lib/venv.sh
+        source scripts/lib/venv.sh
+        install_moto || fail "could not install moto's S3 server ($MOTO); set TFR_TEST_S3_ENDPOINT instead"
+        start_moto "$work/moto.log" || fail "could not start moto's S3 server"
+        s3_endpoint="$MOTO_ENDPOINT"
+        export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
+        export AWS_EC2_METADATA_DISABLED=true
+        unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_REGION
+    fi
+    bucket="tfr-bench-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
+    # moto takes an unsigned CreateBucket.
+    status="$(curl -sS --noproxy '*' -o "$work/body" -w '%{http_code}' -X PUT "$s3_endpoint/$bucket")"
+    [[ "$status" == 2* ]] || fail "creating bucket $bucket at $s3_endpoint answered $status: $(cat "$work/body")"
+    echo "bench/run.sh: S3 storage in bucket $bucket at $s3_endpoint" >&2
+    server_args+=(--storage s3 --s3-bucket "$bucket" --s3-endpoint-url "$s3_endpoint" --s3-force-path-style)
+fi
 "$server_bin" "${server_args[@]}" >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
 
@@ -133,7 +165,7 @@ peak_rss_kib="$(awk '/^VmHWM:/ { print $2 }' "/proc/$server_pid/status")"
 
 # --- report
 echo
-echo "local-server $($plain_http && echo "plain HTTP" || echo "HTTPS"), $(nproc) CPUs shared with oha, $duration per row, load average before: $load_before"
+echo "local-server $($plain_http && echo "plain HTTP" || echo "HTTPS"), storage $storage$([[ $storage == s3 ]] && echo " ($s3_endpoint)"), $(nproc) CPUs shared with oha, $duration per row, load average before: $load_before"
 python3 - "${results[@]}" <<'PY'
 import json, sys
 

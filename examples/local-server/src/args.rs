@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
-use clap::{ArgAction, Parser};
+use clap::error::ErrorKind;
+use clap::{ArgAction, Args as ClapArgs, CommandFactory as _, Parser, ValueEnum};
 use registry_core::{ArchiveLimits, RegistryConfig, SigningKey, TokenHash};
+use storage_s3::S3Config;
 
 /// A private Terraform module registry in one binary.
 ///
@@ -19,9 +21,16 @@ pub(crate) struct Args {
     #[arg(long, env = "TFR_LISTEN", default_value = "127.0.0.1:8443")]
     pub(crate) listen: SocketAddr,
 
-    /// Where modules, tokens, TLS files and keys are kept.
+    /// Where TLS files, keys and (with `--storage fs`) modules and tokens are kept.
     #[arg(long, env = "TFR_DATA_DIR", default_value = "./registry-data")]
     pub(crate) data_dir: PathBuf,
+
+    /// Where modules and tokens are kept.
+    #[arg(long, env = "TFR_STORAGE", value_enum, default_value_t = StorageKind::Fs)]
+    pub(crate) storage: StorageKind,
+
+    #[command(flatten)]
+    pub(crate) s3: S3Args,
 
     /// Your own certificate chain (PEM) instead of the generated self-signed one.
     #[arg(
@@ -89,7 +98,117 @@ pub(crate) struct Args {
     pub(crate) port_file: Option<PathBuf>,
 }
 
+/// Where modules and tokens are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StorageKind {
+    /// In `modules/` and `tokens/` under --data-dir.
+    Fs,
+    /// In the S3 bucket --s3-bucket; AWS credentials come from the standard chain
+    /// (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance role, ...).
+    S3,
+}
+
+/// The bucket and how to reach it, for `--storage s3`.
+#[derive(Debug, ClapArgs)]
+#[command(next_help_heading = "S3 storage (--storage s3)")]
+pub(crate) struct S3Args {
+    /// The bucket holding modules and tokens; required with `--storage s3`.
+    #[arg(
+        long = "s3-bucket",
+        env = "TFR_S3_BUCKET",
+        required_if_eq("storage", "s3")
+    )]
+    pub(crate) bucket: Option<String>,
+
+    /// Key prefix for everything the registry stores in the bucket [default: none].
+    #[arg(long = "s3-prefix", env = "TFR_S3_PREFIX")]
+    pub(crate) prefix: Option<String>,
+
+    /// AWS region of the bucket [default: from the AWS configuration, e.g. AWS_REGION].
+    #[arg(long = "s3-region", env = "TFR_S3_REGION")]
+    pub(crate) region: Option<String>,
+
+    /// S3 endpoint URL instead of AWS's, for S3-compatible servers (MinIO, moto, ...).
+    #[arg(long = "s3-endpoint-url", env = "TFR_S3_ENDPOINT_URL")]
+    pub(crate) endpoint_url: Option<String>,
+
+    /// Address the bucket in the path (`endpoint/bucket/key`) rather than the host name;
+    /// most S3-compatible servers need it.
+    #[arg(long = "s3-force-path-style", env = "TFR_S3_FORCE_PATH_STYLE", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub(crate) force_path_style: bool,
+
+    /// Serve archives through the registry's own signed URLs instead of handing
+    /// Terraform presigned S3 URLs (when clients cannot reach the bucket).
+    #[arg(long = "s3-serve-through-registry", env = "TFR_S3_SERVE_THROUGH_REGISTRY", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub(crate) serve_through_registry: bool,
+}
+
+impl S3Args {
+    /// The `--s3-*` flags given, by name, for error messages.
+    fn given(&self) -> Vec<&'static str> {
+        [
+            ("--s3-bucket", self.bucket.is_some()),
+            ("--s3-prefix", self.prefix.is_some()),
+            ("--s3-region", self.region.is_some()),
+            ("--s3-endpoint-url", self.endpoint_url.is_some()),
+            ("--s3-force-path-style", self.force_path_style),
+            ("--s3-serve-through-registry", self.serve_through_registry),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+}
+
 impl Args {
+    /// Parses the command line and the `TFR_*` variables; on a usage error, prints it
+    /// and exits as clap does.
+    pub(crate) fn parse_checked() -> Self {
+        Self::parse().check().unwrap_or_else(|error| error.exit())
+    }
+
+    /// The rules clap cannot say: `--s3-*` flags (or their variables) only go with
+    /// `--storage s3`, so a forgotten `--storage s3` does not silently store on disk.
+    pub(crate) fn check(self) -> Result<Self, clap::Error> {
+        let given = self.s3.given();
+        if self.storage == StorageKind::Fs && !given.is_empty() {
+            return Err(Self::command().error(
+                ErrorKind::ArgumentConflict,
+                format!(
+                    "{} only apply with --storage s3 (TFR_STORAGE=s3); add it, or remove them \
+                     (and their TFR_S3_* variables)",
+                    given.join(", ")
+                ),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// The S3 configuration with `--storage s3` (and so `--s3-bucket`); `None` otherwise.
+    /// Presigned URLs live `presign_ttl`: the registry's archive URL lifetime
+    /// (`--archive-url-ttl-secs`).
+    pub(crate) fn s3_config(&self, presign_ttl: Duration) -> Option<S3Config> {
+        let bucket = self
+            .s3
+            .bucket
+            .clone()
+            .filter(|_| self.storage == StorageKind::S3)?;
+        let mut config = S3Config::new(bucket)
+            .with_force_path_style(self.s3.force_path_style)
+            .with_serve_through_registry(self.s3.serve_through_registry)
+            .with_presign_ttl(presign_ttl);
+        if let Some(prefix) = &self.s3.prefix {
+            config = config.with_prefix(prefix.clone());
+        }
+        if let Some(region) = &self.s3.region {
+            config = config.with_region(region.clone());
+        }
+        if let Some(url) = &self.s3.endpoint_url {
+            config = config.with_endpoint_url(url.clone());
+        }
+        Some(config)
+    }
+
     /// The registry configuration: registry-core's defaults, overridden by the flags given.
     pub(crate) fn registry_config(
         &self,
@@ -118,9 +237,11 @@ impl Args {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use clap::{CommandFactory as _, Parser as _};
 
-    use super::Args;
+    use super::{Args, StorageKind};
 
     #[test]
     fn flags_are_consistent() {
@@ -152,6 +273,97 @@ mod tests {
             Args::try_parse_from(["local-server", "--tls-cert", "c.pem", "--tls-key", "k.pem"])
                 .unwrap();
         assert_eq!(args.tls_key.as_deref(), Some(std::path::Path::new("k.pem")));
+    }
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("local-server").chain(args.iter().copied()))
+            .and_then(Args::check)
+    }
+
+    #[test]
+    fn storage_defaults_to_the_filesystem() {
+        let args = parse(&[]).unwrap();
+        assert_eq!(args.storage, StorageKind::Fs);
+        assert!(args.s3.given().is_empty());
+        assert!(args.s3_config(Duration::from_secs(1)).is_none());
+        assert!(parse(&["--storage", "fs"]).is_ok());
+        assert!(parse(&["--storage", "gcs"]).is_err());
+    }
+
+    #[test]
+    fn s3_storage_requires_a_bucket() {
+        let error = parse(&["--storage", "s3"]).unwrap_err();
+        assert_eq!(
+            error.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "{error}"
+        );
+        assert!(error.to_string().contains("--s3-bucket"), "{error}");
+        assert!(parse(&["--storage", "s3", "--s3-bucket", "modules"]).is_ok());
+    }
+
+    #[test]
+    fn s3_flags_without_s3_storage_are_an_error() {
+        for flags in [
+            &["--s3-bucket", "modules"][..],
+            &["--s3-prefix", "registry/"],
+            &["--s3-region", "eu-west-1"],
+            &["--s3-endpoint-url", "http://127.0.0.1:9000"],
+            &["--s3-force-path-style"],
+            &["--s3-serve-through-registry"],
+        ] {
+            let error = parse(flags).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{flags:?}: {error}"
+            );
+            assert!(
+                error.to_string().contains(flags[0]) && error.to_string().contains("--storage s3"),
+                "{flags:?}: {error}"
+            );
+            // The same flags with --storage s3 (and a bucket) are fine.
+            let mut with_s3 = vec!["--storage", "s3"];
+            if flags[0] != "--s3-bucket" {
+                with_s3.extend(["--s3-bucket", "b"]);
+            }
+            with_s3.extend(flags);
+            assert!(parse(&with_s3).is_ok(), "{with_s3:?}");
+        }
+    }
+
+    #[test]
+    fn s3_flags_make_the_s3_config() {
+        let args = parse(&[
+            "--storage=s3",
+            "--s3-bucket=modules",
+            "--s3-prefix=registry/",
+            "--s3-region=eu-west-1",
+            "--s3-endpoint-url=http://127.0.0.1:9000",
+            "--s3-force-path-style",
+            "--s3-serve-through-registry",
+        ])
+        .unwrap();
+        let config = args.s3_config(Duration::from_secs(40)).unwrap();
+        assert_eq!(config.bucket, "modules");
+        assert_eq!(config.prefix, "registry/");
+        assert_eq!(config.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            config.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert!(config.force_path_style && config.serve_through_registry);
+        assert_eq!(config.presign_ttl, Duration::from_secs(40));
+
+        let config = parse(&["--storage", "s3", "--s3-bucket", "modules"])
+            .unwrap()
+            .s3_config(Duration::from_secs(300))
+            .unwrap();
+        let defaults = storage_s3::S3Config::new("modules".to_owned());
+        assert_eq!(config.prefix, defaults.prefix);
+        assert_eq!(config.region, None);
+        assert_eq!(config.endpoint_url, None);
+        assert!(!config.force_path_style && !config.serve_through_registry);
     }
 
     #[test]

@@ -10,7 +10,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use adapter_hyper::{Server, ServerConfig, TlsFiles};
-use clap::Parser as _;
 use registry_core::Registry;
 use tracing_subscriber::EnvFilter;
 
@@ -25,7 +24,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let args = Args::parse();
+    let args = Args::parse_checked();
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -51,9 +50,9 @@ fn chain(error: &dyn std::error::Error) -> String {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let setup = setup::prepare(&args)?;
-    let (storage, tokens) = stores::open_stores(&setup.data_dir)?;
-
     let config = args.registry_config(setup.signing_key.clone(), setup.master_token.hash());
+    let (storage, tokens) =
+        stores::open_stores(&args, &setup.data_dir, config.archive_url_ttl).await?;
     let registry = Arc::new(Registry::new(storage, tokens, config));
 
     let mut server_config = ServerConfig::new(args.listen);

@@ -1,22 +1,53 @@
-//! Where modules and tokens are kept: `storage-fs` under the data directory
-//! (`modules/` and `tokens/` belong to it).
+//! Where modules and tokens are kept, by `--storage`: `storage-fs` under the data
+//! directory (`modules/` and `tokens/` belong to it), or `storage-s3` in a bucket.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use registry_core::{Storage, StorageError, TokenStore};
 use storage_fs::{FsStorage, FsTokenStore};
+use storage_s3::{S3Storage, S3TokenStore};
+
+use crate::args::{Args, StorageKind};
 
 /// The module storage and the token store.
 pub(crate) type Stores = (Arc<dyn Storage>, Arc<dyn TokenStore>);
 
-/// Opens the module storage and the token store under `data_dir`, creating
-/// `modules/` and `tokens/` if needed.
+/// Opens the module storage and the token store that `--storage` names: under
+/// `data_dir` (creating `modules/` and `tokens/` if needed), or both in the
+/// `--s3-bucket`, whose presigned URLs live `archive_url_ttl`.
 ///
 /// The one place that chooses the stores: swap them here (e.g. for
 /// `registry_core::memory`'s in-memory ones) without touching the rest.
-pub(crate) fn open_stores(data_dir: &Path) -> Result<Stores, StorageError> {
-    let storage = FsStorage::open(data_dir)?;
-    let tokens = FsTokenStore::open(data_dir)?;
-    Ok((Arc::new(storage), Arc::new(tokens)))
+pub(crate) async fn open_stores(
+    args: &Args,
+    data_dir: &Path,
+    archive_url_ttl: Duration,
+) -> Result<Stores, StorageError> {
+    match args.storage {
+        StorageKind::Fs => {
+            let storage = FsStorage::open(data_dir)?;
+            let tokens = FsTokenStore::open(data_dir)?;
+            tracing::info!(dir = %data_dir.display(), "modules and tokens on the filesystem");
+            Ok((Arc::new(storage), Arc::new(tokens)))
+        }
+        StorageKind::S3 => {
+            let config =
+                args.s3_config(archive_url_ttl)
+                    .ok_or_else(|| StorageError::Misconfigured {
+                        backend: "s3",
+                        message: "--storage s3 needs --s3-bucket (TFR_S3_BUCKET)".to_owned(),
+                    })?;
+            tracing::info!(
+                bucket = %config.bucket,
+                prefix = %config.prefix,
+                endpoint = config.endpoint_url.as_deref().unwrap_or("AWS"),
+                "modules and tokens in S3"
+            );
+            let storage = S3Storage::connect(config.clone()).await?;
+            let tokens = S3TokenStore::connect(config).await?;
+            Ok((Arc::new(storage), Arc::new(tokens)))
+        }
+    }
 }

@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+
+mod bucket;
+mod config;
+mod error;
+mod storage;
+mod tokens;
+
+pub use config::{S3Config, S3ConfigError, DEFAULT_PRESIGN_TTL, MAX_PRESIGN_TTL};
+pub use storage::S3Storage;
+pub use tokens::S3TokenStore;

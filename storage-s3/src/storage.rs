@@ -1,0 +1,374 @@
+//! [`S3Storage`]: published module archives as S3 objects.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use bytes::Bytes;
+use registry_core::version::sort_versions;
+use registry_core::{
+    Archive, ArchiveAccess, ArchiveFormat, ArchiveInfo, ArchiveLocation, ModuleAddress, Storage,
+    StorageError, Version,
+};
+
+use crate::bucket::{Bucket, Head};
+use crate::config::S3Config;
+use crate::error::corrupt;
+
+/// The claim object in every version folder the registry publishes: it holds the
+/// winning archive's format (`tar.gz` or `zip`) and arbitrates between racing
+/// publishes of different formats.
+const CLAIM: &str = ".claim";
+
+/// Both formats, in the order archives are looked for.
+const FORMATS: [ArchiveFormat; 2] = [ArchiveFormat::TarGz, ArchiveFormat::Zip];
+
+/// A [`Storage`] on S3: the archive of `{namespace}/{name}/{system}` at `{version}`
+/// is the object `{prefix}{namespace}/{name}/{system}/{version}/{name}-{system}-{version}.tar.gz`
+/// (or `.zip`), with its SHA-256 in the `x-amz-meta-sha256` metadata (hex) and
+/// as the S3 SHA-256 checksum.
+///
+/// Publishing is a `PutObject` with `If-None-Match: *`, so of racing publishes
+/// exactly one wins without any read-then-write; downloads are presigned
+/// `GetObject` URLs (or go through the registry, see
+/// [`S3Config::serve_through_registry`]). The crate README describes the layout.
+#[derive(Clone)]
+pub struct S3Storage {
+    bucket: Bucket,
+    presign_ttl: Duration,
+    serve_through_registry: bool,
+}
+
+impl fmt::Debug for S3Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Storage")
+            .field("bucket", &self.bucket)
+            .field("presign_ttl", &self.presign_ttl)
+            .field("serve_through_registry", &self.serve_through_registry)
+            .finish()
+    }
+}
+
+impl S3Storage {
+    /// Connects with the standard AWS configuration (credential chain, region,
+    /// `AWS_*` variables and profiles), overridden by `config`'s region, endpoint
+    /// and addressing, and checks with `HeadBucket` that the bucket exists and the
+    /// credentials work. HTTPS uses rustls (ring) with the system's root certificates.
+    ///
+    /// # Errors
+    /// [`StorageError::Misconfigured`] saying what to fix when no region is
+    /// configured, the bucket does not exist, the credentials are missing or
+    /// rejected, or access is denied; [`StorageError::Unavailable`] if S3 cannot be
+    /// reached.
+    pub async fn connect(config: S3Config) -> Result<Self, StorageError> {
+        let bucket = Bucket::connect(&config).await?;
+        bucket.check().await?;
+        Ok(Self::with_bucket(bucket, &config))
+    }
+
+    /// Uses a ready client (its credentials, region and endpoint); `config`
+    /// supplies the bucket, prefix and download settings. Makes no request.
+    pub fn from_client(client: Client, config: S3Config) -> Self {
+        Self::with_bucket(Bucket::new(client, &config), &config)
+    }
+
+    fn with_bucket(bucket: Bucket, config: &S3Config) -> Self {
+        Self {
+            bucket,
+            presign_ttl: config.presign_ttl,
+            serve_through_registry: config.serve_through_registry,
+        }
+    }
+
+    /// The bucket name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket.name
+    }
+
+    /// The key prefix (`""` or ending in `/`).
+    pub fn prefix(&self) -> &str {
+        &self.bucket.prefix
+    }
+
+    /// `{prefix}{namespace}/{name}/{system}/`.
+    fn module_prefix(&self, m: &ModuleAddress) -> String {
+        // Address parts are `[A-Za-z0-9_-]` (validated by `ModuleAddress`): safe in keys.
+        format!(
+            "{}{}/{}/{}/",
+            self.bucket.prefix,
+            m.namespace(),
+            m.name(),
+            m.system()
+        )
+    }
+
+    /// `{prefix}{namespace}/{name}/{system}/{version}/`.
+    fn version_prefix(&self, m: &ModuleAddress, v: &Version) -> String {
+        // `[0-9A-Za-z.+-]`; the SDK percent-encodes `+` in the request path.
+        format!("{}{v}/", self.module_prefix(m))
+    }
+
+    fn archive_key(&self, m: &ModuleAddress, v: &Version, format: ArchiveFormat) -> String {
+        format!(
+            "{}{}-{}-{v}{}",
+            self.version_prefix(m, v),
+            m.name(),
+            m.system(),
+            format.suffix()
+        )
+    }
+
+    fn claim_key(&self, m: &ModuleAddress, v: &Version) -> String {
+        format!("{}{CLAIM}", self.version_prefix(m, v))
+    }
+
+    /// Which archive is the version: `HeadObject` of both keys (concurrently). If
+    /// both exist (a publish of the other format is backing out, or hand-made),
+    /// the claim object decides.
+    async fn find(
+        &self,
+        m: &ModuleAddress,
+        v: &Version,
+    ) -> Result<(ArchiveFormat, String, Head), StorageError> {
+        let keys = FORMATS.map(|f| self.archive_key(m, v, f));
+        let (tar, zip) =
+            futures_util::future::join(self.bucket.head(&keys[0]), self.bucket.head(&keys[1]))
+                .await;
+        let [tar_key, zip_key] = keys;
+        match (tar, zip) {
+            (Ok(h), Err(StorageError::NotFound)) => Ok((ArchiveFormat::TarGz, tar_key, h)),
+            (Err(StorageError::NotFound), Ok(h)) => Ok((ArchiveFormat::Zip, zip_key, h)),
+            (Err(StorageError::NotFound), Err(StorageError::NotFound)) => {
+                Err(StorageError::NotFound)
+            }
+            (Ok(t), Ok(z)) => match self.claimed_format(m, v).await? {
+                Some(ArchiveFormat::TarGz) => Ok((ArchiveFormat::TarGz, tar_key, t)),
+                Some(ArchiveFormat::Zip) => Ok((ArchiveFormat::Zip, zip_key, z)),
+                None => Err(corrupt(
+                    &self.bucket.name,
+                    &self.version_prefix(m, v),
+                    format!("it holds both {tar_key} and {zip_key} and no {CLAIM}: delete one"),
+                )),
+            },
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        }
+    }
+
+    /// The format the claim object names; `None` if there is no claim.
+    async fn claimed_format(
+        &self,
+        m: &ModuleAddress,
+        v: &Version,
+    ) -> Result<Option<ArchiveFormat>, StorageError> {
+        let key = self.claim_key(m, v);
+        match self.bucket.get(&key).await {
+            Ok(obj) => {
+                let text = String::from_utf8_lossy(&obj.bytes);
+                format_from_name(text.trim())
+                    .map(Some)
+                    .ok_or_else(|| corrupt(&self.bucket.name, &key, "not 'tar.gz' or 'zip'"))
+            }
+            Err(StorageError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn info(
+        &self,
+        key: &str,
+        format: ArchiveFormat,
+        head: &Head,
+    ) -> Result<ArchiveInfo, StorageError> {
+        let sha256 = head.sha256.ok_or_else(|| {
+            corrupt(
+                &self.bucket.name,
+                key,
+                "no SHA-256 recorded: upload it with metadata sha256=<hex> \
+                 (x-amz-meta-sha256) or with a SHA-256 checksum (single-part)",
+            )
+        })?;
+        Ok(ArchiveInfo {
+            format,
+            sha256,
+            size: head.size,
+        })
+    }
+}
+
+fn format_from_name(name: &str) -> Option<ArchiveFormat> {
+    FORMATS.into_iter().find(|f| &f.suffix()[1..] == name)
+}
+
+/// The version a common prefix `{module prefix}{version}/` names, if it is a
+/// canonical SemVer version.
+fn version_of(common_prefix: &str, module_prefix: &str) -> Option<Version> {
+    let name = common_prefix
+        .strip_prefix(module_prefix)?
+        .strip_suffix('/')?;
+    let version = Version::parse(name).ok()?;
+    (version.to_string() == name).then_some(version)
+}
+
+#[async_trait]
+impl Storage for S3Storage {
+    /// 1. `HeadObject` of the other format's key: if it exists, `AlreadyExists`
+    ///    (covers versions uploaded by hand).
+    /// 2. `PutObject` of the archive with `If-None-Match: *` (412 -> `AlreadyExists`):
+    ///    settles races between publishes of one format.
+    /// 3. `PutObject` of `{version}/.claim` with `If-None-Match: *`: settles races
+    ///    between publishes of different formats; the loser deletes its archive.
+    async fn publish(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+        archive: &Archive,
+    ) -> Result<(), StorageError> {
+        let info = archive.info();
+        let other = FORMATS
+            .into_iter()
+            .find(|f| *f != info.format)
+            .unwrap_or(ArchiveFormat::Zip);
+        match self
+            .bucket
+            .head(&self.archive_key(module, version, other))
+            .await
+        {
+            Ok(_) => return Err(StorageError::AlreadyExists),
+            Err(StorageError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        let key = self.archive_key(module, version, info.format);
+        self.bucket
+            .put_if_absent(
+                &key,
+                archive.bytes().clone(),
+                Some(info.sha256),
+                info.format.content_type(),
+            )
+            .await?;
+        let claim = Bytes::from_static(&info.format.suffix().as_bytes()[1..]);
+        match self
+            .bucket
+            .put_if_absent(&self.claim_key(module, version), claim, None, "text/plain")
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // Another format won the claim (or the claim failed): back out.
+                if let Err(undo) = self.bucket.delete(&key).await {
+                    tracing::warn!(key, error = %undo, "could not remove the archive of a failed publish");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn list_versions(&self, module: &ModuleAddress) -> Result<Vec<Version>, StorageError> {
+        let prefix = self.module_prefix(module);
+        let listing = self.bucket.list(&prefix).await?;
+        let mut versions: Vec<Version> = listing
+            .prefixes
+            .iter()
+            .filter_map(|p| version_of(p, &prefix))
+            .collect();
+        sort_versions(&mut versions);
+        Ok(versions)
+    }
+
+    async fn read_archive(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<Archive, StorageError> {
+        let (format, key, head) = self.find(module, version).await?;
+        let obj = self.bucket.get(&key).await?;
+        let archive = Archive::new(format, obj.bytes);
+        if let Some(recorded) = head.sha256 {
+            if recorded != archive.info().sha256 {
+                return Err(corrupt(
+                    &self.bucket.name,
+                    &key,
+                    format!(
+                        "its bytes have SHA-256 {}, the recorded one is {recorded}",
+                        archive.info().sha256
+                    ),
+                ));
+            }
+        }
+        Ok(archive)
+    }
+
+    async fn locate_archive(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<ArchiveLocation, StorageError> {
+        let (format, key, head) = self.find(module, version).await?;
+        let info = self.info(&key, format, &head)?;
+        let access = if self.serve_through_registry {
+            ArchiveAccess::ThroughRegistry
+        } else {
+            ArchiveAccess::Presigned {
+                url: self.bucket.presign_get(&key, self.presign_ttl).await?,
+            }
+        };
+        Ok(ArchiveLocation { info, access })
+    }
+
+    /// Deletes the claim first, then the archives: a crash in between leaves an
+    /// archive without a claim, which is still a complete version (delete again).
+    async fn delete_version(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<(), StorageError> {
+        let keys = FORMATS.map(|f| self.archive_key(module, version, f));
+        let (tar, zip) =
+            futures_util::future::join(self.bucket.head(&keys[0]), self.bucket.head(&keys[1]))
+                .await;
+        let mut present = Vec::new();
+        for (key, head) in keys.iter().zip([tar, zip]) {
+            match head {
+                Ok(_) => present.push(key),
+                Err(StorageError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // A stray claim (its archive removed by hand) goes too.
+        self.bucket.delete(&self.claim_key(module, version)).await?;
+        if present.is_empty() {
+            return Err(StorageError::NotFound);
+        }
+        for key in present {
+            self.bucket.delete(key).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_from_common_prefixes() {
+        let p = "pre/acme/vpc/aws/";
+        let ok = |s: &str| version_of(&format!("{p}{s}/"), p).map(|v| v.to_string());
+        assert_eq!(ok("1.2.0").as_deref(), Some("1.2.0"));
+        assert_eq!(ok("1.0.0+build.5").as_deref(), Some("1.0.0+build.5"));
+        assert_eq!(ok("2.0.0-rc.1").as_deref(), Some("2.0.0-rc.1"));
+        for bad in ["v1.0.0", "1.0", "01.0.0", "latest", ""] {
+            assert_eq!(ok(bad), None, "{bad:?}");
+        }
+        assert_eq!(version_of("other/1.0.0/", p), None);
+        assert_eq!(version_of(&format!("{p}1.0.0"), p), None);
+    }
+
+    #[test]
+    fn claim_names_a_format() {
+        assert_eq!(format_from_name("tar.gz"), Some(ArchiveFormat::TarGz));
+        assert_eq!(format_from_name("zip"), Some(ArchiveFormat::Zip));
+        assert_eq!(format_from_name(".zip"), None);
+    }
+}
