@@ -254,13 +254,17 @@ impl Storage for S3Storage {
             .await
         {
             Ok(()) => Ok(()),
-            Err(e) => {
-                // Another format won the claim (or the claim failed): back out.
+            Err(StorageError::AlreadyExists) => {
+                // The other format won the claim: back out our archive.
                 if let Err(undo) = self.bucket.delete(&key).await {
-                    tracing::warn!(key, error = %undo, "could not remove the archive of a failed publish");
+                    tracing::warn!(key, error = %undo, "could not remove the archive of a lost publish");
                 }
-                Err(e)
+                Err(StorageError::AlreadyExists)
             }
+            // The claim's fate is unknown (S3 may have stored it before the error).
+            // Keep the archive: the version is then complete either way, and a
+            // retry answers AlreadyExists instead of leaving a claim without archive.
+            Err(e) => Err(e),
         }
     }
 
