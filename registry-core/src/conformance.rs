@@ -18,8 +18,12 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
-use crate::storage::{Archive, ArchiveAccess, ArchiveFormat, Storage, StorageError};
-use crate::tokens::{NewToken, Tier, TokenRecord, TokenStore};
+use async_trait::async_trait;
+
+use crate::storage::{
+    Archive, ArchiveAccess, ArchiveFormat, ArchiveLocation, Storage, StorageError,
+};
+use crate::tokens::{NewToken, Tier, TokenHash, TokenRecord, TokenStore};
 use crate::{ModuleAddress, Version};
 
 fn module(ns: &str, name: &str, system: &str) -> ModuleAddress {
@@ -41,6 +45,94 @@ fn archive(format: ArchiveFormat, seed: u8, len: usize) -> Archive {
 fn sorted(mut versions: Vec<Version>) -> Vec<String> {
     versions.sort();
     versions.iter().map(ToString::to_string).collect()
+}
+
+/// A store kept together with whatever must outlive it in a test (a temporary
+/// directory, an in-process server): every port method goes to `store`, and
+/// `guard` is dropped with the last `Arc`.
+///
+/// ```text
+/// let dir = tempfile::tempdir()?;
+/// let store: Arc<dyn Storage> = Arc::new(KeepAlive::new(MyStorage::open(dir.path())?, dir));
+/// ```
+#[derive(Debug)]
+pub struct KeepAlive<S, G> {
+    store: S,
+    _guard: G,
+}
+
+impl<S, G> KeepAlive<S, G> {
+    /// Keeps `guard` alive as long as `store`.
+    pub fn new(store: S, guard: G) -> Self {
+        Self {
+            store,
+            _guard: guard,
+        }
+    }
+
+    /// The wrapped store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+}
+
+#[async_trait]
+impl<S: Storage, G: Send + Sync + std::fmt::Debug + 'static> Storage for KeepAlive<S, G> {
+    async fn publish(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+        archive: &Archive,
+    ) -> Result<(), StorageError> {
+        self.store.publish(module, version, archive).await
+    }
+
+    async fn list_versions(&self, module: &ModuleAddress) -> Result<Vec<Version>, StorageError> {
+        self.store.list_versions(module).await
+    }
+
+    async fn read_archive(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<Archive, StorageError> {
+        self.store.read_archive(module, version).await
+    }
+
+    async fn locate_archive(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<ArchiveLocation, StorageError> {
+        self.store.locate_archive(module, version).await
+    }
+
+    async fn delete_version(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<(), StorageError> {
+        self.store.delete_version(module, version).await
+    }
+}
+
+#[async_trait]
+impl<S: TokenStore, G: Send + Sync + std::fmt::Debug + 'static> TokenStore for KeepAlive<S, G> {
+    async fn create(&self, record: &TokenRecord) -> Result<(), StorageError> {
+        self.store.create(record).await
+    }
+
+    async fn find_by_hash(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StorageError> {
+        self.store.find_by_hash(hash).await
+    }
+
+    async fn list(&self) -> Result<Vec<TokenRecord>, StorageError> {
+        self.store.list().await
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), StorageError> {
+        self.store.delete(name).await
+    }
 }
 
 /// Expands into one `#[tokio::test]` per storage check. `$make` is a closure

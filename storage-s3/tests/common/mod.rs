@@ -14,9 +14,10 @@ use aws_sdk_s3::Client;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use bytes::Bytes;
 use futures_util::{StreamExt as _, TryStreamExt as _};
+use registry_core::conformance::KeepAlive;
 use registry_core::{
-    Archive, ArchiveAccess, ArchiveFormat, ArchiveLocation, ModuleAddress, NewToken, Storage,
-    StorageError, Tier, TokenHash, TokenRecord, TokenStore, Version,
+    Archive, ArchiveAccess, ArchiveFormat, ModuleAddress, NewToken, Storage, StorageError, Tier,
+    TokenRecord, TokenStore, Version,
 };
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, S3};
@@ -176,18 +177,18 @@ impl Target {
 
     /// An `S3Storage` on a fresh prefix, keeping the server alive.
     pub fn storage(self: &Arc<Self>) -> Arc<dyn Storage> {
-        Arc::new(Held {
-            store: S3Storage::from_client(self.client(), self.config()),
-            _target: self.clone(),
-        })
+        Arc::new(KeepAlive::new(
+            S3Storage::from_client(self.client(), self.config()),
+            self.clone(),
+        ))
     }
 
     /// An `S3TokenStore` on a fresh prefix, keeping the server alive.
     pub fn token_store(self: &Arc<Self>) -> Arc<dyn TokenStore> {
-        Arc::new(Held {
-            store: S3TokenStore::from_client(self.client(), self.config()),
-            _target: self.clone(),
-        })
+        Arc::new(KeepAlive::new(
+            S3TokenStore::from_client(self.client(), self.config()),
+            self.clone(),
+        ))
     }
 }
 
@@ -282,73 +283,6 @@ impl<S: S3> S3 for AtomicPuts<S> {
 }
 
 // --- stores that keep their server alive -----------------------------------------
-
-/// A store together with the target it talks to (the in-process server stops
-/// when the last store is dropped).
-#[derive(Debug)]
-pub struct Held<S> {
-    pub store: S,
-    _target: Arc<Target>,
-}
-
-#[async_trait]
-impl Storage for Held<S3Storage> {
-    async fn publish(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-        archive: &Archive,
-    ) -> Result<(), StorageError> {
-        self.store.publish(module, version, archive).await
-    }
-
-    async fn list_versions(&self, module: &ModuleAddress) -> Result<Vec<Version>, StorageError> {
-        self.store.list_versions(module).await
-    }
-
-    async fn read_archive(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-    ) -> Result<Archive, StorageError> {
-        self.store.read_archive(module, version).await
-    }
-
-    async fn locate_archive(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-    ) -> Result<ArchiveLocation, StorageError> {
-        self.store.locate_archive(module, version).await
-    }
-
-    async fn delete_version(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-    ) -> Result<(), StorageError> {
-        self.store.delete_version(module, version).await
-    }
-}
-
-#[async_trait]
-impl TokenStore for Held<S3TokenStore> {
-    async fn create(&self, record: &TokenRecord) -> Result<(), StorageError> {
-        self.store.create(record).await
-    }
-
-    async fn find_by_hash(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StorageError> {
-        self.store.find_by_hash(hash).await
-    }
-
-    async fn list(&self) -> Result<Vec<TokenRecord>, StorageError> {
-        self.store.list().await
-    }
-
-    async fn delete(&self, name: &str) -> Result<(), StorageError> {
-        self.store.delete(name).await
-    }
-}
 
 // --- helpers ---------------------------------------------------------------------
 
