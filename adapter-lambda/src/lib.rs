@@ -1,0 +1,184 @@
+#![doc = include_str!("../README.md")]
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::uri::{PathAndQuery, Uri};
+use http::{HeaderMap, Request, Response};
+use lambda_http::request::RequestContext;
+use lambda_http::{service_fn, Body, RequestExt as _};
+use registry_core::{AdapterError, Registry};
+
+/// Serves `registry` on the Lambda runtime: polls the runtime API for events
+/// (API Gateway REST and HTTP APIs, function URLs, ALB) and answers each with
+/// [`respond`], until the runtime stops the function.
+///
+/// # Errors
+/// What [`lambda_http::run`] returns: the runtime API could not be reached or
+/// the Lambda environment variables are missing (outside Lambda, use
+/// `cargo lambda watch`).
+pub async fn run(registry: Arc<Registry>) -> Result<(), lambda_http::Error> {
+    lambda_http::run(service_fn(move |event: lambda_http::Request| {
+        let registry = Arc::clone(&registry);
+        async move { Ok::<_, Infallible>(respond(&registry, event).await) }
+    }))
+    .await
+}
+
+/// Answers one event: `lambda_http::Request` → `http::Request<Bytes>` →
+/// [`Registry::handle`] → `lambda_http::Response<Body>`, plus the access log line.
+///
+/// - The path the registry routes on is the request path without the API
+///   Gateway stage (`/prod/v1/...` → `/v1/...`); the query string is kept as is.
+/// - The body (`isBase64Encoded` bodies arrive already decoded) is handed over
+///   byte for byte; one larger than [`Registry::max_body_bytes`] is answered
+///   with [`Registry::adapter_error`]`(BodyTooLarge)`.
+/// - Text answers (JSON) go back as [`Body::Text`], everything else (archives)
+///   as [`Body::Binary`], which lambda_http base64-encodes; empty ones as
+///   [`Body::Empty`].
+pub async fn respond(registry: &Registry, event: lambda_http::Request) -> Response<Body> {
+    let started = Instant::now();
+    let method = event.method().clone();
+    // The path only: query strings carry archive URL signatures.
+    let path = routing_path(&event).to_owned();
+    let origin = origin(&event);
+
+    let response = match into_registry_request(event, &path, registry.max_body_bytes()) {
+        Ok(request) => registry.handle(request).await,
+        Err(error) => {
+            tracing::debug!(%method, %path, ?error, "request body not accepted");
+            registry.adapter_error(error)
+        }
+    };
+
+    tracing::info!(
+        target: "adapter_lambda::access",
+        origin,
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        bytes = response.body().len(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request",
+    );
+    into_lambda_response(response)
+}
+
+/// The event's path without the API Gateway stage.
+///
+/// lambda_http puts the stage in the URI path (`/{stage}/...`) for REST and
+/// HTTP APIs unless `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is set, and the raw
+/// path of an HTTP API on a named stage holds it too. So one leading `/{stage}`
+/// segment is removed whenever it is there, and the registry sees `/v1/...`
+/// either way. `$default` stages, function URLs and ALB have no stage.
+fn routing_path(event: &lambda_http::Request) -> &str {
+    let path = event.uri().path();
+    let stage = match event.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(context)) => context.stage.as_deref(),
+        Some(RequestContext::ApiGatewayV2(context)) => context.stage.as_deref(),
+        _ => None,
+    };
+    match stage {
+        Some(stage) if !stage.is_empty() && stage != "$default" => path
+            .strip_prefix('/')
+            .and_then(|rest| rest.strip_prefix(stage))
+            .filter(|rest| rest.starts_with('/'))
+            .unwrap_or(path),
+        _ => path,
+    }
+}
+
+/// Where the event came from, for the access log.
+fn origin(event: &lambda_http::Request) -> &'static str {
+    match event.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(_)) => "apigw_rest",
+        Some(RequestContext::ApiGatewayV2(context)) if is_function_url(context) => "function_url",
+        Some(RequestContext::ApiGatewayV2(_)) => "apigw_http",
+        Some(RequestContext::Alb(_)) => "alb",
+        _ => "other",
+    }
+}
+
+/// Function URLs send the HTTP API v2 payload from a `*.lambda-url.*` domain.
+fn is_function_url(
+    context: &lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext,
+) -> bool {
+    context
+        .domain_name
+        .as_deref()
+        .is_some_and(|domain| domain.contains(".lambda-url."))
+}
+
+/// The registry's request: method, stage-free path + the query, headers, body.
+fn into_registry_request(
+    event: lambda_http::Request,
+    path: &str,
+    limit: usize,
+) -> Result<Request<Bytes>, AdapterError> {
+    let (parts, body) = event.into_parts();
+    let body = match body {
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(bytes) => Bytes::from(bytes),
+        _ => Bytes::new(),
+    };
+    if body.len() > limit {
+        return Err(AdapterError::BodyTooLarge);
+    }
+    let path_and_query = match parts.uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    // Both halves come from a valid URI, so this only fails if lambda_http
+    // built an invalid one; the registry then answers the original URI (404).
+    let uri = PathAndQuery::try_from(path_and_query)
+        .ok()
+        .and_then(|pq| Uri::builder().path_and_query(pq).build().ok())
+        .unwrap_or(parts.uri);
+
+    let mut request = Request::new(body);
+    *request.method_mut() = parts.method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = parts.version;
+    *request.headers_mut() = parts.headers;
+    Ok(request)
+}
+
+/// The registry's answer as lambda_http's: text for text content types,
+/// binary (base64 on the wire) for everything else, empty when empty.
+fn into_lambda_response(response: Response<Bytes>) -> Response<Body> {
+    let (parts, bytes) = response.into_parts();
+    let body = if bytes.is_empty() {
+        Body::Empty
+    } else if is_text(&parts.headers) {
+        match String::from_utf8(bytes.into()) {
+            Ok(text) => Body::Text(text),
+            Err(error) => Body::Binary(error.into_bytes()),
+        }
+    } else {
+        Body::Binary(bytes.into())
+    };
+    Response::from_parts(parts, body)
+}
+
+/// lambda_http's own rule for which content types travel as text.
+fn is_text(headers: &HeaderMap) -> bool {
+    let Some(content_type) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mime = content_type.split(';').next().unwrap_or_default().trim();
+    [
+        "text/",
+        "application/json",
+        "application/javascript",
+        "application/xml",
+        "application/yaml",
+    ]
+    .iter()
+    .any(|prefix| mime.starts_with(prefix))
+        || ["+json", "+xml", "+yaml"]
+            .iter()
+            .any(|suffix| mime.ends_with(suffix))
+}

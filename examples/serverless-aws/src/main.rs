@@ -1,0 +1,88 @@
+#![doc = "The Lambda function: `adapter-lambda` over `storage-s3` (modules and tokens in one bucket), configured from environment variables (see `config.rs`)."]
+
+mod config;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use registry_core::Registry;
+use storage_s3::{S3Storage, S3TokenStore};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_logging();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // Lambda reports the init failure; the log says why.
+            tracing::error!("{}", chain(error.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let config = Config::from_env()?;
+    if !config.signing_key_given {
+        tracing::info!(
+            "no TFR_SIGNING_KEY: downloads are presigned S3 URLs, the registry signs none"
+        );
+    }
+    tracing::info!(
+        bucket = %config.s3.bucket,
+        prefix = %config.s3.prefix,
+        serve_through_registry = config.s3.serve_through_registry,
+        max_body_bytes = config.registry.max_body_bytes,
+        "modules and tokens in S3"
+    );
+    let storage = S3Storage::connect(config.s3.clone()).await?;
+    let tokens = S3TokenStore::connect(config.s3).await?;
+    let registry = Registry::new(Arc::new(storage), Arc::new(tokens), config.registry);
+    adapter_lambda::run(Arc::new(registry)).await
+}
+
+/// To stdout, no colours (CloudWatch shows escape codes as text). JSON when the
+/// function's log format is JSON (`AWS_LAMBDA_LOG_FORMAT`), compact text
+/// otherwise; the level from `RUST_LOG`, else `AWS_LAMBDA_LOG_LEVEL`, else `info`.
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| {
+            std::env::var("AWS_LAMBDA_LOG_LEVEL")
+                .map_err(|_| ())
+                .and_then(|level| EnvFilter::try_new(level.to_ascii_lowercase()).map_err(|_| ()))
+        })
+        .unwrap_or_else(|()| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .with_ansi(false)
+        // Lambda stamps every line itself.
+        .without_time();
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
+    } else {
+        builder.compact().init();
+    }
+}
+
+/// `error` and its sources, skipping a source whose text the message already holds.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        source = cause.source();
+    }
+    message
+}
