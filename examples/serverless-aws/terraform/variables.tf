@@ -22,7 +22,7 @@ variable "tags" {
 }
 
 variable "lambda_zip" {
-  description = "The zip made by `cargo lambda build --release --arm64 --output-format zip -p serverless-aws`. null: target/lambda/serverless-aws/bootstrap.zip at the repository root."
+  description = "The zip made by `cargo lambda build --profile lambda --arm64 --output-format zip -p serverless-aws`. null: target/lambda/serverless-aws/bootstrap.zip at the repository root."
   type        = string
   default     = null
 }
