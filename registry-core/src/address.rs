@@ -43,7 +43,7 @@ pub enum AddressError {
 }
 
 /// True when `s` matches `^[0-9A-Za-z](?:[0-9A-Za-z-_]{0,62}[0-9A-Za-z])?$`.
-fn is_valid_name_part(s: &str) -> bool {
+pub(crate) fn is_valid_name_part(s: &str) -> bool {
     let b = s.as_bytes();
     if b.is_empty() || b.len() > 64 {
         return false;
@@ -56,7 +56,7 @@ fn is_valid_name_part(s: &str) -> bool {
 }
 
 /// True when `s` matches `^[0-9a-z]{1,64}$`.
-fn is_valid_system(s: &str) -> bool {
+pub(crate) fn is_valid_system(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes()

@@ -6,6 +6,7 @@ use std::time::Duration;
 use rand::RngCore as _;
 
 use crate::archive::ArchiveLimits;
+use crate::proxy::ProxyConfig;
 use crate::tokens::TokenHash;
 
 /// The server's secret for signing archive URLs (HMAC-SHA256). `Debug` hides it.
@@ -76,11 +77,14 @@ pub struct RegistryConfig {
     /// SHA-256 of the master token. Without it no request has master rights
     /// (no token management, no deletes).
     pub master_token_hash: Option<TokenHash>,
+    /// What may be fetched from the upstream ([`crate::Registry::with_upstream`]).
+    /// Default: proxying off, empty lists.
+    pub proxy: ProxyConfig,
 }
 
 impl RegistryConfig {
     /// Defaults: URLs live 300 s, bodies up to 50 MiB, archives up to 100 MiB /
-    /// 10,000 entries unpacked, no anonymous reads, no master token.
+    /// 10,000 entries unpacked, no anonymous reads, no master token, no proxying.
     pub fn new(signing_key: SigningKey) -> Self {
         Self {
             signing_key,
@@ -89,12 +93,19 @@ impl RegistryConfig {
             archive_limits: ArchiveLimits::default(),
             anonymous_reads: false,
             master_token_hash: None,
+            proxy: ProxyConfig::default(),
         }
     }
 
     /// Sets [`RegistryConfig::master_token_hash`].
     pub fn with_master_token_hash(mut self, hash: TokenHash) -> Self {
         self.master_token_hash = Some(hash);
+        self
+    }
+
+    /// Sets [`RegistryConfig::proxy`].
+    pub fn with_proxy(mut self, proxy: ProxyConfig) -> Self {
+        self.proxy = proxy;
         self
     }
 

@@ -1,8 +1,10 @@
-//! The conformance suite every [`Storage`] and [`TokenStore`] implementation runs.
+//! The conformance suite every [`Storage`], [`TokenStore`] and [`PinStore`]
+//! implementation runs.
 //!
 //! Each check is a free function taking a fresh, empty store; the macros
 //! [`storage_conformance_tests!`](crate::storage_conformance_tests) and
-//! [`token_store_conformance_tests!`](crate::token_store_conformance_tests)
+//! [`token_store_conformance_tests!`](crate::token_store_conformance_tests) and
+//! [`pin_store_conformance_tests!`](crate::pin_store_conformance_tests)
 //! expand into one `#[tokio::test]` per check. The calling crate needs `tokio`
 //! (features `macros`, `rt-multi-thread`) as a dev-dependency.
 //!
@@ -20,6 +22,8 @@ use bytes::Bytes;
 
 use async_trait::async_trait;
 
+use crate::pins::{PinRecord, PinStore};
+use crate::storage::Sha256Digest;
 use crate::storage::{
     Archive, ArchiveAccess, ArchiveFormat, ArchiveLocation, Storage, StorageError,
 };
@@ -135,6 +139,21 @@ impl<S: TokenStore, G: Send + Sync + std::fmt::Debug + 'static> TokenStore for K
     }
 }
 
+#[async_trait]
+impl<S: PinStore, G: Send + Sync + std::fmt::Debug + 'static> PinStore for KeepAlive<S, G> {
+    async fn put(&self, pin: &PinRecord) -> Result<(), StorageError> {
+        self.store.put(pin).await
+    }
+
+    async fn list(&self) -> Result<Vec<PinRecord>, StorageError> {
+        self.store.list().await
+    }
+
+    async fn delete(&self, module: &ModuleAddress, version: &Version) -> Result<(), StorageError> {
+        self.store.delete(module, version).await
+    }
+}
+
 /// Expands into one `#[tokio::test]` per storage check. `$make` is a closure
 /// returning a future of a fresh, empty `Arc<dyn Storage>`.
 #[macro_export]
@@ -169,6 +188,22 @@ macro_rules! token_store_conformance_tests {
             delete_revokes_and_frees_the_name,
             delete_missing_is_not_found,
             concurrent_creates_have_one_winner,
+        );
+    };
+}
+
+/// Expands into one `#[tokio::test]` per pin-store check. `$make` is a
+/// closure returning a future of a fresh, empty `Arc<dyn PinStore>`.
+#[macro_export]
+macro_rules! pin_store_conformance_tests {
+    ($make:expr) => {
+        $crate::__conformance_checks!($make, pin_store;
+            put_then_list,
+            put_replaces_the_same_version,
+            versions_and_modules_are_distinct,
+            delete_forgets_one_record,
+            delete_missing_is_not_found,
+            concurrent_puts_all_land,
         );
     };
 }
@@ -525,5 +560,107 @@ pub mod token_store {
             Some(rec)
         );
         assert_eq!(s.list().await.expect("list").len(), 1);
+    }
+}
+
+/// Checks of the [`PinStore`] contract.
+pub mod pin_store {
+    use super::*;
+
+    fn pin(m: &ModuleAddress, ver: &str, source: &str) -> PinRecord {
+        PinRecord::new(
+            m.clone(),
+            v(ver),
+            "registry.example.com",
+            source,
+            Some(format!("v{ver}")),
+            Sha256Digest::of(source.as_bytes()),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        )
+    }
+
+    fn sorted(mut pins: Vec<PinRecord>) -> Vec<PinRecord> {
+        pins.sort_by(|a, b| (&a.module, &a.version).cmp(&(&b.module, &b.version)));
+        pins
+    }
+
+    pub async fn put_then_list(s: Arc<dyn PinStore>) {
+        assert!(s.list().await.expect("list").is_empty());
+        let m = module("hashicorp", "consul", "aws");
+        let a = pin(&m, "0.1.0", "https://example.com/a.tar.gz");
+        let mut b = pin(
+            &m,
+            "0.2.0-rc.1+build.5",
+            "git::https://github.com/o/r?ref=x",
+        );
+        b.git_ref = None;
+        s.put(&a).await.expect("put");
+        s.put(&b).await.expect("put");
+        assert_eq!(sorted(s.list().await.expect("list")), sorted(vec![a, b]));
+    }
+
+    pub async fn put_replaces_the_same_version(s: Arc<dyn PinStore>) {
+        let m = module("hashicorp", "consul", "aws");
+        s.put(&pin(&m, "1.0.0", "https://example.com/old.zip"))
+            .await
+            .expect("put");
+        let new = pin(&m, "1.0.0", "https://example.com/new.zip");
+        s.put(&new).await.expect("second put replaces");
+        assert_eq!(s.list().await.expect("list"), vec![new]);
+    }
+
+    pub async fn versions_and_modules_are_distinct(s: Arc<dyn PinStore>) {
+        let records = vec![
+            pin(&module("a", "b", "c"), "1.0.0", "s1"),
+            pin(&module("a", "b", "d"), "1.0.0", "s2"),
+            pin(&module("a", "bb", "c"), "1.0.0", "s3"),
+            pin(&module("A", "b", "c"), "1.0.0", "s4"),
+            pin(&module("a", "b", "c"), "1.0.0-beta", "s5"),
+            pin(&module("a", "b", "c"), "1.0.0+x", "s6"),
+        ];
+        for r in &records {
+            s.put(r).await.expect("put");
+        }
+        assert_eq!(sorted(s.list().await.expect("list")), sorted(records));
+    }
+
+    pub async fn delete_forgets_one_record(s: Arc<dyn PinStore>) {
+        let m = module("acme", "vpc", "aws");
+        let keep = pin(&m, "1.0.0", "s1");
+        s.put(&keep).await.expect("put");
+        s.put(&pin(&m, "2.0.0", "s2")).await.expect("put");
+        s.delete(&m, &v("2.0.0")).await.expect("delete");
+        assert_eq!(s.list().await.expect("list"), vec![keep]);
+        s.put(&pin(&m, "2.0.0", "s3"))
+            .await
+            .expect("put after delete");
+        assert_eq!(s.list().await.expect("list").len(), 2);
+    }
+
+    pub async fn delete_missing_is_not_found(s: Arc<dyn PinStore>) {
+        let m = module("acme", "vpc", "aws");
+        assert!(matches!(
+            s.delete(&m, &v("1.0.0")).await,
+            Err(StorageError::NotFound)
+        ));
+        s.put(&pin(&m, "1.0.0", "s")).await.expect("put");
+        assert!(matches!(
+            s.delete(&m, &v("1.0.1")).await,
+            Err(StorageError::NotFound)
+        ));
+    }
+
+    pub async fn concurrent_puts_all_land(s: Arc<dyn PinStore>) {
+        let m = module("acme", "vpc", "aws");
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let (s, m) = (s.clone(), m.clone());
+                tokio::spawn(async move { s.put(&pin(&m, &format!("1.0.{i}"), "s")).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task").expect("put");
+        }
+        assert_eq!(s.list().await.expect("list").len(), 16);
     }
 }

@@ -5,6 +5,8 @@ pub mod api;
 pub mod archive;
 pub mod config;
 pub mod memory;
+pub mod pins;
+pub mod proxy;
 mod signing;
 pub mod storage;
 pub mod tokens;
@@ -18,14 +20,18 @@ pub use address::{AddressError, ModuleAddress};
 pub use api::{AdapterError, Registry};
 pub use archive::{ArchiveError, ArchiveLimits};
 pub use config::{RegistryConfig, SigningKey};
+pub use pins::{PinRecord, PinStore};
+pub use proxy::{ModulePattern, ProxyConfig};
 pub use storage::{
     Archive, ArchiveAccess, ArchiveFormat, ArchiveInfo, ArchiveLocation, Sha256Digest, Storage,
     StorageError,
 };
 pub use tokens::{NewToken, Tier, TokenHash, TokenRecord, TokenStore};
-pub use upstream::{NoUpstream, Upstream, UpstreamError};
+pub use upstream::{FetchedArchive, NoUpstream, Upstream, UpstreamError};
 pub use version::Version;
 
+#[cfg(any(test, feature = "mock"))]
+pub use pins::MockPinStore;
 #[cfg(any(test, feature = "mock"))]
 pub use storage::MockStorage;
 #[cfg(any(test, feature = "mock"))]

@@ -1,4 +1,4 @@
-//! In-memory `Storage` and `TokenStore`: for tests, doc examples and trying things out.
+//! In-memory `Storage`, `TokenStore` and `PinStore`: for tests, doc examples and trying things out.
 //! Nothing survives the process.
 
 use std::collections::{BTreeMap, HashMap};
@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use crate::pins::{PinRecord, PinStore};
 use crate::storage::{Archive, ArchiveAccess, ArchiveLocation, Storage, StorageError};
 use crate::tokens::{TokenHash, TokenRecord, TokenStore};
 use crate::{ModuleAddress, Version};
@@ -132,6 +133,45 @@ impl TokenStore for InMemoryTokenStore {
         by_name
             .remove(name)
             .map(|_| ())
+            .ok_or(StorageError::NotFound)
+    }
+}
+
+/// A [`PinStore`] in a map behind a mutex.
+#[derive(Debug, Default)]
+pub struct InMemoryPinStore {
+    pins: Mutex<BTreeMap<(ModuleAddress, Version), PinRecord>>,
+}
+
+impl InMemoryPinStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl PinStore for InMemoryPinStore {
+    async fn put(&self, pin: &PinRecord) -> Result<(), StorageError> {
+        let mut pins = self.pins.lock().expect("not poisoned");
+        pins.insert((pin.module.clone(), pin.version.clone()), pin.clone());
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<PinRecord>, StorageError> {
+        Ok(self
+            .pins
+            .lock()
+            .expect("not poisoned")
+            .values()
+            .cloned()
+            .collect())
+    }
+
+    async fn delete(&self, module: &ModuleAddress, version: &Version) -> Result<(), StorageError> {
+        let mut pins = self.pins.lock().expect("not poisoned");
+        pins.remove(&(module.clone(), version.clone()))
+            .map(drop)
             .ok_or(StorageError::NotFound)
     }
 }

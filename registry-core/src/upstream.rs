@@ -55,6 +55,78 @@ pub enum UpstreamError {
     },
 }
 
+/// An archive fetched from an upstream for pinning, and where it came from.
+///
+/// The module is cut out of `bytes` as follows: if `strip_top_dir`, the
+/// archive's single top-level directory is removed (a GitHub tarball's
+/// `repo-ref/`); then, if `subdir` is set, only that directory is kept, as the
+/// new root (go-getter's `//subdir`). What remains is validated exactly like an
+/// upload ([`crate::archive::extract_module`]).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FetchedArchive {
+    /// The archive's bytes (`.tar.gz` or `.zip`).
+    pub bytes: Bytes,
+    /// Whether everything sits in one top-level directory that is not part of
+    /// the module's paths (true for git sources fetched as tarballs).
+    pub strip_top_dir: bool,
+    /// The module's directory inside the archive, `/`-separated, relative to the
+    /// root left after `strip_top_dir`.
+    pub subdir: Option<String>,
+    /// The upstream's name or host, e.g. `registry.terraform.io`.
+    pub upstream: String,
+    /// The source address the upstream answered for this version
+    /// (its `X-Terraform-Get`, resolved to an absolute address).
+    pub source: String,
+    /// The git ref fetched, for git sources.
+    pub git_ref: Option<String>,
+}
+
+impl FetchedArchive {
+    /// An archive with nothing to strip, from `source` on `upstream`.
+    pub fn new(bytes: Bytes, upstream: impl Into<String>, source: impl Into<String>) -> Self {
+        Self {
+            bytes,
+            strip_top_dir: false,
+            subdir: None,
+            upstream: upstream.into(),
+            source: source.into(),
+            git_ref: None,
+        }
+    }
+
+    /// Sets [`FetchedArchive::strip_top_dir`].
+    pub fn with_strip_top_dir(mut self, yes: bool) -> Self {
+        self.strip_top_dir = yes;
+        self
+    }
+
+    /// Sets [`FetchedArchive::subdir`].
+    pub fn with_subdir(mut self, subdir: impl Into<String>) -> Self {
+        self.subdir = Some(subdir.into());
+        self
+    }
+
+    /// Sets [`FetchedArchive::git_ref`].
+    pub fn with_git_ref(mut self, git_ref: impl Into<String>) -> Self {
+        self.git_ref = Some(git_ref.into());
+        self
+    }
+}
+
+impl fmt::Debug for FetchedArchive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FetchedArchive")
+            .field("bytes", &self.bytes.len())
+            .field("strip_top_dir", &self.strip_top_dir)
+            .field("subdir", &self.subdir)
+            .field("upstream", &self.upstream)
+            .field("source", &self.source)
+            .field("git_ref", &self.git_ref)
+            .finish()
+    }
+}
+
 /// A source of modules this registry does not store itself.
 ///
 /// # Contract
@@ -80,16 +152,23 @@ pub trait Upstream: Send + Sync + fmt::Debug + 'static {
         version: &Version,
     ) -> Result<String, UpstreamError>;
 
-    /// The archive bytes of `version` of `module`, as the upstream serves them.
+    /// Fetches the archive of `version` of `module` for pinning, with what the
+    /// registry needs to cut the module out of it and record where it came from.
+    ///
+    /// # Contract
+    /// The bytes are the upstream's archive as fetched (a `.tar.gz` or `.zip`),
+    /// at most the implementation's size limit; any checksum the upstream
+    /// published for them has been verified.
     ///
     /// # Errors
     /// [`UpstreamError::NotFound`] if the upstream has no such version;
-    /// [`UpstreamError::Unsupported`] if its source cannot be fetched.
+    /// [`UpstreamError::Unsupported`] if its source cannot be fetched (the
+    /// message names the source).
     async fn fetch_archive(
         &self,
         module: &ModuleAddress,
         version: &Version,
-    ) -> Result<Bytes, UpstreamError>;
+    ) -> Result<FetchedArchive, UpstreamError>;
 }
 
 /// The default upstream: has nothing, so every lookup is `NotFound`.
@@ -110,7 +189,11 @@ impl Upstream for NoUpstream {
         Err(not_found())
     }
 
-    async fn fetch_archive(&self, _: &ModuleAddress, _: &Version) -> Result<Bytes, UpstreamError> {
+    async fn fetch_archive(
+        &self,
+        _: &ModuleAddress,
+        _: &Version,
+    ) -> Result<FetchedArchive, UpstreamError> {
         Err(not_found())
     }
 }

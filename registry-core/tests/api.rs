@@ -799,6 +799,19 @@ async fn auth_matrix() {
             Bytes::new(),
             [U, U, F, F, S::NO_CONTENT],
         ),
+        (
+            Method::GET,
+            "/v1/pins".into(),
+            Bytes::new(),
+            [U, U, F, F, S::OK],
+        ),
+        // No upstream in this harness: the master gets past auth to a 404.
+        (
+            Method::POST,
+            "/v1/pins/hashicorp/consul/aws/0.1.0".into(),
+            Bytes::new(),
+            [U, U, F, F, S::NOT_FOUND],
+        ),
     ];
     for (method, path, body, expected) in rows {
         for (i, who) in [

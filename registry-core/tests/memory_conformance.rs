@@ -1,8 +1,8 @@
 //! The in-memory fakes pass the conformance suite.
 use std::sync::Arc;
 
-use registry_core::memory::{InMemoryStorage, InMemoryTokenStore};
-use registry_core::{Storage, TokenStore};
+use registry_core::memory::{InMemoryPinStore, InMemoryStorage, InMemoryTokenStore};
+use registry_core::{PinStore, Storage, TokenStore};
 
 mod storage {
     use super::*;
@@ -15,5 +15,12 @@ mod tokens {
     use super::*;
     registry_core::token_store_conformance_tests!(|| async {
         Arc::new(InMemoryTokenStore::new()) as Arc<dyn TokenStore>
+    });
+}
+
+mod pins {
+    use super::*;
+    registry_core::pin_store_conformance_tests!(|| async {
+        Arc::new(InMemoryPinStore::new()) as Arc<dyn PinStore>
     });
 }

@@ -29,6 +29,8 @@ pub(crate) enum ApiError {
     Conflict(String),
     /// `413`.
     PayloadTooLarge { limit: usize },
+    /// `422`: understood, but what the request points at cannot be used.
+    Unprocessable(String),
     /// A storage backend failure; its own mapping below.
     Storage(StorageError),
     /// An upstream failure; its own mapping below.
@@ -105,6 +107,7 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!("the request body is larger than this registry's limit of {limit} bytes; shrink the archive or ask the operator to raise the limit"),
             ),
+            Self::Unprocessable(m) => error_body(StatusCode::UNPROCESSABLE_ENTITY, &m),
             Self::Storage(e) => storage_response(e),
             Self::Upstream(e) => upstream_response(e),
         }

@@ -10,9 +10,27 @@
 //! | `/v1/archives/{ns}/{name}/{system}/{version}.{tar.gz,zip}` | GET | a valid URL signature |
 //! | `/v1/tokens` | GET, POST | master |
 //! | `/v1/tokens/{name}` | DELETE | master |
+//! | `/v1/pins` | GET | master |
+//! | `/v1/pins/{ns}/{name}/{system}/{version}` | POST | master |
 //!
 //! `HEAD` is answered wherever `GET` is. "downloader" routes are open to
 //! everyone when [`RegistryConfig::anonymous_reads`] is set.
+//!
+//! # Upstream proxy and pinning
+//!
+//! With an upstream ([`Registry::with_upstream`]) and [`ProxyConfig::enabled`](crate::ProxyConfig::enabled),
+//! `versions` and `download` of a module that has **no local version** are
+//! answered from the upstream, if [`RegistryConfig::proxy`]'s allow and deny
+//! lists permit the module (`403` otherwise). A module with any local version
+//! is never mixed with upstream versions: this blocks dependency confusion (an
+//! outsider publishing a higher public version under a private module's
+//! address).
+//!
+//! `POST /v1/pins/...` fetches a version from the upstream (the lists apply;
+//! [`ProxyConfig::enabled`](crate::ProxyConfig::enabled) does not need to be on), cuts the module out of
+//! the archive ([`crate::archive::extract_module`]), publishes it locally
+//! and records its origin in the [`PinStore`]. From then on the module is
+//! local. Deleting a pinned version forgets its origin too.
 
 mod error;
 mod router;
@@ -25,12 +43,13 @@ use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CO
 use http::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 
-use crate::archive::validate_archive;
+use crate::archive::{extract_module, validate_archive, ArchiveError};
 use crate::config::RegistryConfig;
+use crate::pins::{PinRecord, PinStore};
 use crate::signing::{SignatureError, UrlSigner};
 use crate::storage::{Archive, ArchiveAccess, ArchiveFormat, Storage, StorageError};
 use crate::tokens::{validate_token_name, NewToken, Tier, TokenHash, TokenRecord, TokenStore};
-use crate::upstream::{NoUpstream, Upstream, UpstreamError};
+use crate::upstream::{Upstream, UpstreamError};
 use crate::version::{parse_version, sort_versions};
 use crate::{ModuleAddress, Version};
 
@@ -82,7 +101,8 @@ pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 pub struct Registry {
     storage: Arc<dyn Storage>,
     tokens: Arc<dyn TokenStore>,
-    upstream: Arc<dyn Upstream>,
+    upstream: Option<Arc<dyn Upstream>>,
+    pins: Option<Arc<dyn PinStore>>,
     config: RegistryConfig,
     signer: UrlSigner,
     clock: Clock,
@@ -94,6 +114,7 @@ impl std::fmt::Debug for Registry {
             .field("storage", &self.storage)
             .field("tokens", &self.tokens)
             .field("upstream", &self.upstream)
+            .field("pins", &self.pins)
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -116,16 +137,25 @@ impl Registry {
         Self {
             storage,
             tokens,
-            upstream: Arc::new(NoUpstream),
+            upstream: None,
+            pins: None,
             signer: UrlSigner::new(config.signing_key.clone()),
             config,
             clock: Arc::new(SystemTime::now),
         }
     }
 
-    /// Sets the upstream consulted for modules that have no local version.
+    /// Sets the upstream that modules with no local version are proxied from
+    /// (when [`ProxyConfig::enabled`](crate::ProxyConfig::enabled)) and that versions are pinned from.
     pub fn with_upstream(mut self, upstream: Arc<dyn Upstream>) -> Self {
-        self.upstream = upstream;
+        self.upstream = Some(upstream);
+        self
+    }
+
+    /// Sets where the origins of pinned versions are recorded. Pinning needs
+    /// both this and an upstream; without either, the pin routes answer `404`.
+    pub fn with_pin_store(mut self, pins: Arc<dyn PinStore>) -> Self {
+        self.pins = Some(pins);
         self
     }
 
@@ -223,6 +253,15 @@ impl Registry {
                 self.authorize(&request, Tier::Master).await?;
                 self.delete_token(&name).await
             }
+            Route::Pins => {
+                self.authorize(&request, Tier::Master).await?;
+                self.list_pins().await
+            }
+            Route::Pin { module, version } => {
+                self.authorize(&request, Tier::Master).await?;
+                let (module, version) = (parse_module(&module)?, parse_ver(&version)?);
+                self.pin(&module, &version).await
+            }
         }
     }
 
@@ -284,9 +323,12 @@ impl Registry {
         let mut versions = self.storage.list_versions(module).await?;
         if versions.is_empty() {
             // A module with any local version is never mixed with upstream ones.
-            versions = self.upstream.list_versions(module).await.map_err(|e| {
-                not_found_as(e, || format!("module {module} not found in this registry"))
-            })?;
+            let not_found = || format!("module {module} not found in this registry");
+            versions = self
+                .proxy_for(module, not_found)?
+                .list_versions(module)
+                .await
+                .map_err(|e| not_found_as(e, not_found))?;
         }
         sort_versions(&mut versions);
         let list: Vec<_> = versions
@@ -312,15 +354,13 @@ impl Registry {
                         "module {module} has no version {version} in this registry"
                     )));
                 }
+                let not_found =
+                    || format!("module {module} version {version} not found in this registry");
                 let url = self
-                    .upstream
+                    .proxy_for(module, not_found)?
                     .download_location(module, version)
                     .await
-                    .map_err(|e| {
-                        not_found_as(e, || {
-                            format!("module {module} version {version} not found in this registry")
-                        })
-                    })?;
+                    .map_err(|e| not_found_as(e, not_found))?;
                 return Ok(terraform_get(&url));
             }
             Err(e) => return Err(e.into()),
@@ -440,17 +480,12 @@ impl Registry {
         ))
     }
 
-    /// Validates off the async runtime's worker threads when there is a runtime.
+    /// Validates an upload off the async runtime's worker threads.
     async fn validate(&self, body: Bytes) -> Result<Archive, ApiError> {
         let limits = self.config.archive_limits;
-        let result = match tokio::runtime::Handle::try_current() {
-            Ok(handle) => handle
-                .spawn_blocking(move || validate_archive(body, &limits))
-                .await
-                .map_err(|e| ApiError::Storage(StorageError::other("archive validation", e)))?,
-            Err(_) => validate_archive(body, &limits),
-        };
-        result.map_err(|e| ApiError::BadRequest(e.to_string()))
+        off_runtime(move || validate_archive(body, &limits))
+            .await?
+            .map_err(|e| ApiError::BadRequest(e.to_string()))
     }
 
     async fn delete_version(
@@ -461,6 +496,16 @@ impl Registry {
         match self.storage.delete_version(module, version).await {
             Ok(()) => {
                 tracing::info!(%module, %version, "deleted");
+                if let Some(pins) = &self.pins {
+                    match pins.delete(module, version).await {
+                        Ok(()) => tracing::info!(%module, %version, "pin record deleted"),
+                        Err(StorageError::NotFound) => {}
+                        // The version is gone; a stale record only shows in the listing.
+                        Err(e) => {
+                            tracing::warn!(%module, %version, error = %e, "pin record not deleted")
+                        }
+                    }
+                }
                 Ok(no_content())
             }
             Err(StorageError::NotFound) => Err(ApiError::NotFound(format!(
@@ -468,6 +513,99 @@ impl Registry {
             ))),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The upstream to proxy `module` from, if proxying is on and the rules
+    /// allow it; `not_found` words the 404 when there is nothing to proxy from.
+    fn proxy_for(
+        &self,
+        module: &ModuleAddress,
+        not_found: impl FnOnce() -> String,
+    ) -> Result<&dyn Upstream, ApiError> {
+        let upstream = match &self.upstream {
+            Some(u) if self.config.proxy.enabled => u,
+            _ => return Err(ApiError::NotFound(not_found())),
+        };
+        self.config.proxy.check(module).map_err(|refusal| {
+            ApiError::Forbidden(format!(
+                "module {module} is not in this registry and is not proxied from its upstream: {refusal}; ask the registry's operator"
+            ))
+        })?;
+        Ok(upstream.as_ref())
+    }
+
+    async fn pin(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<Response<Bytes>, ApiError> {
+        let (Some(upstream), Some(pins)) = (&self.upstream, &self.pins) else {
+            return Err(ApiError::NotFound(
+                "pinning is off: this registry was started without an upstream registry to pin from".into(),
+            ));
+        };
+        self.config.proxy.check(module).map_err(|refusal| {
+            ApiError::Forbidden(format!("module {module} cannot be pinned: {refusal}"))
+        })?;
+        match self.storage.locate_archive(module, version).await {
+            Ok(_) => return Err(already_local(module, version)),
+            Err(StorageError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let fetched = upstream
+            .fetch_archive(module, version)
+            .await
+            .map_err(|e| match e {
+                UpstreamError::NotFound { upstream } => ApiError::NotFound(format!(
+                    "{upstream} has no module {module} version {version}"
+                )),
+                other => ApiError::Upstream(other),
+            })?;
+        let limits = self.config.archive_limits;
+        let (bytes, strip, subdir) = (
+            fetched.bytes.clone(),
+            fetched.strip_top_dir,
+            fetched.subdir.clone(),
+        );
+        let archive = off_runtime(move || extract_module(bytes, strip, subdir.as_deref(), &limits))
+            .await?
+            .map_err(|e: ArchiveError| {
+                ApiError::Unprocessable(format!(
+                    "the archive {} serves for module {module} version {version} (from {}) cannot be stored: {e}",
+                    fetched.upstream, fetched.source
+                ))
+            })?;
+        match self.storage.publish(module, version, &archive).await {
+            Ok(()) => {}
+            Err(StorageError::AlreadyExists) => return Err(already_local(module, version)),
+            Err(e) => return Err(e.into()),
+        }
+        let record = PinRecord::new(
+            module.clone(),
+            version.clone(),
+            fetched.upstream,
+            fetched.source,
+            fetched.git_ref,
+            archive.info().sha256,
+            self.now(),
+        );
+        // The version is published; if recording its origin fails, the caller
+        // gets the storage error and the version stays (re-pinning says 409).
+        pins.put(&record).await?;
+        tracing::info!(%module, %version, upstream = %record.upstream, source = %record.source, sha256 = %record.sha256, "pinned");
+        let mut body = pin_json(&record);
+        body["size"] = archive.info().size.into();
+        Ok(json(StatusCode::CREATED, &body))
+    }
+
+    async fn list_pins(&self) -> Result<Response<Bytes>, ApiError> {
+        let mut records = match &self.pins {
+            Some(pins) => pins.list().await?,
+            None => Vec::new(),
+        };
+        records.sort_by(|a, b| (&a.module, &a.version).cmp(&(&b.module, &b.version)));
+        let list: Vec<_> = records.iter().map(pin_json).collect();
+        Ok(json(StatusCode::OK, &serde_json::json!({ "pins": list })))
     }
 
     async fn create_token(&self, body: &Bytes) -> Result<Response<Bytes>, ApiError> {
@@ -548,6 +686,40 @@ impl Registry {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Runs CPU-heavy archive work off the async runtime's worker threads when
+/// there is a runtime.
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle
+            .spawn_blocking(work)
+            .await
+            .map_err(|e| ApiError::Storage(StorageError::other("archive validation", e))),
+        Err(_) => Ok(work()),
+    }
+}
+
+fn already_local(module: &ModuleAddress, version: &Version) -> ApiError {
+    ApiError::Conflict(format!(
+        "module {module} version {version} already exists in this registry; delete it first to pin it again"
+    ))
+}
+
+fn pin_json(p: &PinRecord) -> serde_json::Value {
+    serde_json::json!({
+        "namespace": p.module.namespace(),
+        "name": p.module.name(),
+        "system": p.module.system(),
+        "version": p.version.to_string(),
+        "upstream": p.upstream,
+        "source": p.source,
+        "ref": p.git_ref,
+        "sha256": p.sha256.to_hex(),
+        "pinned_at": rfc3339(p.pinned_at),
+    })
 }
 
 fn parse_module([ns, name, system]: &[String; 3]) -> Result<ModuleAddress, ApiError> {

@@ -27,6 +27,11 @@ pub(crate) enum Route {
     Token {
         name: String,
     },
+    Pins,
+    Pin {
+        module: [String; 3],
+        version: String,
+    },
 }
 
 impl Route {
@@ -36,11 +41,14 @@ impl Route {
         const WRITE: &[Method] = &[Method::PUT, Method::DELETE];
         const TOKENS: &[Method] = &[Method::GET, Method::HEAD, Method::POST];
         const DELETE: &[Method] = &[Method::DELETE];
+        const POST: &[Method] = &[Method::POST];
         match self {
             Self::Discovery
             | Self::Versions { .. }
             | Self::Download { .. }
-            | Self::Archive { .. } => READ,
+            | Self::Archive { .. }
+            | Self::Pins => READ,
+            Self::Pin { .. } => POST,
             Self::ModuleVersion { .. } => WRITE,
             Self::Tokens => TOKENS,
             Self::Token { .. } => DELETE,
@@ -68,6 +76,9 @@ pub(crate) fn route(path: &str) -> Option<Route> {
     if path == "/v1/tokens" {
         return Some(Route::Tokens);
     }
+    if path == "/v1/pins" {
+        return Some(Route::Pins);
+    }
     let segments: Vec<String> = path
         .strip_prefix('/')?
         .split('/')
@@ -87,6 +98,10 @@ pub(crate) fn route(path: &str) -> Option<Route> {
             version: (*ver).to_owned(),
         }),
         ["v1", "modules", ns, n, sys, ver] => Some(Route::ModuleVersion {
+            module: m(ns, n, sys),
+            version: (*ver).to_owned(),
+        }),
+        ["v1", "pins", ns, n, sys, ver] => Some(Route::Pin {
             module: m(ns, n, sys),
             version: (*ver).to_owned(),
         }),
@@ -134,6 +149,14 @@ mod tests {
             })
         );
         assert_eq!(route("/v1/tokens"), Some(Route::Tokens));
+        assert_eq!(route("/v1/pins"), Some(Route::Pins));
+        assert_eq!(
+            route("/v1/pins/a/b/c/1.0.0"),
+            Some(Route::Pin {
+                module: m("a", "b", "c"),
+                version: "1.0.0".into()
+            })
+        );
         assert_eq!(
             route("/v1/tokens/ci"),
             Some(Route::Token { name: "ci".into() })
@@ -147,6 +170,8 @@ mod tests {
             "/v1/tokens/",
             "/v1/modules/a/b/c/1/download/x",
             "/v1/modules/%ff/b/c/versions",
+            "/v1/pins/a/b/c",
+            "/v1/pins/a/b/c/1.0.0/x",
             "v1/tokens",
         ] {
             // "/v1/tokens/" has an empty name segment: it routes, and the handler refuses the name.

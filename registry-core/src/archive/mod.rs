@@ -120,6 +120,19 @@ pub enum ArchiveError {
     /// No Terraform configuration file at the module root.
     #[error("no .tf or .tf.json file at the archive's root: put main.tf at the top level (or in a single top-level directory)")]
     NoTerraformFiles,
+    /// [`extract_module`] was asked to strip a top-level directory, and the
+    /// archive has none (or more than one top-level entry).
+    #[error("the archive does not hold everything in one top-level directory, as a repository tarball does")]
+    NoTopDirectory,
+    /// [`extract_module`]'s subdirectory is not a safe relative path, or is not
+    /// a directory in the archive.
+    #[error("the module directory {subdir:?} {reason}")]
+    BadSubdir {
+        /// The subdirectory asked for (possibly shortened).
+        subdir: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 /// Detects the format from the leading bytes (not from any Content-Type).
@@ -175,6 +188,86 @@ pub fn validate_archive(bytes: Bytes, limits: &ArchiveLimits) -> Result<Archive,
         ArchiveFormat::Zip => rebuild_zip(&bytes, &records, root)?,
     };
     Ok(Archive::new(format, Bytes::from(rebuilt)))
+}
+
+/// Cuts a module out of an archive fetched from elsewhere (pinning), and
+/// validates it like an upload.
+///
+/// # Contract
+///
+/// - If `strip_top_dir`, the archive must hold everything in one top-level
+///   directory (a repository tarball's `repo-ref/`); it is removed.
+/// - Then, if `subdir` is given (go-getter's `//subdir`, relative to what is
+///   left), only that directory is kept, as the module root. Entries outside
+///   it are dropped; links inside it must stay inside it.
+/// - The result is rebuilt in the same format and then passes
+///   [`validate_archive`], so it obeys every rule an upload does (including
+///   `.tf` files at its root and the [`ArchiveLimits`]). With neither option,
+///   this is exactly [`validate_archive`].
+///
+/// Pure and synchronous; never panics.
+///
+/// # Errors
+///
+/// [`ArchiveError::NoTopDirectory`], [`ArchiveError::BadSubdir`], or any error
+/// [`validate_archive`] gives.
+pub fn extract_module(
+    bytes: Bytes,
+    strip_top_dir: bool,
+    subdir: Option<&str>,
+    limits: &ArchiveLimits,
+) -> Result<Archive, ArchiveError> {
+    let subdir = match subdir {
+        None => None,
+        Some(raw) => {
+            let bad = |reason| ArchiveError::BadSubdir {
+                subdir: shown(raw),
+                reason,
+            };
+            let normalized = paths::normalize_path(raw).map_err(bad)?;
+            if normalized.is_empty() {
+                None
+            } else {
+                Some(normalized)
+            }
+        }
+    };
+    if !strip_top_dir && subdir.is_none() {
+        return validate_archive(bytes, limits);
+    }
+    let format = detect_format(&bytes).ok_or(ArchiveError::NotAnArchive)?;
+    let records = match format {
+        ArchiveFormat::TarGz => scan_tar(&bytes, limits)?,
+        ArchiveFormat::Zip => scan_zip(&bytes, limits)?,
+    };
+    let top = if strip_top_dir {
+        Some(module_root(&records).ok_or(ArchiveError::NoTopDirectory)?)
+    } else {
+        None
+    };
+    let root = match (top, &subdir) {
+        (Some(top), Some(sub)) => format!("{top}/{sub}"),
+        (Some(top), None) => top.to_owned(),
+        (None, Some(sub)) => sub.clone(),
+        (None, None) => unreachable!("handled above"),
+    };
+    if let Some(sub) = &subdir {
+        let is_dir = records
+            .iter()
+            .any(|r| r.path.starts_with(&root) && r.path[root.len()..].starts_with('/'));
+        if !is_dir {
+            return Err(ArchiveError::BadSubdir {
+                subdir: shown(sub),
+                reason: "is not a directory in the archive; check the module source's //subdir",
+            });
+        }
+    }
+    check_tree(&records, Some(&root))?;
+    let rebuilt = match format {
+        ArchiveFormat::TarGz => rebuild_tar(&bytes, &records, &root, limits)?,
+        ArchiveFormat::Zip => rebuild_zip(&bytes, &records, &root)?,
+    };
+    validate_archive(Bytes::from(rebuilt), limits)
 }
 
 // ---------------------------------------------------------------------------
@@ -387,5 +480,165 @@ mod tests {
                 let _ = check(original.slice(..i));
             }
         }
+    }
+
+    fn extract(bytes: Bytes, strip: bool, subdir: Option<&str>) -> Result<Archive, ArchiveError> {
+        extract_module(bytes, strip, subdir, &ArchiveLimits::default())
+    }
+
+    fn paths(u: &Unpacked) -> Vec<&str> {
+        let mut p: Vec<&str> = u.iter().map(|e| e.0.as_str()).collect();
+        p.sort_unstable();
+        p
+    }
+
+    /// A repository tarball as GitHub serves it: everything under `repo-ref/`.
+    fn repo_entries() -> Vec<E<'static>> {
+        vec![
+            E::Dir("terraform-aws-consul-abc123/"),
+            E::File("terraform-aws-consul-abc123/main.tf", MAIN_TF),
+            E::File("terraform-aws-consul-abc123/README.md", b"root"),
+            E::Dir("terraform-aws-consul-abc123/modules/"),
+            E::Dir("terraform-aws-consul-abc123/modules/cluster/"),
+            E::File(
+                "terraform-aws-consul-abc123/modules/cluster/main.tf",
+                b"# cluster",
+            ),
+            E::Exec(
+                "terraform-aws-consul-abc123/modules/cluster/run.sh",
+                b"#!/bin/sh",
+            ),
+            E::Symlink(
+                "terraform-aws-consul-abc123/modules/cluster/vars.tf",
+                "main.tf",
+            ),
+        ]
+    }
+
+    #[test]
+    fn extract_strips_the_repository_directory() {
+        let a = extract(targz(&repo_entries()), true, None).unwrap();
+        assert_eq!(a.info().format, ArchiveFormat::TarGz);
+        let u = untar(a.bytes());
+        assert_eq!(
+            paths(&u),
+            [
+                "README.md",
+                "main.tf",
+                "modules/",
+                "modules/cluster/",
+                "modules/cluster/main.tf",
+                "modules/cluster/run.sh",
+                "modules/cluster/vars.tf"
+            ]
+        );
+    }
+
+    #[test]
+    fn extract_keeps_only_the_subdirectory_as_root() {
+        for bytes in [targz(&repo_entries()), zip_bytes(&repo_entries())] {
+            let format = detect_format(&bytes).unwrap();
+            let a = extract(bytes, true, Some("modules/cluster")).unwrap();
+            assert_eq!(a.info().format, format);
+            let u = match format {
+                ArchiveFormat::TarGz => untar(a.bytes()),
+                ArchiveFormat::Zip => unzip(a.bytes()),
+            };
+            assert_eq!(paths(&u), ["main.tf", "run.sh", "vars.tf"], "{format:?}");
+            assert_eq!(find(&u, "main.tf").2, b"# cluster");
+            assert_eq!(find(&u, "run.sh").3 & 0o777, 0o755, "modes kept");
+        }
+        // `./x/` and a trailing slash mean the same directory.
+        let a = extract(targz(&repo_entries()), true, Some("./modules/cluster/")).unwrap();
+        assert_eq!(paths(&untar(a.bytes())), ["main.tf", "run.sh", "vars.tf"]);
+    }
+
+    #[test]
+    fn extract_subdir_without_stripping_is_relative_to_the_archive_root() {
+        let bytes = targz(&[
+            E::File("README.md", b""),
+            E::Dir("mod/"),
+            E::File("mod/main.tf", MAIN_TF),
+        ]);
+        let a = extract(bytes, false, Some("mod")).unwrap();
+        assert_eq!(paths(&untar(a.bytes())), ["main.tf"]);
+    }
+
+    #[test]
+    fn extract_without_options_is_validate() {
+        let bytes = targz(&repo_entries());
+        assert_eq!(
+            extract(bytes.clone(), false, None).unwrap(),
+            check(bytes).unwrap()
+        );
+    }
+
+    #[test]
+    fn extract_refuses_what_it_cannot_cut() {
+        let flat = targz(&[E::File("main.tf", MAIN_TF), E::File("b.tf", b"")]);
+        assert_eq!(
+            extract(flat, true, None).unwrap_err(),
+            ArchiveError::NoTopDirectory
+        );
+        for (subdir, reason) in [
+            ("../escape", "`..`"),
+            ("/abs", "absolute"),
+            ("modules/missing", "is not a directory"),
+            ("main.tf", "is not a directory"),
+            ("modules/clus", "is not a directory"),
+        ] {
+            let e = extract(targz(&repo_entries()), true, Some(subdir)).unwrap_err();
+            assert!(
+                matches!(&e, ArchiveError::BadSubdir { .. }) && e.to_string().contains(reason),
+                "{subdir}: {e}"
+            );
+        }
+        // The subdirectory has no .tf at its root.
+        assert_eq!(
+            extract(targz(&repo_entries()), true, Some("modules")).unwrap_err(),
+            ArchiveError::NoTerraformFiles
+        );
+    }
+
+    #[test]
+    fn extract_refuses_links_leaving_the_subdirectory() {
+        let entries = [
+            E::Dir("repo/"),
+            E::File("repo/main.tf", MAIN_TF),
+            E::File("repo/secret.txt", b"s"),
+            E::Dir("repo/mod/"),
+            E::File("repo/mod/main.tf", MAIN_TF),
+            // Inside the repository, but outside the module once mod/ is the root.
+            E::Symlink("repo/mod/s", "../secret.txt"),
+        ];
+        assert!(extract(targz(&entries), true, None).is_ok());
+        assert!(matches!(
+            extract(targz(&entries), true, Some("mod")).unwrap_err(),
+            ArchiveError::UnsafeLink { .. }
+        ));
+        let hard = [
+            E::Dir("repo/"),
+            E::File("repo/secret.txt", b"s"),
+            E::Dir("repo/mod/"),
+            E::File("repo/mod/main.tf", MAIN_TF),
+            E::Hard("repo/mod/h", "repo/secret.txt"),
+        ];
+        assert!(matches!(
+            extract(targz(&hard), true, Some("mod")).unwrap_err(),
+            ArchiveError::UnsafeLink { .. }
+        ));
+    }
+
+    #[test]
+    fn extract_still_refuses_unsafe_entries_anywhere() {
+        let entries = [
+            E::Dir("repo/"),
+            E::File("repo/main.tf", MAIN_TF),
+            E::File("repo/../../etc/x", b""),
+        ];
+        assert!(matches!(
+            extract(targz(&entries), true, None).unwrap_err(),
+            ArchiveError::UnsafePath { .. }
+        ));
     }
 }
