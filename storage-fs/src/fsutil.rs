@@ -1,4 +1,4 @@
-//! Small file-system building blocks shared by the storage and the token store.
+//! Small file-system building blocks shared by the storage, the token store and the pin store.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Write as _};
@@ -156,6 +156,19 @@ pub(crate) fn remove_any(path: &Path) -> io::Result<()> {
     } else {
         fs::remove_file(path)
     }
+}
+
+/// The non-hidden subdirectories of `dir` (none if it cannot be read).
+pub(crate) fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect()
 }
 
 /// Removes entries of `dir` whose names start with one of `prefixes` and that

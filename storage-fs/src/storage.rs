@@ -16,8 +16,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::{classify, corrupt, Context, BACKEND};
 use crate::fsutil::{
-    blocking, prepare_dir, random_name, remove_any, remove_stale, rename_noreplace, sync_dir,
-    sync_dir_or_warn, unix_secs, write_new_synced, TempGuard, TEMP_PREFIX, TRASH_PREFIX,
+    blocking, prepare_dir, random_name, remove_any, remove_stale, rename_noreplace, subdirs,
+    sync_dir, sync_dir_or_warn, unix_secs, write_new_synced, TempGuard, TEMP_PREFIX, TRASH_PREFIX,
 };
 
 /// The metadata file in every version directory the registry writes.
@@ -450,19 +450,6 @@ fn delete_blocking(p: &VersionPaths) -> Result<(), StorageError> {
         dir = d.parent();
     }
     Ok(())
-}
-
-/// The non-hidden subdirectories of `dir` (none if it cannot be read).
-fn subdirs(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .collect()
 }
 
 /// Removes `.tmp-*` and `.trash-*` entries older than an hour from every module

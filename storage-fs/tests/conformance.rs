@@ -1,10 +1,10 @@
-//! `FsStorage` and `FsTokenStore` pass the core's conformance suite, each test on
-//! a fresh temporary directory that lives as long as the store.
+//! `FsStorage`, `FsTokenStore` and `FsPinStore` pass the core's conformance
+//! suite, each test on a fresh temporary directory that lives as long as the store.
 use std::sync::Arc;
 
 use registry_core::conformance::KeepAlive;
-use registry_core::{Storage, TokenStore};
-use storage_fs::{FsStorage, FsTokenStore};
+use registry_core::{PinStore, Storage, TokenStore};
+use storage_fs::{FsPinStore, FsStorage, FsTokenStore};
 
 /// A store on a fresh temporary directory, removed when the store is dropped.
 fn fs_storage() -> Arc<dyn Storage> {
@@ -19,6 +19,12 @@ fn fs_token_store() -> Arc<dyn TokenStore> {
     Arc::new(KeepAlive::new(store, dir))
 }
 
+fn fs_pin_store() -> Arc<dyn PinStore> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = FsPinStore::open(dir.path()).expect("open");
+    Arc::new(KeepAlive::new(store, dir))
+}
+
 mod storage {
     use super::*;
     registry_core::storage_conformance_tests!(|| async { fs_storage() });
@@ -27,4 +33,9 @@ mod storage {
 mod tokens {
     use super::*;
     registry_core::token_store_conformance_tests!(|| async { fs_token_store() });
+}
+
+mod pins {
+    use super::*;
+    registry_core::pin_store_conformance_tests!(|| async { fs_pin_store() });
 }

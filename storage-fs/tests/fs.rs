@@ -1,6 +1,7 @@
-//! File-system specific behaviour of `FsStorage` and `FsTokenStore`: several
-//! instances over one directory, crash left-overs, hand-placed versions, the
-//! on-disk layout the README documents, and what token files contain.
+//! File-system specific behaviour of `FsStorage`, `FsTokenStore` and
+//! `FsPinStore`: several instances over one directory, crash left-overs,
+//! hand-placed versions, the on-disk layout the README documents, what token
+//! files contain, and which pin files are listed.
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,10 +10,10 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use registry_core::{
-    Archive, ArchiveAccess, ArchiveFormat, ModuleAddress, NewToken, Sha256Digest, Storage,
-    StorageError, Tier, TokenHash, TokenRecord, TokenStore, Version,
+    Archive, ArchiveAccess, ArchiveFormat, ModuleAddress, NewToken, PinRecord, PinStore,
+    Sha256Digest, Storage, StorageError, Tier, TokenHash, TokenRecord, TokenStore, Version,
 };
-use storage_fs::{FsStorage, FsTokenStore};
+use storage_fs::{FsPinStore, FsStorage, FsTokenStore};
 
 fn module(ns: &str, name: &str, system: &str) -> ModuleAddress {
     ModuleAddress::new(ns, name, system).unwrap()
@@ -36,6 +37,18 @@ fn record(name: &str, token: &NewToken) -> TokenRecord {
         hash: token.hash(),
         created_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
     }
+}
+
+fn pin(m: &ModuleAddress, ver: &str, source: &str) -> PinRecord {
+    PinRecord::new(
+        m.clone(),
+        v(ver),
+        "registry.terraform.io",
+        source,
+        Some(format!("v{ver}")),
+        Sha256Digest::of(source.as_bytes()),
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+    )
 }
 
 /// Every file and directory under `dir`, as sorted relative paths with `/`.
@@ -222,19 +235,36 @@ async fn open_removes_leftovers_older_than_an_hour() {
     let by_name = dir.path().join("tokens/by-name");
     fs::create_dir_all(&by_name).unwrap();
     fs::write(by_name.join(".tmp-old"), b"{}").unwrap();
+    let pd = dir.path().join("pins/acme/vpc/aws");
+    fs::create_dir_all(&pd).unwrap();
+    for name in [".tmp-old", ".tmp-new", "1.0.0.json"] {
+        fs::write(pd.join(name), b"{}").unwrap();
+    }
     for old in [
         md.join(".tmp-old"),
         md.join(".trash-old"),
         md.join("1.0.0"),
         by_name.join(".tmp-old"),
+        pd.join(".tmp-old"),
+        pd.join("1.0.0.json"),
     ] {
         set_age(&old, Duration::from_secs(2 * 3600));
     }
     FsStorage::open(dir.path()).unwrap();
     FsTokenStore::open(dir.path()).unwrap();
+    FsPinStore::open(dir.path()).unwrap();
     assert!(!md.join(".tmp-old").exists());
     assert!(!md.join(".trash-old").exists());
     assert!(!by_name.join(".tmp-old").exists());
+    assert!(!pd.join(".tmp-old").exists());
+    assert!(
+        pd.join(".tmp-new").exists(),
+        "a young temp file may be a put in progress"
+    );
+    assert!(
+        pd.join("1.0.0.json").exists(),
+        "pin files are never cleaned up"
+    );
     assert!(
         md.join(".tmp-new").exists(),
         "a young temp dir may be a publish in progress"
@@ -335,7 +365,14 @@ async fn on_disk_layout_matches_the_readme() {
     let dir = tempfile::tempdir().unwrap();
     let s = FsStorage::open(dir.path()).unwrap();
     let t = FsTokenStore::open(dir.path()).unwrap();
+    let p = FsPinStore::open(dir.path()).unwrap();
     let m = module("acme", "vpc", "aws");
+    let pinned = pin(
+        &module("hashicorp", "consul", "aws"),
+        "0.1.0+b.5",
+        "https://x/a.zip",
+    );
+    p.put(&pinned).await.unwrap();
     let tgz = archive(ArchiveFormat::TarGz, 1, 300);
     let zip = archive(ArchiveFormat::Zip, 2, 400);
     let before = SystemTime::now();
@@ -358,6 +395,11 @@ async fn on_disk_layout_matches_the_readme() {
             "modules/acme/vpc/aws/1.1.0-rc.1+b.5/",
             "modules/acme/vpc/aws/1.1.0-rc.1+b.5/archive.json",
             "modules/acme/vpc/aws/1.1.0-rc.1+b.5/vpc-aws-1.1.0-rc.1+b.5.zip",
+            "pins/",
+            "pins/hashicorp/",
+            "pins/hashicorp/consul/",
+            "pins/hashicorp/consul/aws/",
+            "pins/hashicorp/consul/aws/0.1.0+b.5.json",
             "tokens/",
             "tokens/by-hash/",
             &format!("tokens/by-hash/{hash}"),
@@ -399,6 +441,15 @@ async fn on_disk_layout_matches_the_readme() {
         fs::read_to_string(dir.path().join("tokens/by-hash").join(&hash)).unwrap(),
         "ci"
     );
+
+    let pin_file = fs::read(dir.path().join("pins/hashicorp/consul/aws/0.1.0+b.5.json")).unwrap();
+    assert_eq!(pin_file.last(), Some(&b'\n'), "one line");
+    assert_eq!(PinRecord::from_json(&pin_file).unwrap(), pinned);
+    let json: serde_json::Value = serde_json::from_slice(&pin_file).unwrap();
+    assert_eq!(json["namespace"], "hashicorp");
+    assert_eq!(json["version"], "0.1.0+b.5");
+    assert_eq!(json["ref"], "v0.1.0+b.5");
+    assert_eq!(json["pinned_at"], 1_700_000_000u64);
 
     #[cfg(unix)]
     {
@@ -455,6 +506,7 @@ fn open_on_a_regular_file_is_misconfigured() {
         let errors = [
             FsStorage::open(&root).unwrap_err(),
             FsTokenStore::open(&root).unwrap_err(),
+            FsPinStore::open(&root).unwrap_err(),
         ];
         for e in errors {
             match e {
@@ -630,4 +682,98 @@ async fn publishes_racing_deletes_of_the_last_version_all_succeed() {
         assert!(s.list_versions(&m).await.unwrap().contains(&keep));
         s.delete_version(&m, &keep).await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn pin_files_that_are_not_records_of_their_path_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = FsPinStore::open(dir.path()).unwrap();
+    let m = module("acme", "vpc", "aws");
+    let good = pin(&m, "1.0.0", "s1");
+    p.put(&good).await.unwrap();
+    let md = dir.path().join("pins/acme/vpc/aws");
+    let other = pin(&m, "2.0.0", "s2").to_json();
+    // Not a record, a record of another version or module, a temporary file (of
+    // an interrupted put) holding a whole record, a file that is not `.json`,
+    // a directory where a record would be, and a file where a directory would be.
+    fs::write(md.join("1.1.0.json"), b"not json").unwrap();
+    fs::write(md.join("1.2.0.json"), br#"{"namespace":"acme"}"#).unwrap();
+    fs::write(md.join("3.0.0.json"), &other).unwrap();
+    fs::create_dir_all(dir.path().join("pins/acme/vpc/gcp")).unwrap();
+    fs::write(dir.path().join("pins/acme/vpc/gcp/2.0.0.json"), &other).unwrap();
+    fs::write(md.join(".tmp-0123456789abcdef"), &other).unwrap();
+    fs::write(md.join("2.0.0.json.bak"), &other).unwrap();
+    fs::write(md.join("README"), b"hand-written notes").unwrap();
+    fs::create_dir_all(md.join("4.0.0.json")).unwrap();
+    fs::write(dir.path().join("pins/acme/stray.json"), &other).unwrap();
+    fs::write(dir.path().join("pins/stray"), b"x").unwrap();
+    assert_eq!(p.list().await.unwrap(), std::slice::from_ref(&good));
+
+    // Deleting reaches only the record's own path.
+    assert!(matches!(
+        p.delete(&m, &v("2.0.0")).await,
+        Err(StorageError::NotFound)
+    ));
+    p.delete(&m, &v("1.0.0")).await.unwrap();
+    assert!(p.list().await.unwrap().is_empty());
+    assert!(md.join("3.0.0.json").exists());
+    // A misplaced file is replaced by a put of its path's version.
+    let fixed = pin(&m, "3.0.0", "s3");
+    p.put(&fixed).await.unwrap();
+    assert_eq!(p.list().await.unwrap(), [fixed]);
+}
+
+#[tokio::test]
+async fn a_missing_pins_directory_lists_empty_and_delete_leaves_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = FsPinStore::open(dir.path()).unwrap();
+    fs::remove_dir(dir.path().join("pins")).unwrap();
+    assert!(p.list().await.unwrap().is_empty());
+    let m = module("acme", "vpc", "aws");
+    p.put(&pin(&m, "1.0.0", "s")).await.unwrap();
+    p.delete(&m, &v("1.0.0")).await.unwrap();
+    assert_eq!(
+        tree(dir.path()),
+        set(&[
+            "pins/",
+            "pins/acme/",
+            "pins/acme/vpc/",
+            "pins/acme/vpc/aws/"
+        ])
+    );
+    assert!(p.list().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_puts_from_two_instances_leave_one_whole_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let instances: [Arc<dyn PinStore>; 2] = [
+        Arc::new(FsPinStore::open(dir.path()).unwrap()),
+        Arc::new(FsPinStore::open(dir.path()).unwrap()),
+    ];
+    let m = module("acme", "race", "aws");
+    let records: Vec<PinRecord> = (0..16)
+        .map(|i| pin(&m, "1.0.0", &format!("https://example.com/{i}.zip")))
+        .collect();
+    let tasks: Vec<_> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let (p, r) = (instances[i % 2].clone(), r.clone());
+            tokio::spawn(async move { p.put(&r).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    for p in &instances {
+        let listed = p.list().await.unwrap();
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert!(records.contains(&listed[0]), "one of the puts, whole");
+    }
+    // No temporary files are left behind.
+    assert_eq!(
+        tree(&dir.path().join("pins/acme/race/aws")),
+        set(&["1.0.0.json"])
+    );
 }

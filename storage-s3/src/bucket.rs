@@ -1,4 +1,4 @@
-//! The few S3 calls both stores make, with their errors classified.
+//! The few S3 calls the stores make, with their errors classified.
 
 use std::fmt;
 use std::time::Duration;
@@ -268,6 +268,20 @@ impl Bucket {
     /// `ListObjectsV2` under `prefix` with delimiter `/`, following continuation
     /// tokens to the end: the direct objects and the "sub-folders".
     pub(crate) async fn list(&self, prefix: &str) -> Result<Listing, StorageError> {
+        self.list_with(prefix, Some("/")).await
+    }
+
+    /// `ListObjectsV2` under `prefix` without a delimiter, following continuation
+    /// tokens to the end: every object below `prefix`, at any depth.
+    pub(crate) async fn list_recursive(&self, prefix: &str) -> Result<Listing, StorageError> {
+        self.list_with(prefix, None).await
+    }
+
+    async fn list_with(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+    ) -> Result<Listing, StorageError> {
         let mut listing = Listing::default();
         let mut token: Option<String> = None;
         loop {
@@ -276,7 +290,7 @@ impl Bucket {
                 .list_objects_v2()
                 .bucket(&self.name)
                 .prefix(prefix)
-                .delimiter("/")
+                .set_delimiter(delimiter.map(str::to_owned))
                 .set_continuation_token(token.take())
                 .send()
                 .await

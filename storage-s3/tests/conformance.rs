@@ -1,7 +1,8 @@
-//! `S3Storage` and `S3TokenStore` against an S3 server started in-process
-//! (`s3s` + `s3s-fs`, SigV4 verified), one server and bucket per test and a fresh
-//! random key prefix per store: the core's conformance suite, the S3-specific
-//! checks shared with `external_conformance.rs`, and error classification.
+//! `S3Storage`, `S3TokenStore` and `S3PinStore` against an S3 server started
+//! in-process (`s3s` + `s3s-fs`, SigV4 verified), one server and bucket per test
+//! and a fresh random key prefix per store: the core's conformance suites, the
+//! S3-specific checks shared with `external_conformance.rs`, and error
+//! classification.
 mod common;
 
 use std::sync::Arc;
@@ -10,8 +11,8 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{future, ProvideCredentials};
 use aws_sdk_s3::config::Credentials;
 use common::Target;
-use registry_core::{ArchiveFormat, Storage, StorageError, TokenStore};
-use storage_s3::{S3Config, S3Storage, S3TokenStore};
+use registry_core::{ArchiveFormat, PinStore, Storage, StorageError, TokenStore};
+use storage_s3::{S3Config, S3PinStore, S3Storage, S3TokenStore};
 
 mod storage {
     use super::*;
@@ -22,6 +23,13 @@ mod tokens {
     use super::*;
     registry_core::token_store_conformance_tests!(|| async {
         Target::in_process().await.token_store()
+    });
+}
+
+mod pins {
+    use super::*;
+    registry_core::pin_store_conformance_tests!(|| async {
+        Target::in_process().await.pin_store()
     });
 }
 
@@ -43,6 +51,8 @@ s3_checks!(
     versions_uploaded_by_hand,
     token_objects_hold_only_hashes,
     token_listing_follows_pages,
+    pin_objects_follow_the_key_layout,
+    pin_listing_follows_pages,
 );
 
 fn assert_misconfigured(err: StorageError, needles: &[&str]) {
@@ -67,7 +77,8 @@ async fn wrong_credentials_are_misconfigured() {
     ] {
         let client = t.client_with(creds);
         let storage = S3Storage::from_client(client.clone(), t.config());
-        let tokens = S3TokenStore::from_client(client, t.config());
+        let tokens = S3TokenStore::from_client(client.clone(), t.config());
+        let pins = S3PinStore::from_client(client, t.config());
         assert_misconfigured(
             storage.list_versions(&m).await.unwrap_err(),
             &["credentials", "AWS_ACCESS_KEY_ID"],
@@ -84,6 +95,9 @@ async fn wrong_credentials_are_misconfigured() {
             &["AWS_ACCESS_KEY_ID"],
         );
         assert_misconfigured(tokens.list().await.unwrap_err(), &["AWS_ACCESS_KEY_ID"]);
+        assert_misconfigured(pins.list().await.unwrap_err(), &["AWS_ACCESS_KEY_ID"]);
+        let pin = common::pin(&m, "1.0.0", "s");
+        assert_misconfigured(pins.put(&pin).await.unwrap_err(), &["AWS_ACCESS_KEY_ID"]);
     }
 }
 
@@ -130,8 +144,10 @@ async fn a_missing_bucket_is_misconfigured() {
         storage.list_versions(&m).await.unwrap_err(),
         &["\"no-such-bucket-here\" does not exist", "TFR_S3_BUCKET"],
     );
-    let tokens = S3TokenStore::from_client(t.client(), config);
+    let tokens = S3TokenStore::from_client(t.client(), config.clone());
     assert_misconfigured(tokens.list().await.unwrap_err(), &["TFR_S3_BUCKET"]);
+    let pins = S3PinStore::from_client(t.client(), config);
+    assert_misconfigured(pins.list().await.unwrap_err(), &["TFR_S3_BUCKET"]);
     // (No publish here: s3s-fs creates a missing bucket's directory on PutObject.
     // `connect` checks the bucket with HeadBucket: see tests/connect.rs.)
 }
@@ -165,7 +181,12 @@ async fn debug_output_names_the_bucket_not_the_credentials() {
     let t = Target::in_process().await;
     let storage: Arc<dyn Storage> = t.storage();
     let tokens: Arc<dyn TokenStore> = t.token_store();
-    for text in [format!("{storage:?}"), format!("{tokens:?}")] {
+    let pins: Arc<dyn PinStore> = t.pin_store();
+    for text in [
+        format!("{storage:?}"),
+        format!("{tokens:?}"),
+        format!("{pins:?}"),
+    ] {
         assert!(text.contains(&t.bucket), "{text}");
         assert!(!text.contains(common::SECRET_KEY), "{text}");
     }

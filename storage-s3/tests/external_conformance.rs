@@ -55,6 +55,13 @@ mod tokens {
     });
 }
 
+mod pins {
+    use super::*;
+    registry_core::pin_store_conformance_tests!(|| async {
+        external_or_in_process().await.pin_store()
+    });
+}
+
 macro_rules! s3_checks {
     ($($check:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -75,4 +82,6 @@ s3_checks!(
     versions_uploaded_by_hand,
     token_objects_hold_only_hashes,
     token_listing_follows_pages,
+    pin_objects_follow_the_key_layout,
+    pin_listing_follows_pages,
 );

@@ -16,12 +16,12 @@ use bytes::Bytes;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use registry_core::conformance::KeepAlive;
 use registry_core::{
-    Archive, ArchiveAccess, ArchiveFormat, ModuleAddress, NewToken, Storage, StorageError, Tier,
-    TokenRecord, TokenStore, Version,
+    Archive, ArchiveAccess, ArchiveFormat, ModuleAddress, NewToken, PinRecord, PinStore,
+    Sha256Digest, Storage, StorageError, Tier, TokenRecord, TokenStore, Version,
 };
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, S3};
-use storage_s3::{S3Config, S3Storage, S3TokenStore};
+use storage_s3::{S3Config, S3PinStore, S3Storage, S3TokenStore};
 
 pub const REGION: &str = "us-east-1";
 pub const ACCESS_KEY: &str = "registry-test-access-key";
@@ -190,6 +190,14 @@ impl Target {
             self.clone(),
         ))
     }
+
+    /// An `S3PinStore` on a fresh prefix, keeping the server alive.
+    pub fn pin_store(self: &Arc<Self>) -> Arc<dyn PinStore> {
+        Arc::new(KeepAlive::new(
+            S3PinStore::from_client(self.client(), self.config()),
+            self.clone(),
+        ))
+    }
 }
 
 // --- S3's server-side atomicity for s3s-fs ---------------------------------------
@@ -299,6 +307,18 @@ pub fn archive(format: ArchiveFormat, seed: u8, len: usize) -> Archive {
         .map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed))
         .collect();
     Archive::new(format, Bytes::from(bytes))
+}
+
+pub fn pin(m: &ModuleAddress, ver: &str, source: &str) -> PinRecord {
+    PinRecord::new(
+        m.clone(),
+        v(ver),
+        "registry.terraform.io",
+        source,
+        Some(format!("v{ver}")),
+        Sha256Digest::of(source.as_bytes()),
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+    )
 }
 
 async fn get_object(client: &Client, bucket: &str, key: &str) -> Option<(Bytes, Option<String>)> {
@@ -636,4 +656,107 @@ pub async fn token_listing_follows_pages(t: Arc<Target>) {
         .collect();
     listed.sort();
     assert_eq!(listed, names);
+}
+
+/// Pin objects: the documented keys (also for a `+build` version), bodies and
+/// content type; a second pin of a version replaces the object; listing skips
+/// objects that are not pin records of their key, and archives of a module in
+/// a namespace called `pins`.
+pub async fn pin_objects_follow_the_key_layout(t: Arc<Target>) {
+    let config = t.config();
+    let client = t.client();
+    let store = S3PinStore::from_client(client.clone(), config.clone());
+    let p = &config.prefix;
+    let consul = pin(&module("hashicorp", "consul", "aws"), "0.1.0+b.5", "git::x");
+    let vpc = pin(&module("acme", "vpc", "aws"), "1.0.0", "https://x/old.zip");
+    store.put(&consul).await.unwrap();
+    store.put(&vpc).await.unwrap();
+    let vpc = pin(&module("acme", "vpc", "aws"), "1.0.0", "https://x/new.zip");
+    store.put(&vpc).await.unwrap();
+    let (consul_key, vpc_key) = (
+        format!("{p}pins/hashicorp/consul/aws/0.1.0+b.5.json"),
+        format!("{p}pins/acme/vpc/aws/1.0.0.json"),
+    );
+    assert_eq!(
+        all_keys(&client, &t.bucket, p).await,
+        [vpc_key.clone(), consul_key.clone()]
+    );
+    for (key, record) in [(&consul_key, &consul), (&vpc_key, &vpc)] {
+        let (bytes, _) = get_object(&client, &t.bucket, key).await.unwrap();
+        assert_eq!(bytes, record.to_json(), "{key}");
+        let head = client
+            .head_object()
+            .bucket(&t.bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.content_type(), Some("application/json"), "{key}");
+    }
+
+    // Objects that are not pin records of their key, and a module called `pins/vpc/aws`.
+    let other = pin(&module("acme", "vpc", "aws"), "2.0.0", "s").to_json();
+    for (key, body) in [
+        (
+            format!("{p}pins/acme/vpc/aws/1.1.0.json"),
+            b"not json".to_vec(),
+        ),
+        (format!("{p}pins/acme/vpc/aws/3.0.0.json"), other.clone()),
+        (format!("{p}pins/acme/vpc/gcp/2.0.0.json"), other.clone()),
+        (format!("{p}pins/acme/vpc/aws/notes.txt"), other.clone()),
+        (format!("{p}pins/acme/stray.json"), other),
+    ] {
+        client
+            .put_object()
+            .bucket(&t.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .unwrap();
+    }
+    let storage = S3Storage::from_client(client.clone(), config.clone());
+    let pins_module = module("pins", "vpc", "aws");
+    storage
+        .publish(
+            &pins_module,
+            &v("1.0.0"),
+            &archive(ArchiveFormat::TarGz, 1, 10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.list().await.unwrap(), [vpc.clone(), consul.clone()]);
+    assert_eq!(
+        storage.list_versions(&pins_module).await.unwrap(),
+        [v("1.0.0")]
+    );
+
+    store.delete(&vpc.module, &vpc.version).await.unwrap();
+    assert!(get_object(&client, &t.bucket, &vpc_key).await.is_none());
+    assert!(matches!(
+        store.delete(&vpc.module, &vpc.version).await,
+        Err(StorageError::NotFound)
+    ));
+    assert_eq!(store.list().await.unwrap(), [consul]);
+}
+
+/// More than a page (1,000 keys) of pin records lists completely.
+pub async fn pin_listing_follows_pages(t: Arc<Target>) {
+    let store = Arc::new(S3PinStore::from_client(t.client(), t.config()));
+    let m = module("acme", "many", "aws");
+    let records: Vec<PinRecord> = (0..1_005)
+        .map(|i| pin(&m, &format!("1.{}.{}", i / 100, i % 100), "s"))
+        .collect();
+    futures_util::stream::iter(records.clone())
+        .map(|record| {
+            let store = store.clone();
+            async move { store.put(&record).await }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<()>>()
+        .await
+        .unwrap();
+    let mut expected = records;
+    expected.sort_by(|a, b| a.version.cmp(&b.version));
+    assert_eq!(store.list().await.unwrap(), expected);
 }
