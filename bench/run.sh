@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark of local-server's read path; see bench/README.md.
 #
-#   bench/run.sh [--plain-http] [--storage fs|s3] [--duration 10s] [--connections "1 16"]
+#   bench/run.sh [--plain-http] [--storage fs|s3] [--proxy] [--duration 10s] [--connections "1 16"]
 #
 # Builds local-server in release, starts it on a free port with a fresh data dir,
 # publishes a few versions of one module, creates a downloader token, then drives
@@ -9,6 +9,10 @@
 # requests/s and latency percentiles, plus the server's peak RSS. With --storage s3
 # the modules and tokens are in a fresh bucket of $TFR_TEST_S3_ENDPOINT, or, unless
 # that is set, of moto's S3 server started for the run (as scripts/test does).
+# With --proxy the server also proxies to a fake upstream registry on loopback
+# (upstream-registry's fake_upstream example), and the table gains rows for a
+# proxied module's versions (a cached upstream list) and download next to the
+# local ones: the latency proxying adds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,18 +20,23 @@ readonly OHA_VERSION=1.16.0
 readonly TOOLS="$PWD/bench/.tools"
 readonly MODULE=bench/greeting/null
 readonly VERSIONS="1.0.0 1.1.0 1.2.0 2.0.0"
+# What upstream-registry's fake_upstream example serves.
+readonly PROXIED_MODULE=hashicorp/consul/aws
+readonly PROXIED_VERSION=0.1.3
 
 plain_http=false
+proxy=false
 storage=fs
 duration=10s
 connections="1 16"
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --plain-http) plain_http=true ;;
+        --proxy) proxy=true ;;
         --storage) storage="$2"; shift ;;
         --duration) duration="$2"; shift ;;
         --connections) connections="$2"; shift ;;
-        -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "bench/run.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -59,15 +68,21 @@ fi
 echo "bench/run.sh: cargo build --release -p local-server" >&2
 cargo build --release --locked -p local-server
 server_bin="${CARGO_TARGET_DIR:-target}/release/local-server"
+if $proxy; then
+    echo "bench/run.sh: cargo build --release -p upstream-registry --example fake_upstream" >&2
+    cargo build --release --locked -p upstream-registry --features fake --example fake_upstream
+    fake_bin="${CARGO_TARGET_DIR:-target}/release/examples/fake_upstream"
+fi
 
 work="$(mktemp -d)"
 server_pid=""
+fake_pid=""
 MOTO_PID=""
 cleanup() {
-    if [[ -n "$server_pid" ]]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
+    for pid in $server_pid $fake_pid; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     [[ -n "$MOTO_PID" ]] && stop_moto
     rm -rf "$work"
 }
@@ -75,6 +90,21 @@ trap cleanup EXIT
 
 server_args=(--listen 127.0.0.1:0 --data-dir "$work/data" --port-file "$work/port")
 $plain_http && server_args+=(--plain-http)
+
+# --- the fake upstream registry, for --proxy
+if $proxy; then
+    "$fake_bin" --url-file "$work/upstream-url" >"$work/upstream.log" 2>&1 &
+    fake_pid=$!
+    for _ in $(seq 100); do
+        [[ -s "$work/upstream-url" ]] && break
+        kill -0 "$fake_pid" 2>/dev/null || { cat "$work/upstream.log" >&2; fail "fake_upstream exited during startup"; }
+        sleep 0.1
+    done
+    upstream_url="$(tr -d '[:space:]' <"$work/upstream-url")"
+    [[ -n "$upstream_url" ]] || fail "fake_upstream wrote no URL within 10 s"
+    echo "bench/run.sh: proxying to the fake upstream at $upstream_url" >&2
+    server_args+=(--upstream proxy --upstream-url "$upstream_url")
+fi
 
 # --- S3: an endpoint (given, or moto's server from .venv/) and a fresh bucket
 if [[ "$storage" == s3 ]]; then
@@ -150,9 +180,19 @@ latest="${VERSIONS##* }"
 declare -A paths=(
     [versions]="/v1/modules/$MODULE/versions"
     [download]="/v1/modules/$MODULE/$latest/download"
+    [proxied-versions]="/v1/modules/$PROXIED_MODULE/versions"
+    [proxied-download]="/v1/modules/$PROXIED_MODULE/$PROXIED_VERSION/download"
 )
+endpoints=(versions download)
+if $proxy; then
+    endpoints+=(proxied-versions proxied-download)
+    # Warm the upstream cache: the rows measure a cached upstream list.
+    for name in proxied-versions proxied-download; do
+        request GET "${paths[$name]}" "$downloader" >/dev/null
+    done
+fi
 results=()
-for name in versions download; do
+for name in "${endpoints[@]}"; do
     for c in $connections; do
         out="$work/oha-$name-$c.json"
         echo "bench/run.sh: GET $name, $c connection(s), $duration" >&2
@@ -172,7 +212,7 @@ import json, sys
 def ms(seconds):
     return "-" if seconds is None else f"{seconds * 1000:.3f}"
 
-print(f"{'endpoint':<10} {'conns':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}  statuses")
+print(f"{'endpoint':<16} {'conns':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}  statuses")
 for row in sys.argv[1:]:
     name, conns, path = row.split()
     with open(path) as f:
@@ -184,6 +224,6 @@ for row in sys.argv[1:]:
     if errors:
         statuses += " errors: " + json.dumps(errors)
     rps = d["summary"]["requestsPerSec"]
-    print(f"{name:<10} {conns:>5} {rps:>10.0f} {ms(p.get('p50')):>8} {ms(p.get('p99')):>8}  {statuses}")
+    print(f"{name:<16} {conns:>5} {rps:>10.0f} {ms(p.get('p50')):>8} {ms(p.get('p99')):>8}  {statuses}")
 PY
 echo "server peak RSS (VmHWM): $((peak_rss_kib / 1024)) MiB ($peak_rss_kib KiB)"

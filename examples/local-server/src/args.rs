@@ -7,8 +7,11 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::error::ErrorKind;
 use clap::{ArgAction, Args as ClapArgs, CommandFactory as _, Parser, ValueEnum};
-use registry_core::{ArchiveLimits, RegistryConfig, SigningKey, TokenHash};
+use registry_core::{
+    ArchiveLimits, ModulePattern, ProxyConfig, RegistryConfig, SigningKey, TokenHash,
+};
 use storage_s3::S3Config;
+use upstream_registry::{RegistryUpstreamConfig, Url};
 
 /// A private Terraform module registry in one binary.
 ///
@@ -31,6 +34,9 @@ pub(crate) struct Args {
 
     #[command(flatten)]
     pub(crate) s3: S3Args,
+
+    #[command(flatten)]
+    pub(crate) upstream: UpstreamArgs,
 
     /// Your own certificate chain (PEM) instead of the generated self-signed one.
     #[arg(
@@ -143,6 +149,155 @@ pub(crate) struct S3Args {
     pub(crate) serve_through_registry: bool,
 }
 
+/// What the registry does with its upstream registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum UpstreamMode {
+    /// No upstream: only modules published here are served.
+    Off,
+    /// `POST /v1/pins/...` copies vetted upstream versions into this registry;
+    /// nothing else is fetched.
+    Pin,
+    /// Modules with no local version are also served live from the upstream
+    /// (and pinning works).
+    Proxy,
+}
+
+/// The upstream registry, for `--upstream pin|proxy`.
+#[derive(Debug, ClapArgs)]
+#[command(next_help_heading = "Upstream registry (--upstream pin|proxy)")]
+pub(crate) struct UpstreamArgs {
+    /// Whether to pin from or proxy to an upstream registry. A module with any
+    /// version published here is never mixed with upstream versions.
+    #[arg(long = "upstream", env = "TFR_UPSTREAM", value_enum, default_value_t = UpstreamMode::Off)]
+    pub(crate) mode: UpstreamMode,
+
+    /// The upstream registry's base URL; its service discovery is read from
+    /// `/.well-known/terraform.json` there.
+    #[arg(
+        long = "upstream-url",
+        env = "TFR_UPSTREAM_URL",
+        help = "The upstream registry's base URL; its service discovery is read from \
+                `/.well-known/terraform.json` there [default: https://registry.terraform.io]"
+    )]
+    pub(crate) url: Option<Url>,
+
+    /// Only these modules may come from the upstream: prefixes by whole segments
+    /// (`namespace`, `namespace/name` or `namespace/name/system`), repeated or
+    /// comma-separated [default: all modules].
+    #[arg(long = "proxy-allow", env = "TFR_PROXY_ALLOW", value_delimiter = ',')]
+    pub(crate) allow: Vec<ModulePattern>,
+
+    /// Modules that never come from the upstream, as for --proxy-allow; wins over it.
+    #[arg(long = "proxy-deny", env = "TFR_PROXY_DENY", value_delimiter = ',')]
+    pub(crate) deny: Vec<ModulePattern>,
+
+    /// Bearer token for the upstream registry's API (never sent to archive hosts).
+    /// Prefer the environment variable.
+    #[arg(
+        long = "upstream-token",
+        env = "TFR_UPSTREAM_TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) token: Option<String>,
+
+    /// Per-request timeout for the upstream, in seconds [default: 10].
+    #[arg(
+        long = "upstream-timeout-secs",
+        env = "TFR_UPSTREAM_TIMEOUT_SECS",
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub(crate) timeout_secs: Option<u64>,
+
+    /// How long upstream version lists and download locations are cached, in
+    /// seconds [default: 300].
+    #[arg(
+        long = "upstream-cache-ttl-secs",
+        env = "TFR_UPSTREAM_CACHE_TTL_SECS",
+        value_parser = clap::value_parser!(u64).range(0..=86_400)
+    )]
+    pub(crate) cache_ttl_secs: Option<u64>,
+
+    /// Extra CA certificates (PEM) to trust for the upstream and archive hosts.
+    #[arg(long = "upstream-ca-file", env = "TFR_UPSTREAM_CA_FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
+
+    /// Where GitHub repository tarballs are fetched when pinning GitHub sources.
+    #[arg(
+        long = "github-tarball-url",
+        env = "TFR_GITHUB_TARBALL_URL",
+        help = "Where GitHub repository tarballs are fetched when pinning \
+                `git::https://github.com/...` sources [default: https://codeload.github.com/]"
+    )]
+    pub(crate) github_tarball_url: Option<Url>,
+}
+
+impl UpstreamArgs {
+    /// The upstream flags given, by name, for error messages.
+    fn given(&self) -> Vec<&'static str> {
+        [
+            ("--upstream-url", self.url.is_some()),
+            ("--proxy-allow", !self.allow.is_empty()),
+            ("--proxy-deny", !self.deny.is_empty()),
+            ("--upstream-token", self.token.is_some()),
+            ("--upstream-timeout-secs", self.timeout_secs.is_some()),
+            ("--upstream-cache-ttl-secs", self.cache_ttl_secs.is_some()),
+            ("--upstream-ca-file", self.ca_file.is_some()),
+            ("--github-tarball-url", self.github_tarball_url.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+
+    /// The upstream client's configuration with `--upstream pin|proxy`, `None`
+    /// with `--upstream off`. Pinned archives may be as large as an upload
+    /// (`max_archive_bytes`).
+    ///
+    /// # Errors
+    /// The `--upstream-ca-file` cannot be read.
+    pub(crate) fn client_config(
+        &self,
+        max_archive_bytes: usize,
+    ) -> Result<Option<RegistryUpstreamConfig>, String> {
+        if self.mode == UpstreamMode::Off {
+            return Ok(None);
+        }
+        let mut config = match &self.url {
+            Some(url) => RegistryUpstreamConfig::new(url.clone()),
+            None => RegistryUpstreamConfig::default(),
+        };
+        config = config.with_max_archive_bytes(max_archive_bytes as u64);
+        if let Some(token) = &self.token {
+            config = config.with_token(token.clone());
+        }
+        if let Some(secs) = self.timeout_secs {
+            config = config.with_timeout(Duration::from_secs(secs));
+        }
+        if let Some(secs) = self.cache_ttl_secs {
+            config = config.with_versions_ttl(Duration::from_secs(secs));
+        }
+        if let Some(url) = &self.github_tarball_url {
+            config = config.with_github_tarball_base(url.clone());
+        }
+        if let Some(path) = &self.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                format!(
+                    "cannot read --upstream-ca-file {} (TFR_UPSTREAM_CA_FILE): {e}",
+                    path.display()
+                )
+            })?;
+            config = config.with_extra_root_certificates(vec![pem]);
+        }
+        Ok(Some(config))
+    }
+
+    /// The core's proxy rules: live proxying only with `--upstream proxy`.
+    pub(crate) fn proxy_config(&self) -> ProxyConfig {
+        ProxyConfig::enabled(self.allow.clone(), self.deny.clone())
+            .with_enabled(self.mode == UpstreamMode::Proxy)
+    }
+}
+
 impl S3Args {
     /// The `--s3-*` flags given, by name, for error messages.
     fn given(&self) -> Vec<&'static str> {
@@ -170,6 +325,17 @@ impl Args {
     /// The rules clap cannot say: `--s3-*` flags (or their variables) only go with
     /// `--storage s3`, so a forgotten `--storage s3` does not silently store on disk.
     pub(crate) fn check(self) -> Result<Self, clap::Error> {
+        let given = self.upstream.given();
+        if self.upstream.mode == UpstreamMode::Off && !given.is_empty() {
+            return Err(Self::command().error(
+                ErrorKind::ArgumentConflict,
+                format!(
+                    "{} only apply with --upstream pin or --upstream proxy (TFR_UPSTREAM); \
+                     add one, or remove them (and their TFR_* variables)",
+                    given.join(", ")
+                ),
+            ));
+        }
         let given = self.s3.given();
         if self.storage == StorageKind::Fs && !given.is_empty() {
             return Err(Self::command().error(
@@ -232,6 +398,7 @@ impl Args {
             .with_max_body_bytes(max_body_bytes)
             .with_archive_limits(limits)
             .with_archive_url_ttl(ttl)
+            .with_proxy(self.upstream.proxy_config())
     }
 }
 
@@ -241,7 +408,7 @@ mod tests {
 
     use clap::{CommandFactory as _, Parser as _};
 
-    use super::{Args, StorageKind};
+    use super::{Args, StorageKind, UpstreamMode};
 
     #[test]
     fn flags_are_consistent() {
@@ -364,6 +531,64 @@ mod tests {
         assert_eq!(config.region, None);
         assert_eq!(config.endpoint_url, None);
         assert!(!config.force_path_style && !config.serve_through_registry);
+    }
+
+    #[test]
+    fn upstream_is_off_by_default_and_its_flags_need_it() {
+        let args = parse(&[]).unwrap();
+        assert_eq!(args.upstream.mode, UpstreamMode::Off);
+        assert!(!args.upstream.proxy_config().enabled);
+        for flags in [
+            &["--upstream-url", "https://registry.example.com"][..],
+            &["--proxy-allow", "hashicorp"],
+            &["--proxy-deny", "acme"],
+            &["--upstream-token", "t"],
+            &["--upstream-timeout-secs", "3"],
+            &["--upstream-cache-ttl-secs", "3"],
+            &["--upstream-ca-file", "ca.pem"],
+            &["--github-tarball-url", "http://127.0.0.1:1/"],
+        ] {
+            let error = parse(flags).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{flags:?}"
+            );
+            assert!(error.to_string().contains(flags[0]), "{error}");
+            let mut with = vec!["--upstream", "pin"];
+            with.extend(flags);
+            assert!(parse(&with).is_ok(), "{with:?}");
+        }
+    }
+
+    #[test]
+    fn proxy_lists_parse_as_patterns_and_only_proxy_mode_proxies() {
+        let args = parse(&[
+            "--upstream=proxy",
+            "--proxy-allow=hashicorp,terraform-aws-modules/vpc",
+            "--proxy-allow=cloudposse/label/null",
+            "--proxy-deny=hashicorp/vault",
+        ])
+        .unwrap();
+        let proxy = args.upstream.proxy_config();
+        assert!(proxy.enabled);
+        let shown: Vec<String> = proxy.allow.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "hashicorp",
+                "terraform-aws-modules/vpc",
+                "cloudposse/label/null"
+            ]
+        );
+        assert_eq!(proxy.deny.len(), 1);
+        let pin = parse(&["--upstream=pin", "--proxy-deny=acme"]).unwrap();
+        assert!(!pin.upstream.proxy_config().enabled);
+        let error = parse(&["--upstream=proxy", "--proxy-allow=hashi*"]).unwrap_err();
+        assert!(
+            error.to_string().contains("namespace/name/system"),
+            "{error}"
+        );
     }
 
     #[test]

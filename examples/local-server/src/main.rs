@@ -12,6 +12,7 @@ use std::sync::Arc;
 use adapter_hyper::{Server, ServerConfig, TlsFiles};
 use registry_core::Registry;
 use tracing_subscriber::EnvFilter;
+use upstream_registry::RegistryUpstream;
 
 use crate::args::Args;
 
@@ -51,9 +52,21 @@ fn chain(error: &dyn std::error::Error) -> String {
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let setup = setup::prepare(&args)?;
     let config = args.registry_config(setup.signing_key.clone(), setup.master_token.hash());
-    let (storage, tokens) =
-        stores::open_stores(&args, &setup.data_dir, config.archive_url_ttl).await?;
-    let registry = Arc::new(Registry::new(storage, tokens, config));
+    let stores = stores::open_stores(&args, &setup.data_dir, config.archive_url_ttl).await?;
+    let upstream = args.upstream.client_config(config.max_body_bytes)?;
+    let mut registry = Registry::new(stores.storage, stores.tokens, config);
+    if let Some(upstream) = upstream {
+        let upstream = RegistryUpstream::new(upstream)?;
+        tracing::info!(
+            upstream = %upstream.config().base_url,
+            mode = ?args.upstream.mode,
+            "upstream registry"
+        );
+        registry = registry
+            .with_upstream(Arc::new(upstream))
+            .with_pin_store(stores.pins);
+    }
+    let registry = Arc::new(registry);
 
     let mut server_config = ServerConfig::new(args.listen);
     if let Some(tls) = &setup.tls {

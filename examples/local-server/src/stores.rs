@@ -1,22 +1,30 @@
-//! Where modules and tokens are kept, by `--storage`: `storage-fs` under the data
-//! directory (`modules/` and `tokens/` belong to it), or `storage-s3` in a bucket.
+//! Where modules, tokens and pin records are kept, by `--storage`: `storage-fs`
+//! under the data directory (`modules/`, `tokens/` and `pins/` belong to it), or
+//! `storage-s3` in a bucket.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use registry_core::{Storage, StorageError, TokenStore};
-use storage_fs::{FsStorage, FsTokenStore};
-use storage_s3::{S3Storage, S3TokenStore};
+use registry_core::{PinStore, Storage, StorageError, TokenStore};
+use storage_fs::{FsPinStore, FsStorage, FsTokenStore};
+use storage_s3::{S3PinStore, S3Storage, S3TokenStore};
 
 use crate::args::{Args, StorageKind};
 
-/// The module storage and the token store.
-pub(crate) type Stores = (Arc<dyn Storage>, Arc<dyn TokenStore>);
+/// The module storage, the token store and the pin store, on one backend.
+#[derive(Debug)]
+pub(crate) struct Stores {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) tokens: Arc<dyn TokenStore>,
+    /// Where the origins of pinned versions are recorded (used with `--upstream`).
+    pub(crate) pins: Arc<dyn PinStore>,
+}
 
-/// Opens the module storage and the token store that `--storage` names: under
-/// `data_dir` (creating `modules/` and `tokens/` if needed), or both in the
-/// `--s3-bucket`, whose presigned URLs live `archive_url_ttl`.
+/// Opens the module storage, the token store and the pin store that
+/// `--storage` names: under `data_dir` (creating `modules/`, `tokens/` and
+/// `pins/` if needed), or all three in the `--s3-bucket`, whose presigned URLs
+/// live `archive_url_ttl`.
 ///
 /// The one place that chooses the stores: swap them here (e.g. for
 /// `registry_core::memory`'s in-memory ones) without touching the rest.
@@ -29,8 +37,13 @@ pub(crate) async fn open_stores(
         StorageKind::Fs => {
             let storage = FsStorage::open(data_dir)?;
             let tokens = FsTokenStore::open(data_dir)?;
+            let pins = FsPinStore::open(data_dir)?;
             tracing::info!(dir = %data_dir.display(), "modules and tokens on the filesystem");
-            Ok((Arc::new(storage), Arc::new(tokens)))
+            Ok(Stores {
+                storage: Arc::new(storage),
+                tokens: Arc::new(tokens),
+                pins: Arc::new(pins),
+            })
         }
         StorageKind::S3 => {
             let config =
@@ -46,8 +59,13 @@ pub(crate) async fn open_stores(
                 "modules and tokens in S3"
             );
             let storage = S3Storage::connect(config.clone()).await?;
-            let tokens = S3TokenStore::connect(config).await?;
-            Ok((Arc::new(storage), Arc::new(tokens)))
+            let tokens = S3TokenStore::connect(config.clone()).await?;
+            let pins = S3PinStore::connect(config).await?;
+            Ok(Stores {
+                storage: Arc::new(storage),
+                tokens: Arc::new(tokens),
+                pins: Arc::new(pins),
+            })
         }
     }
 }

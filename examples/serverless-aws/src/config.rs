@@ -13,14 +13,35 @@
 //! | `TFR_ARCHIVE_URL_TTL_SECS` | lifetime of download URLs (registry-signed or S3-presigned), 1 to 604800 | `300` |
 //! | `TFR_ANONYMOUS_READS` | let requests without a token list and download | `false` |
 //! | `TFR_MAX_BODY_BYTES` | largest upload, 1 to 4718592 | `4194304` (4 MiB) |
+//! | `TFR_UPSTREAM` | `off`; `pin` (the master token copies vetted upstream versions in); `proxy` (modules with no version here are also served from the upstream) | `off` |
+//! | `TFR_PROXY_ALLOW` | modules that may come from the upstream: comma-separated prefixes `namespace[/name[/system]]` | all |
+//! | `TFR_PROXY_DENY` | modules that never come from the upstream; wins over `TFR_PROXY_ALLOW` | none |
+//! | `TFR_UPSTREAM_URL`, `TFR_UPSTREAM_TOKEN`, `TFR_UPSTREAM_TIMEOUT_SECS`, `TFR_UPSTREAM_CACHE_TTL_SECS`, `TFR_UPSTREAM_CA_FILE`, `TFR_GITHUB_TARBALL_URL` | the upstream registry client, read by `upstream_registry::RegistryUpstreamConfig::from_env` | `https://registry.terraform.io`, ... |
+//!
+//! With `TFR_UPSTREAM=off`, setting any other upstream variable is refused, so a
+//! forgotten `TFR_UPSTREAM` does not go unnoticed.
 //!
 //! `TFR_S3_PRESIGN_TTL_SECS` is refused in favour of `TFR_ARCHIVE_URL_TTL_SECS`.
 //! Empty values count as unset.
 
 use std::time::Duration;
 
-use registry_core::{RegistryConfig, SigningKey, TokenHash};
+use registry_core::proxy::InvalidPattern;
+use registry_core::{ModulePattern, ProxyConfig, RegistryConfig, SigningKey, TokenHash};
 use storage_s3::{S3Config, S3ConfigError, MAX_PRESIGN_TTL};
+use upstream_registry::RegistryUpstreamConfig;
+
+/// The upstream variables besides `TFR_UPSTREAM`, refused while it is `off`.
+const UPSTREAM_VARS: &[&str] = &[
+    "TFR_PROXY_ALLOW",
+    "TFR_PROXY_DENY",
+    "TFR_UPSTREAM_URL",
+    "TFR_UPSTREAM_TOKEN",
+    "TFR_UPSTREAM_TIMEOUT_SECS",
+    "TFR_UPSTREAM_CACHE_TTL_SECS",
+    "TFR_UPSTREAM_CA_FILE",
+    "TFR_GITHUB_TARBALL_URL",
+];
 
 /// Lambda refuses request payloads over 6 MB (6,291,456 bytes); a binary body
 /// travels base64, 4/3 of its size: no upload over 3/4 of that can arrive.
@@ -38,6 +59,8 @@ pub(crate) struct Config {
     pub(crate) registry: RegistryConfig,
     /// `false` when no `TFR_SIGNING_KEY` was given and one was generated.
     pub(crate) signing_key_given: bool,
+    /// The upstream registry client, with `TFR_UPSTREAM=pin|proxy`.
+    pub(crate) upstream: Option<RegistryUpstreamConfig>,
 }
 
 /// Why the configuration could not be read: names the variable and the fix.
@@ -52,6 +75,19 @@ pub(crate) enum ConfigError {
         var: &'static str,
         problem: &'static str,
     },
+    /// A `TFR_PROXY_*` list.
+    #[error("{var}: {source}")]
+    Pattern {
+        var: &'static str,
+        #[source]
+        source: InvalidPattern,
+    },
+    /// Another upstream variable is set while `TFR_UPSTREAM` is off.
+    #[error("TFR_UPSTREAM is off, but {0} is set: set TFR_UPSTREAM=pin or TFR_UPSTREAM=proxy, or unset {0}")]
+    UpstreamOff(&'static str),
+    /// A `TFR_UPSTREAM_*` variable of the upstream client.
+    #[error(transparent)]
+    Upstream(#[from] upstream_registry::ConfigError),
 }
 
 impl Config {
@@ -59,11 +95,16 @@ impl Config {
     pub(crate) fn from_env() -> Result<Self, ConfigError> {
         let get = |name: &str| std::env::var(name).ok();
         check_no_presign_ttl(get)?;
-        Self::from_lookup(S3Config::from_env()?, get)
+        let mut config = Self::from_lookup(S3Config::from_env()?, get)?;
+        if config.upstream.is_some() {
+            config.upstream = Some(RegistryUpstreamConfig::from_env()?);
+        }
+        Ok(config)
     }
 
     /// [`Config::from_env`] after the `TFR_S3_*` variables, over any variable
-    /// lookup (for tests).
+    /// lookup (for tests). With `TFR_UPSTREAM=pin|proxy`, `upstream` holds the
+    /// client's defaults: `from_env` reads its `TFR_UPSTREAM_*` variables.
     pub(crate) fn from_lookup(
         s3: S3Config,
         get: impl Fn(&str) -> Option<String>,
@@ -138,17 +179,59 @@ impl Config {
                 ))?;
         }
 
+        let (proxy, upstream) = upstream_config(get)?;
         let registry = RegistryConfig::new(signing_key.unwrap_or_else(SigningKey::generate))
             .with_master_token_hash(master)
             .with_archive_url_ttl(ttl)
             .with_anonymous_reads(anonymous_reads)
-            .with_max_body_bytes(max_body_bytes);
+            .with_max_body_bytes(max_body_bytes)
+            .with_proxy(proxy);
         Ok(Self {
             s3,
             registry,
             signing_key_given,
+            upstream,
         })
     }
+}
+
+/// `TFR_UPSTREAM` and the proxy lists: the core's rules, and the upstream
+/// client's defaults unless `TFR_UPSTREAM` is `off`.
+fn upstream_config(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<(ProxyConfig, Option<RegistryUpstreamConfig>), ConfigError> {
+    let mode = get("TFR_UPSTREAM");
+    let (enabled, on) = match mode.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("off") => (false, false),
+        Some("pin") => (false, true),
+        Some("proxy") => (true, true),
+        Some(_) => {
+            return Err(ConfigError::Var {
+                var: "TFR_UPSTREAM",
+                problem: "is invalid: use off, pin or proxy",
+            })
+        }
+    };
+    if !on {
+        if let Some(var) = UPSTREAM_VARS.iter().find(|v| get(v).is_some()) {
+            return Err(ConfigError::UpstreamOff(var));
+        }
+        return Ok((ProxyConfig::default(), None));
+    }
+    let patterns = |var: &'static str| -> Result<Vec<ModulePattern>, ConfigError> {
+        get(var)
+            .unwrap_or_default()
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| {
+                p.parse()
+                    .map_err(|source| ConfigError::Pattern { var, source })
+            })
+            .collect()
+    };
+    let proxy = ProxyConfig::enabled(patterns("TFR_PROXY_ALLOW")?, patterns("TFR_PROXY_DENY")?)
+        .with_enabled(enabled);
+    Ok((proxy, Some(RegistryUpstreamConfig::default())))
 }
 
 /// Refuses `TFR_S3_PRESIGN_TTL_SECS`: one variable, `TFR_ARCHIVE_URL_TTL_SECS`,
@@ -191,8 +274,10 @@ mod tests {
 
     fn var_of(e: &ConfigError) -> &'static str {
         match e {
-            ConfigError::Var { var, .. } => var,
+            ConfigError::Var { var, .. } | ConfigError::Pattern { var, .. } => var,
+            ConfigError::UpstreamOff(_) => "TFR_UPSTREAM",
             ConfigError::S3(_) => "TFR_S3_*",
+            ConfigError::Upstream(_) => "TFR_UPSTREAM_*",
         }
     }
 
@@ -205,6 +290,42 @@ mod tests {
         assert!(!c.registry.anonymous_reads);
         assert!(!c.signing_key_given);
         assert_eq!(c.registry.master_token_hash.unwrap().to_hex(), HASH);
+        assert!(c.upstream.is_none() && !c.registry.proxy.enabled);
+    }
+
+    #[test]
+    fn upstream_modes_and_lists() {
+        let c = from(
+            S3Config::new("b"),
+            &[
+                ("TFR_MASTER_TOKEN_SHA256", HASH),
+                ("TFR_UPSTREAM", "proxy"),
+                ("TFR_PROXY_ALLOW", "hashicorp, terraform-aws-modules/vpc"),
+                ("TFR_PROXY_DENY", "hashicorp/vault"),
+            ],
+        )
+        .unwrap();
+        assert!(c.registry.proxy.enabled);
+        let allow: Vec<String> = c
+            .registry
+            .proxy
+            .allow
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(allow, ["hashicorp", "terraform-aws-modules/vpc"]);
+        assert_eq!(c.registry.proxy.deny.len(), 1);
+        assert_eq!(
+            c.upstream.unwrap().base_url.as_str(),
+            upstream_registry::DEFAULT_BASE_URL
+        );
+        let pin = from(
+            S3Config::new("b"),
+            &[("TFR_MASTER_TOKEN_SHA256", HASH), ("TFR_UPSTREAM", "PIN")],
+        )
+        .unwrap();
+        assert!(pin.upstream.is_some() && !pin.registry.proxy.enabled);
+        assert!(pin.registry.proxy.allow.is_empty());
     }
 
     #[test]
@@ -308,6 +429,32 @@ mod tests {
                 "TFR_S3_PRESIGN_TTL_SECS",
             ),
         ];
+        let upstream_cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("TFR_UPSTREAM", "on")], "TFR_UPSTREAM"),
+            (
+                &[("TFR_UPSTREAM_URL", "https://r.example.com")],
+                "TFR_UPSTREAM",
+            ),
+            (
+                &[("TFR_UPSTREAM", "off"), ("TFR_PROXY_DENY", "acme")],
+                "TFR_UPSTREAM",
+            ),
+            (
+                &[("TFR_UPSTREAM", "proxy"), ("TFR_PROXY_ALLOW", "hashi*")],
+                "TFR_PROXY_ALLOW",
+            ),
+            (
+                &[("TFR_UPSTREAM", "pin"), ("TFR_PROXY_DENY", "a/b/c/d")],
+                "TFR_PROXY_DENY",
+            ),
+        ];
+        for (vars, expected) in upstream_cases {
+            let mut vars = vars.to_vec();
+            vars.push(("TFR_MASTER_TOKEN_SHA256", HASH));
+            let e = from(S3Config::new("b"), &vars).unwrap_err();
+            assert_eq!(var_of(&e), *expected, "{vars:?}: {e}");
+            assert!(e.to_string().starts_with(expected), "{e}");
+        }
         for (s3, vars, expected) in cases {
             let e = from(s3.clone(), vars).unwrap_err();
             assert_eq!(var_of(&e), *expected, "{vars:?}: {e}");

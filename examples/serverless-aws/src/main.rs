@@ -1,4 +1,4 @@
-#![doc = "The Lambda function: `adapter-lambda` over `storage-s3` (modules and tokens in one bucket), configured from environment variables (see `config.rs`)."]
+#![doc = "The Lambda function: `adapter-lambda` over `storage-s3` (modules, tokens and pin records in one bucket), optionally with `upstream-registry` for proxying and pinning, configured from environment variables (see `config.rs`)."]
 
 mod config;
 
@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use registry_core::Registry;
-use storage_s3::{S3Storage, S3TokenStore};
+use storage_s3::{S3PinStore, S3Storage, S3TokenStore};
 use tracing_subscriber::EnvFilter;
+use upstream_registry::RegistryUpstream;
 
 use crate::config::Config;
 
@@ -39,8 +40,16 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "modules and tokens in S3"
     );
     let storage = S3Storage::connect(config.s3.clone()).await?;
-    let tokens = S3TokenStore::connect(config.s3).await?;
-    let registry = Registry::new(Arc::new(storage), Arc::new(tokens), config.registry);
+    let tokens = S3TokenStore::connect(config.s3.clone()).await?;
+    let mut registry = Registry::new(Arc::new(storage), Arc::new(tokens), config.registry);
+    if let Some(upstream) = config.upstream {
+        let upstream = RegistryUpstream::new(upstream)?;
+        tracing::info!(upstream = %upstream.config().base_url, "upstream registry");
+        let pins = S3PinStore::connect(config.s3).await?;
+        registry = registry
+            .with_upstream(Arc::new(upstream))
+            .with_pin_store(Arc::new(pins));
+    }
     adapter_lambda::run(Arc::new(registry)).await
 }
 

@@ -26,6 +26,10 @@ locals {
     TFR_ANONYMOUS_READS           = tostring(var.anonymous_reads)
     TFR_S3_SERVE_THROUGH_REGISTRY = tostring(var.serve_archives_through_registry)
     TFR_MAX_BODY_BYTES            = var.max_body_bytes == null ? null : tostring(var.max_body_bytes)
+    TFR_UPSTREAM                  = var.upstream
+    TFR_UPSTREAM_URL              = var.upstream == "off" ? null : var.upstream_url
+    TFR_PROXY_ALLOW               = var.upstream == "off" || length(var.proxy_allow) == 0 ? null : join(",", var.proxy_allow)
+    TFR_PROXY_DENY                = var.upstream == "off" || length(var.proxy_deny) == 0 ? null : join(",", var.proxy_deny)
   }
 }
 

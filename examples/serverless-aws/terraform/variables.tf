@@ -169,3 +169,32 @@ variable "disable_execute_api_endpoint" {
   type        = bool
   default     = false
 }
+
+variable "upstream" {
+  description = "TFR_UPSTREAM: \"off\"; \"pin\" (the master token copies vetted versions of an upstream registry into the bucket: POST /v1/pins/...); or \"proxy\" (modules with no version here are also served live from the upstream, and pinning works). A module with any version here is never mixed with upstream versions."
+  type        = string
+  default     = "off"
+
+  validation {
+    condition     = contains(["off", "pin", "proxy"], var.upstream)
+    error_message = "Use \"off\", \"pin\" or \"proxy\"."
+  }
+}
+
+variable "upstream_url" {
+  description = "The upstream registry (TFR_UPSTREAM_URL), with upstream = \"pin\" or \"proxy\"."
+  type        = string
+  default     = "https://registry.terraform.io"
+}
+
+variable "proxy_allow" {
+  description = "Modules that may come from the upstream (TFR_PROXY_ALLOW): prefixes by whole segments, \"namespace\", \"namespace/name\" or \"namespace/name/system\". Empty: all not denied."
+  type        = list(string)
+  default     = []
+}
+
+variable "proxy_deny" {
+  description = "Modules that never come from the upstream (TFR_PROXY_DENY), as for proxy_allow; wins over it. Deny your own namespaces."
+  type        = list(string)
+  default     = []
+}

@@ -402,16 +402,20 @@ impl Terraform {
         Self { bin, home, ca_cert }
     }
 
+    /// A workspace calling [`MODULE`] as `module "greeting"` with `version = "~> 1.0"`,
+    /// its `version` output shown as `v`.
     pub(crate) fn workspace(&self, dir: &Path, host: &str, cli_config: &str) -> Workspace {
+        let main_tf = format!(
+            "module \"greeting\" {{\n  source  = \"{host}/{MODULE}\"\n  version = \"~> 1.0\"\n}}\n\n\
+             output \"v\" {{\n  value = module.greeting.version\n}}\n"
+        );
+        self.workspace_with(dir, &main_tf, cli_config)
+    }
+
+    /// A workspace whose root module is `main_tf`.
+    pub(crate) fn workspace_with(&self, dir: &Path, main_tf: &str, cli_config: &str) -> Workspace {
         fs::create_dir_all(dir).unwrap();
-        fs::write(
-            dir.join("main.tf"),
-            format!(
-                "module \"greeting\" {{\n  source  = \"{host}/{MODULE}\"\n  version = \"~> 1.0\"\n}}\n\n\
-                 output \"v\" {{\n  value = module.greeting.version\n}}\n"
-            ),
-        )
-        .unwrap();
+        fs::write(dir.join("main.tf"), main_tf).unwrap();
         let config_path = dir.with_extension("tfrc");
         fs::write(&config_path, cli_config).unwrap();
         Workspace {
