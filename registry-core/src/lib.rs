@@ -21,7 +21,7 @@ pub use api::{AdapterError, Registry};
 pub use archive::{ArchiveError, ArchiveLimits};
 pub use config::{RegistryConfig, SigningKey};
 pub use pins::{PinRecord, PinStore};
-pub use proxy::{ModulePattern, ProxyConfig};
+pub use proxy::{ModulePattern, ProxyConfig, UpstreamArchives};
 pub use storage::{
     Archive, ArchiveAccess, ArchiveFormat, ArchiveInfo, ArchiveLocation, Sha256Digest, Storage,
     StorageError,

@@ -109,6 +109,28 @@ pub struct ProxyConfig {
     pub allow: Vec<ModulePattern>,
     /// Modules that may never be fetched; wins over `allow`.
     pub deny: Vec<ModulePattern>,
+    /// How Terraform gets the archive of a proxied version. Default
+    /// [`UpstreamArchives::Redirect`].
+    pub archives: UpstreamArchives,
+}
+
+/// How the download endpoint answers for a version served from the upstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UpstreamArchives {
+    /// `X-Terraform-Get` is the upstream's own download location: Terraform
+    /// fetches the archive from wherever the upstream keeps it (e.g. GitHub),
+    /// with its own access to it.
+    #[default]
+    Redirect,
+    /// `X-Terraform-Get` is a signed, expiring archive URL of this registry; the
+    /// archive route fetches the version from the upstream
+    /// ([`Upstream::fetch_archive`](crate::Upstream::fetch_archive)), cuts the
+    /// module out of it exactly like a pin and serves it as a flat `.tar.gz`.
+    /// Clients need no access to the upstream's archive host. With an archive
+    /// cache ([`Registry::with_archive_cache`](crate::Registry::with_archive_cache))
+    /// the module is kept there and later downloads are served from it.
+    ThroughRegistry,
 }
 
 /// Why the proxy rules refuse a module.
@@ -127,7 +149,14 @@ impl ProxyConfig {
             enabled: true,
             allow,
             deny,
+            archives: UpstreamArchives::default(),
         }
+    }
+
+    /// Sets [`ProxyConfig::archives`].
+    pub fn with_archives(mut self, archives: UpstreamArchives) -> Self {
+        self.archives = archives;
+        self
     }
 
     /// Sets [`ProxyConfig::enabled`].

@@ -14,7 +14,8 @@ use registry_core::memory::{InMemoryPinStore, InMemoryStorage, InMemoryTokenStor
 use registry_core::version::parse_version;
 use registry_core::{
     FetchedArchive, MockUpstream, ModuleAddress, ModulePattern, PinStore, ProxyConfig, Registry,
-    RegistryConfig, SigningKey, Storage, TokenHash, Upstream, UpstreamError, Version,
+    RegistryConfig, SigningKey, Storage, TokenHash, Upstream, UpstreamArchives, UpstreamError,
+    Version,
 };
 use serde_json::Value;
 
@@ -169,6 +170,8 @@ struct Harness {
     storage: Arc<InMemoryStorage>,
     pins: Arc<InMemoryPinStore>,
     upstream: Arc<FakeUpstream>,
+    /// Set by [`Harness::with_archive_cache`].
+    cache: Option<Arc<InMemoryStorage>>,
 }
 
 fn harness(upstream: FakeUpstream, proxy: ProxyConfig) -> Harness {
@@ -186,6 +189,7 @@ fn harness(upstream: FakeUpstream, proxy: ProxyConfig) -> Harness {
         storage,
         pins,
         upstream,
+        cache: None,
     }
 }
 
@@ -206,6 +210,20 @@ fn error_message(r: &Response<Bytes>) -> String {
 }
 
 impl Harness {
+    /// The same registry with an in-memory archive cache.
+    fn with_archive_cache(mut self) -> Self {
+        let cache = Arc::new(InMemoryStorage::new());
+        self.registry = self.registry.with_archive_cache(cache.clone());
+        self.cache = Some(cache);
+        self
+    }
+
+    /// GET of a download's `X-Terraform-Get` (a path of this registry), without a token.
+    async fn fetch_location(&self, location: &str) -> Response<Bytes> {
+        let request = Request::get(location).body(Bytes::new()).unwrap();
+        self.registry.handle(request).await
+    }
+
     async fn call(&self, method: Method, uri: &str) -> Response<Bytes> {
         let request = Request::builder()
             .method(method)
@@ -658,4 +676,166 @@ async fn a_pinned_module_offers_only_pinned_versions() {
         .map(|p| p["version"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(versions, ["0.1.0", "0.2.0"]);
+}
+
+fn through_registry() -> ProxyConfig {
+    proxy_on().with_archives(UpstreamArchives::ThroughRegistry)
+}
+
+fn location_of(r: &Response<Bytes>) -> String {
+    assert_eq!(r.status(), StatusCode::NO_CONTENT, "{:?}", r.body());
+    r.headers()["x-terraform-get"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn through_registry_serves_the_flat_module_from_a_signed_url() {
+    let h = harness(
+        FakeUpstream::default()
+            .with("hashicorp/consul/aws", &["0.1.0", "0.2.0"])
+            .with_archive("hashicorp/consul/aws", "0.1.0", consul_tarball("0.1.0")),
+        through_registry(),
+    );
+    let location = location_of(&h.download("hashicorp/consul/aws", "0.1.0").await);
+    assert!(
+        location.starts_with("/v1/archives/hashicorp/consul/aws/0.1.0.tar.gz?expires="),
+        "{location}"
+    );
+    assert!(location.contains("&signature="), "{location}");
+    // Not fetched yet, so no checksum to promise.
+    assert!(!location.contains("checksum="), "{location}");
+
+    let r = h.fetch_location(&location).await;
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.body());
+    assert_eq!(r.headers()["content-type"], "application/gzip");
+    assert_eq!(
+        untar(r.body()),
+        [(
+            "main.tf".to_owned(),
+            "output \"version\" { value = \"0.1.0\" }\n".to_owned()
+        )]
+    );
+    // Nothing stored: the module stays an upstream one.
+    assert!(h
+        .storage
+        .list_versions(&addr("hashicorp/consul/aws"))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        h.version_list("hashicorp/consul/aws").await,
+        ["0.1.0", "0.2.0"]
+    );
+
+    // Tampered: another version under the same signature.
+    let r = h
+        .fetch_location(&location.replacen("0.1.0.tar.gz", "0.2.0.tar.gz", 1))
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // A version the upstream does not have gets no URL.
+    let calls = h.upstream.calls();
+    let r = h.download("hashicorp/consul/aws", "9.9.9").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "{:?}", r.body());
+    assert_eq!(
+        h.upstream.calls(),
+        calls + 1,
+        "one version lookup, no fetch"
+    );
+}
+
+#[tokio::test]
+async fn the_archive_cache_keeps_fetched_versions_without_making_the_module_local() {
+    let h = harness(
+        FakeUpstream::default()
+            .with("hashicorp/consul/aws", &["0.1.0", "0.2.0"])
+            .with_archive("hashicorp/consul/aws", "0.1.0", consul_tarball("0.1.0")),
+        through_registry(),
+    )
+    .with_archive_cache();
+    let location = location_of(&h.download("hashicorp/consul/aws", "0.1.0").await);
+    let first = h.fetch_location(&location).await;
+    assert_eq!(first.status(), StatusCode::OK, "{:?}", first.body());
+    let cache = h.cache.clone().unwrap();
+    let cached = cache
+        .read_archive(&addr("hashicorp/consul/aws"), &ver("0.1.0"))
+        .await
+        .unwrap();
+    assert_eq!(cached.bytes(), first.body());
+
+    // Later downloads: a URL with the checksum, served from the cache.
+    let calls = h.upstream.calls();
+    let location = location_of(&h.download("hashicorp/consul/aws", "0.1.0").await);
+    assert!(
+        location.ends_with(&format!(
+            "&checksum=sha256:{}",
+            cached.info().sha256.to_hex()
+        )),
+        "{location}"
+    );
+    let again = h.fetch_location(&location).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.body(), first.body());
+    assert_eq!(h.upstream.calls(), calls, "served from the cache alone");
+
+    // The upstream still decides the versions: the cache is not a local module.
+    assert_eq!(
+        h.version_list("hashicorp/consul/aws").await,
+        ["0.1.0", "0.2.0"]
+    );
+    assert!(h
+        .storage
+        .list_versions(&addr("hashicorp/consul/aws"))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn through_registry_keeps_local_modules_local_and_refuses_bad_upstream_archives() {
+    let broken = FetchedArchive::new(
+        targz(&[("README.md", "no terraform here")]),
+        UPSTREAM,
+        "https://archives.example.com/broken.tar.gz",
+    );
+    let h = harness(
+        FakeUpstream::default()
+            .with("acme/vpc/aws", &["1.0.0", "99.0.0"])
+            .with_archive("acme/vpc/aws", "99.0.0", consul_tarball("99.0.0"))
+            .with("hashicorp/broken/aws", &["1.0.0"])
+            .with_archive("hashicorp/broken/aws", "1.0.0", broken),
+        through_registry(),
+    )
+    .with_archive_cache();
+
+    // A signed URL for acme/vpc/aws 99.0.0, handed out before the private module existed.
+    let location = location_of(&h.download("acme/vpc/aws", "99.0.0").await);
+    h.publish_local("acme/vpc/aws", "1.0.0").await;
+    let calls = h.upstream.calls();
+    let r = h.fetch_location(&location).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "{:?}", r.body());
+    let r = h.download("acme/vpc/aws", "99.0.0").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "{:?}", r.body());
+    assert_eq!(
+        h.upstream.calls(),
+        calls,
+        "a local module never asks the upstream"
+    );
+
+    // An upstream archive that is not a module: 502 naming the upstream, nothing cached.
+    let location = location_of(&h.download("hashicorp/broken/aws", "1.0.0").await);
+    let r = h.fetch_location(&location).await;
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY, "{:?}", r.body());
+    let message = error_message(&r);
+    assert!(
+        message.contains(UPSTREAM) && message.contains(".tf"),
+        "{message}"
+    );
+    assert!(h
+        .cache
+        .as_ref()
+        .unwrap()
+        .list_versions(&addr("hashicorp/broken/aws"))
+        .await
+        .unwrap()
+        .is_empty());
 }

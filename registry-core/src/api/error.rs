@@ -31,6 +31,9 @@ pub(crate) enum ApiError {
     PayloadTooLarge { limit: usize },
     /// `422`: understood, but what the request points at cannot be used.
     Unprocessable(String),
+    /// `502`: the upstream answered something unusable; the message says what
+    /// (it names the upstream and holds no secrets).
+    BadGateway(String),
     /// A storage backend failure; its own mapping below.
     Storage(StorageError),
     /// An upstream failure; its own mapping below.
@@ -108,6 +111,7 @@ impl ApiError {
                 &format!("the request body is larger than this registry's limit of {limit} bytes; shrink the archive or ask the operator to raise the limit"),
             ),
             Self::Unprocessable(m) => error_body(StatusCode::UNPROCESSABLE_ENTITY, &m),
+            Self::BadGateway(m) => error_body(StatusCode::BAD_GATEWAY, &m),
             Self::Storage(e) => storage_response(e),
             Self::Upstream(e) => upstream_response(e),
         }

@@ -26,6 +26,14 @@
 //! outsider publishing a higher public version under a private module's
 //! address).
 //!
+//! With [`UpstreamArchives::ThroughRegistry`](crate::UpstreamArchives::ThroughRegistry)
+//! (e.g. for a GitHub-backed registry, whose clients have no GitHub access),
+//! `download` of such a module answers a signed archive URL of this registry
+//! instead of the upstream's location, and the archive route fetches the
+//! version from the upstream, cuts the module out like a pin and serves it as a
+//! flat `.tar.gz`, keeping it in the archive cache
+//! ([`Registry::with_archive_cache`]) if there is one.
+//!
 //! `POST /v1/pins/...` fetches a version from the upstream (the lists apply;
 //! [`ProxyConfig::enabled`](crate::ProxyConfig::enabled) does not need to be on), cuts the module out of
 //! the archive ([`crate::archive::extract_module`]), publishes it locally
@@ -46,8 +54,9 @@ use serde::Deserialize;
 use crate::archive::{extract_module, validate_archive, ArchiveError};
 use crate::config::RegistryConfig;
 use crate::pins::{PinRecord, PinStore};
+use crate::proxy::UpstreamArchives;
 use crate::signing::{SignatureError, UrlSigner};
-use crate::storage::{Archive, ArchiveAccess, ArchiveFormat, Storage, StorageError};
+use crate::storage::{Archive, ArchiveAccess, ArchiveFormat, Sha256Digest, Storage, StorageError};
 use crate::tokens::{validate_token_name, NewToken, Tier, TokenHash, TokenRecord, TokenStore};
 use crate::upstream::{Upstream, UpstreamError};
 use crate::version::{parse_version, sort_versions};
@@ -103,6 +112,7 @@ pub struct Registry {
     tokens: Arc<dyn TokenStore>,
     upstream: Option<Arc<dyn Upstream>>,
     pins: Option<Arc<dyn PinStore>>,
+    archive_cache: Option<Arc<dyn Storage>>,
     config: RegistryConfig,
     signer: UrlSigner,
     clock: Clock,
@@ -115,6 +125,7 @@ impl std::fmt::Debug for Registry {
             .field("tokens", &self.tokens)
             .field("upstream", &self.upstream)
             .field("pins", &self.pins)
+            .field("archive_cache", &self.archive_cache)
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -139,6 +150,7 @@ impl Registry {
             tokens,
             upstream: None,
             pins: None,
+            archive_cache: None,
             signer: UrlSigner::new(config.signing_key.clone()),
             config,
             clock: Arc::new(SystemTime::now),
@@ -149,6 +161,19 @@ impl Registry {
     /// (when [`ProxyConfig::enabled`](crate::ProxyConfig::enabled)) and that versions are pinned from.
     pub fn with_upstream(mut self, upstream: Arc<dyn Upstream>) -> Self {
         self.upstream = Some(upstream);
+        self
+    }
+
+    /// Sets where archives served from the upstream through this registry
+    /// ([`UpstreamArchives::ThroughRegistry`](crate::UpstreamArchives::ThroughRegistry))
+    /// are kept, so that a version is fetched from the upstream once and later
+    /// downloads are served from here.
+    ///
+    /// A separate store from the registry's own: a cached version does not make
+    /// its module local (the upstream stays the source of its versions, so new
+    /// upstream versions keep appearing), and it is never listed by itself.
+    pub fn with_archive_cache(mut self, cache: Arc<dyn Storage>) -> Self {
+        self.archive_cache = Some(cache);
         self
     }
 
@@ -354,33 +379,95 @@ impl Registry {
                         "module {module} has no version {version} in this registry"
                     )));
                 }
-                let not_found =
-                    || format!("module {module} version {version} not found in this registry");
-                let url = self
-                    .proxy_for(module, not_found)?
-                    .download_location(module, version)
-                    .await
-                    .map_err(|e| not_found_as(e, not_found))?;
-                return Ok(terraform_get(&url));
+                return self.upstream_download(module, version).await;
             }
             Err(e) => return Err(e.into()),
         };
-        let checksum = format!("checksum=sha256:{}", location.info.sha256.to_hex());
         let url = match location.access {
             ArchiveAccess::Presigned { url } => {
                 let sep = if url.contains('?') { '&' } else { '?' };
-                format!("{url}{sep}{checksum}")
+                format!(
+                    "{url}{sep}checksum=sha256:{}",
+                    location.info.sha256.to_hex()
+                )
             }
-            ArchiveAccess::ThroughRegistry => {
-                let path = archive_path(module, version, location.info.format);
-                let expires = self
-                    .unix_now()
-                    .saturating_add(self.config.archive_url_ttl.as_secs());
-                let signature = self.signer.sign(&path, expires);
-                format!("{path}?expires={expires}&signature={signature}&{checksum}")
-            }
+            ArchiveAccess::ThroughRegistry => self.signed_archive_url(
+                module,
+                version,
+                location.info.format,
+                Some(&location.info.sha256),
+            ),
         };
         Ok(terraform_get(&url))
+    }
+
+    /// `download` of a module with no local version: the upstream's location,
+    /// or with [`UpstreamArchives::ThroughRegistry`] a signed URL of this
+    /// registry's archive route (with the checksum once the archive cache has it).
+    async fn upstream_download(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<Response<Bytes>, ApiError> {
+        let not_found = || format!("module {module} version {version} not found in this registry");
+        let upstream = self.proxy_for(module, not_found)?;
+        if self.config.proxy.archives == UpstreamArchives::Redirect {
+            let url = upstream
+                .download_location(module, version)
+                .await
+                .map_err(|e| not_found_as(e, not_found))?;
+            return Ok(terraform_get(&url));
+        }
+        if let Some(cache) = &self.archive_cache {
+            match cache.locate_archive(module, version).await {
+                Ok(cached) => {
+                    let url = self.signed_archive_url(
+                        module,
+                        version,
+                        cached.info.format,
+                        Some(&cached.info.sha256),
+                    );
+                    return Ok(terraform_get(&url));
+                }
+                Err(StorageError::NotFound) => {}
+                // The upstream can still serve it.
+                Err(e) => {
+                    tracing::warn!(%module, %version, error = %e, "archive cache lookup failed")
+                }
+            }
+        }
+        let versions = upstream
+            .list_versions(module)
+            .await
+            .map_err(|e| not_found_as(e, not_found))?;
+        if !versions.contains(version) {
+            return Err(ApiError::NotFound(not_found()));
+        }
+        let url = self.signed_archive_url(module, version, ArchiveFormat::TarGz, None);
+        Ok(terraform_get(&url))
+    }
+
+    /// `/v1/archives/...{suffix}?expires=..&signature=..[&checksum=sha256:..]`,
+    /// valid for [`RegistryConfig::archive_url_ttl`].
+    fn signed_archive_url(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+        format: ArchiveFormat,
+        sha256: Option<&Sha256Digest>,
+    ) -> String {
+        let path = archive_path(module, version, format);
+        let expires = self
+            .unix_now()
+            .saturating_add(self.config.archive_url_ttl.as_secs());
+        let signature = self.signer.sign(&path, expires);
+        match sha256 {
+            Some(sha) => format!(
+                "{path}?expires={expires}&signature={signature}&checksum=sha256:{}",
+                sha.to_hex()
+            ),
+            None => format!("{path}?expires={expires}&signature={signature}"),
+        }
     }
 
     async fn archive(
@@ -416,28 +503,94 @@ impl Registry {
         let (version, format) = ArchiveFormat::split_suffix(file).ok_or_else(not_found)?;
         let version = parse_ver(version).map_err(|_| not_found())?;
         let archive = match self.storage.read_archive(&module, &version).await {
-            Err(StorageError::NotFound) => return Err(not_found()),
+            Err(StorageError::NotFound) => {
+                return self
+                    .upstream_archive(&module, &version, format)
+                    .await?
+                    .map(|archive| archive_response(&archive))
+                    .ok_or_else(not_found);
+            }
             other => other?,
         };
         if archive.info().format != format {
             return Err(not_found());
         }
-        let mut r = Response::new(archive.bytes().clone());
-        let h = r.headers_mut();
-        h.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static(format.content_type()),
-        );
-        h.insert(
-            CACHE_CONTROL,
-            HeaderValue::from_static("private, max-age=300, immutable"),
-        );
-        if let Ok(etag) =
-            HeaderValue::from_str(&format!("\"sha256:{}\"", archive.info().sha256.to_hex()))
-        {
-            h.insert(ETAG, etag);
+        Ok(archive_response(&archive))
+    }
+
+    /// The archive route for a version that is not in storage: with
+    /// [`UpstreamArchives::ThroughRegistry`], from the archive cache, else
+    /// fetched from the upstream, cut out like a pin and written to the cache.
+    /// `None` when the registry does not serve this module from its upstream.
+    async fn upstream_archive(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+        format: ArchiveFormat,
+    ) -> Result<Option<Archive>, ApiError> {
+        let proxy = &self.config.proxy;
+        let Some(upstream) = self
+            .upstream
+            .as_ref()
+            .filter(|_| proxy.enabled && proxy.archives == UpstreamArchives::ThroughRegistry)
+        else {
+            return Ok(None);
+        };
+        // The URL was signed when the rules allowed it; they may have changed since.
+        if proxy.check(module).is_err() || !self.storage.list_versions(module).await?.is_empty() {
+            return Ok(None);
         }
-        Ok(r)
+        if let Some(cache) = &self.archive_cache {
+            match cache.read_archive(module, version).await {
+                Ok(archive) => return Ok(Some(archive).filter(|a| a.info().format == format)),
+                Err(StorageError::NotFound) => {}
+                Err(e) => {
+                    tracing::warn!(%module, %version, error = %e, "archive cache read failed")
+                }
+            }
+        }
+        let fetched = upstream
+            .fetch_archive(module, version)
+            .await
+            .map_err(|e| match e {
+                UpstreamError::NotFound { upstream } => ApiError::NotFound(format!(
+                    "{upstream} has no module {module} version {version}"
+                )),
+                other => ApiError::Upstream(other),
+            })?;
+        let limits = self.config.archive_limits;
+        let (bytes, strip, subdir) = (
+            fetched.bytes.clone(),
+            fetched.strip_top_dir,
+            fetched.subdir.clone(),
+        );
+        let archive = off_runtime(move || extract_module(bytes, strip, subdir.as_deref(), &limits))
+            .await?
+            .map_err(|e| {
+                tracing::error!(%module, %version, upstream = %fetched.upstream, source = %fetched.source, error = %e, "the upstream's archive is not a valid module");
+                ApiError::BadGateway(format!(
+                    "the archive {} serves for module {module} version {version} is not a valid module: {e}",
+                    fetched.upstream
+                ))
+            })?;
+        if archive.info().format != format {
+            return Err(ApiError::BadGateway(format!(
+                "{} serves module {module} version {version} as a {} archive, which this registry only proxies through its own URLs as .tar.gz",
+                fetched.upstream,
+                archive.info().format.suffix()
+            )));
+        }
+        if let Some(cache) = &self.archive_cache {
+            match cache.publish(module, version, &archive).await {
+                Ok(()) => {
+                    tracing::info!(%module, %version, sha256 = %archive.info().sha256, "cached from the upstream")
+                }
+                // A concurrent download cached it first.
+                Err(StorageError::AlreadyExists) => {}
+                Err(e) => tracing::warn!(%module, %version, error = %e, "archive not cached"),
+            }
+        }
+        Ok(Some(archive))
     }
 
     async fn publish(
@@ -742,6 +895,26 @@ fn not_found_as(e: UpstreamError, message: impl FnOnce() -> String) -> ApiError 
 /// The path of a version's signed archive URL.
 fn archive_path(module: &ModuleAddress, version: &Version, format: ArchiveFormat) -> String {
     format!("{ARCHIVES_PREFIX}{module}/{version}{}", format.suffix())
+}
+
+/// `200` with the archive, its content type, and its SHA-256 as the `ETag`.
+fn archive_response(archive: &Archive) -> Response<Bytes> {
+    let mut r = Response::new(archive.bytes().clone());
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(archive.info().format.content_type()),
+    );
+    h.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=300, immutable"),
+    );
+    if let Ok(etag) =
+        HeaderValue::from_str(&format!("\"sha256:{}\"", archive.info().sha256.to_hex()))
+    {
+        h.insert(ETAG, etag);
+    }
+    r
 }
 
 fn terraform_get(url: &str) -> Response<Bytes> {
