@@ -26,7 +26,7 @@
 //! outsider publishing a higher public version under a private module's
 //! address).
 //!
-//! With [`UpstreamArchives::ThroughRegistry`](crate::UpstreamArchives::ThroughRegistry)
+//! With [`UpstreamArchives::ThroughRegistry`]
 //! (e.g. for a GitHub-backed registry, whose clients have no GitHub access),
 //! `download` of such a module answers a signed archive URL of this registry
 //! instead of the upstream's location, and the archive route fetches the
@@ -165,7 +165,7 @@ impl Registry {
     }
 
     /// Sets where archives served from the upstream through this registry
-    /// ([`UpstreamArchives::ThroughRegistry`](crate::UpstreamArchives::ThroughRegistry))
+    /// ([`UpstreamArchives::ThroughRegistry`])
     /// are kept, so that a version is fetched from the upstream once and later
     /// downloads are served from here.
     ///
