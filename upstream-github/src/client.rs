@@ -1,27 +1,29 @@
 //! [`GithubUpstream`]: the `Upstream` port over the GitHub REST API.
 
 use std::collections::HashMap;
-use std::error::Error as StdError;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
-use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS, NON_ALPHANUMERIC};
+use bytes::Bytes;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use registry_core::{FetchedArchive, ModuleAddress, Upstream, UpstreamError, Version};
 use reqwest::header::{
-    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, ETAG, IF_NONE_MATCH, LOCATION,
-    RETRY_AFTER,
+    HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, ETAG, IF_NONE_MATCH, LOCATION,
 };
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use tokio::time::Instant;
+use upstream_http::{
+    build_client, check_base_url, host_port, json, read_body, retry_after, shown_url,
+    with_trailing_slash, Answer, AttemptError, Cache, ClientError, Fail, Overflow, Retries,
+    Verdict, PATH_SEGMENT,
+};
 
-use crate::cache::Cache;
-use crate::config::{check_base_url, ConfigError, GithubApp, GithubAuth, GithubConfig};
-use crate::retry::{backoff, parse_retry_after, rate_limit_wait};
+use crate::config::{ConfigError, GithubApp, GithubAuth, GithubConfig};
+use crate::rate_limit::rate_limit_wait;
 use crate::tags::{next_link, TagList};
 
 /// The media type GitHub recommends asking for.
@@ -39,23 +41,8 @@ const MAX_REDIRECTS: usize = 5;
 /// The most of a non-2xx body read (for GitHub's `message`).
 const ERROR_BODY_CAP: u64 = 64 * 1024;
 
-/// Characters encoded in one path segment (owner, repo, tag).
-const SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'+')
-    .add(b'/')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'\\')
-    .add(b'^')
-    .add(b'`')
-    .add(b'{')
-    .add(b'|')
-    .add(b'}');
+/// Characters encoded in one path segment (owner, repo, tag): `+` too.
+const SEGMENT: &AsciiSet = &PATH_SEGMENT.add(b'+');
 
 /// Characters encoded in the `ref=` query value of a go-getter address:
 /// everything but unreserved characters, so `+` (build metadata) is not read
@@ -120,10 +107,7 @@ impl GithubUpstream {
     pub fn new(mut config: GithubConfig) -> Result<Self, ConfigError> {
         check_base_url(&config.api_base)
             .map_err(|r| ConfigError::Setting(format!("api_base {}: {r}", config.api_base)))?;
-        if !config.api_base.path().ends_with('/') {
-            let path = format!("{}/", config.api_base.path());
-            config.api_base.set_path(&path);
-        }
+        with_trailing_slash(&mut config.api_base);
         let name = host_port(&config.api_base);
         let web_base = web_base(&config.api_base);
         let token = match &config.auth {
@@ -142,30 +126,17 @@ impl GithubUpstream {
                     .to_owned(),
             ));
         }
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
+        let builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.timeout)
             // Redirects are followed by hand: credentials never leave the API host.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(config.user_agent.clone());
-        for (i, pem) in config.extra_root_certificates.iter().enumerate() {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                ConfigError::Setting(format!("extra root certificate #{}: {e}", i + 1))
+        let client =
+            build_client(builder, &config.extra_root_certificates).map_err(|e| match e {
+                ClientError::Certificate(message) => ConfigError::Setting(message),
+                ClientError::Build(e) => ConfigError::Client(Box::new(e)),
             })?;
-            if certs.is_empty() {
-                return Err(ConfigError::Setting(format!(
-                    "extra root certificate #{} holds no PEM certificate",
-                    i + 1
-                )));
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let client = builder
-            .build()
-            .map_err(|e| ConfigError::Client(Box::new(e)))?;
         let entries = config.max_cache_entries;
         Ok(Self {
             config,
@@ -606,105 +577,85 @@ impl GithubUpstream {
     /// Sends `request` with retries (see the crate docs). Returns every
     /// answer that is not retried and is not a refusal (401, 403, rate limits).
     async fn send(&self, request: Request<'_>) -> Result<Answer, Fail> {
-        let attempts = self.config.max_attempts.max(1);
         let shown = shown_url(request.url);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let (fail, wait) = match self.attempt(&request).await {
-                Ok(answer) => {
-                    let status = answer.status;
-                    tracing::debug!(upstream = %self.name, method = %request.method, url = %shown, status = status.as_u16(), attempt, "GitHub answered");
-                    let limited = if status == StatusCode::FORBIDDEN
-                        || status == StatusCode::TOO_MANY_REQUESTS
-                    {
-                        rate_limit_wait(&answer.headers, SystemTime::now())
-                    } else {
-                        None
-                    };
-                    if let Some(wait) = limited {
-                        let fail = Fail::Unavailable {
-                            message: format!(
-                                "{shown} answered HTTP {status}: GitHub's rate limit for {} is used up; retry after {} s",
-                                self.describe(request.auth.kind),
-                                wait.as_secs()
-                            ),
-                            retry_after: Some(wait),
-                        };
-                        if wait > self.config.max_retry_wait {
-                            tracing::warn!(upstream = %self.name, url = %shown, status = status.as_u16(), retry_after_secs = wait.as_secs(), "GitHub rate limit; giving up until it resets");
-                            return Err(fail);
-                        }
-                        (fail, Some(wait))
-                    } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                        let retry_after = answer
-                            .headers
-                            .get(RETRY_AFTER)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                        let message = format!("{shown} answered HTTP {status} (attempt {attempt})");
-                        let fail = if status == StatusCode::TOO_MANY_REQUESTS
-                            || status == StatusCode::SERVICE_UNAVAILABLE
-                        {
-                            Fail::Unavailable {
-                                message,
-                                retry_after,
-                            }
-                        } else {
-                            Fail::other(message)
-                        };
-                        (fail, None)
-                    } else if status == StatusCode::UNAUTHORIZED {
-                        if let AuthKind::Installation(id) = request.auth.kind {
-                            self.tokens.remove(&id);
-                        }
-                        return Err(match request.target {
-                            Target::Api => self.refused(&shown, request.auth.kind, &answer.body),
-                            Target::Codeload => Fail::other(format!(
-                                "{shown} answered HTTP 401: the archive host refused the download link GitHub gave (no credentials are sent to it)"
-                            )),
-                        });
-                    } else if status == StatusCode::FORBIDDEN {
-                        return Err(Fail::other(match request.target {
-                            Target::Api => format!(
-                                "{shown} answered HTTP 403{}: GitHub denied access to {} (for a token: check its scopes and the repositories it may read; for an App: its permissions, which need Contents: read, and the installation's repositories)",
-                                github_message(&answer.body),
-                                self.describe(request.auth.kind)
-                            ),
-                            Target::Codeload => format!(
-                                "{shown} answered HTTP 403: the archive host refused the download link GitHub gave (no credentials are sent to it)"
-                            ),
-                        }));
-                    } else {
-                        return Ok(answer);
-                    }
-                }
-                Err(AttemptError::Timeout) => {
-                    tracing::warn!(upstream = %self.name, url = %shown, attempt, timeout_ms = self.config.timeout.as_millis() as u64, "GitHub timed out");
-                    return Err(Fail::Timeout);
-                }
-                Err(AttemptError::Fatal(fail)) => return Err(fail),
-                Err(AttemptError::Transport(e)) => {
-                    tracing::debug!(upstream = %self.name, url = %shown, attempt, error = %e, "GitHub connection failed");
-                    let fail = Fail::Other(Arc::new(OtherError {
-                        message: format!(
-                            "{} {shown} failed after {attempt} attempt(s)",
-                            request.method
-                        ),
-                        source: Some(e),
-                    }));
-                    (fail, None)
-                }
+        let retries = Retries {
+            upstream: &self.name,
+            peer: "GitHub",
+            max_attempts: self.config.max_attempts,
+            backoff: self.config.backoff,
+            max_retry_wait: self.config.max_retry_wait,
+            timeout: self.config.timeout,
+        };
+        retries
+            .run(
+                &request.method,
+                &shown,
+                || self.attempt(&request),
+                |answer, attempt| self.judge(&request, &shown, answer, attempt),
+            )
+            .await
+    }
+
+    /// Which answers are retried: rate limits (`403`/`429` with GitHub's
+    /// headers, after their wait, unless it is longer than `max_retry_wait`),
+    /// other `429`s and `5xx`; `401` and `403` fail at once, saying whose
+    /// credentials were refused.
+    fn judge(&self, request: &Request<'_>, shown: &str, answer: &Answer, attempt: u32) -> Verdict {
+        let status = answer.status;
+        tracing::debug!(upstream = %self.name, method = %request.method, url = %shown, status = status.as_u16(), attempt, "GitHub answered");
+        let limited = if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS
+        {
+            rate_limit_wait(&answer.headers, SystemTime::now())
+        } else {
+            None
+        };
+        if let Some(wait) = limited {
+            let fail = Fail::Unavailable {
+                message: format!(
+                    "{shown} answered HTTP {status}: GitHub's rate limit for {} is used up; retry after {} s",
+                    self.describe(request.auth.kind),
+                    wait.as_secs()
+                ),
+                retry_after: Some(wait),
             };
-            if attempt >= attempts {
-                tracing::warn!(upstream = %self.name, url = %shown, attempts, "GitHub failed on every attempt");
-                return Err(fail);
+            if wait > self.config.max_retry_wait {
+                tracing::warn!(upstream = %self.name, url = %shown, status = status.as_u16(), retry_after_secs = wait.as_secs(), "GitHub rate limit; giving up until it resets");
+                return Verdict::Fail(fail);
             }
-            let wait = wait.unwrap_or_else(|| {
-                backoff(self.config.backoff, attempt, self.config.max_retry_wait)
-            });
-            tracing::info!(upstream = %self.name, url = %shown, attempt, wait_ms = wait.as_millis() as u64, "retrying a GitHub request");
-            tokio::time::sleep(wait).await;
+            Verdict::Retry {
+                fail,
+                wait: Some(wait),
+            }
+        } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            let message = format!("{shown} answered HTTP {status} (attempt {attempt})");
+            let retry_after = retry_after(&answer.headers, SystemTime::now());
+            Verdict::Retry {
+                fail: Fail::from_status(status, message, retry_after),
+                wait: None,
+            }
+        } else if status == StatusCode::UNAUTHORIZED {
+            if let AuthKind::Installation(id) = request.auth.kind {
+                self.tokens.remove(&id);
+            }
+            Verdict::Fail(match request.target {
+                Target::Api => self.refused(shown, request.auth.kind, &answer.body),
+                Target::Codeload => Fail::other(format!(
+                    "{shown} answered HTTP 401: the archive host refused the download link GitHub gave (no credentials are sent to it)"
+                )),
+            })
+        } else if status == StatusCode::FORBIDDEN {
+            Verdict::Fail(Fail::other(match request.target {
+                Target::Api => format!(
+                    "{shown} answered HTTP 403{}: GitHub denied access to {} (for a token: check its scopes and the repositories it may read; for an App: its permissions, which need Contents: read, and the installation's repositories)",
+                    github_message(&answer.body),
+                    self.describe(request.auth.kind)
+                ),
+                Target::Codeload => format!(
+                    "{shown} answered HTTP 403: the archive host refused the download link GitHub gave (no credentials are sent to it)"
+                ),
+            }))
+        } else {
+            Verdict::Accept
         }
     }
 
@@ -731,43 +682,34 @@ impl GithubUpstream {
             }
             self.api_requests.fetch_add(1, Ordering::Relaxed);
         }
-        let mut response = builder.send().await.map_err(AttemptError::from_reqwest)?;
+        let response = builder.send().await.map_err(AttemptError::from_reqwest)?;
         let status = response.status();
         let headers = response.headers().clone();
-        let cap = if status.is_success() {
-            self.config.max_archive_bytes
+        let (cap, overflow) = if status.is_success() {
+            (self.config.max_archive_bytes, Overflow::Refuse)
         } else {
-            ERROR_BODY_CAP.min(self.config.max_archive_bytes)
+            // Enough of an error body to read GitHub's message.
+            (
+                ERROR_BODY_CAP.min(self.config.max_archive_bytes),
+                Overflow::Truncate,
+            )
         };
         let too_large = || {
             let shown = shown_url(request.url);
-            AttemptError::Fatal(match request.target {
+            match request.target {
                 Target::Codeload => Fail::Unsupported(format!(
                     "the tarball {shown} is larger than this registry's limit of {cap} bytes (max_archive_bytes)"
                 )),
                 Target::Api => Fail::other(format!(
                     "{shown} answered more than this registry's limit of {cap} bytes"
                 )),
-            })
-        };
-        if status.is_success() && response.content_length().is_some_and(|len| len > cap) {
-            return Err(too_large());
-        }
-        let mut body = BytesMut::new();
-        while let Some(chunk) = response.chunk().await.map_err(AttemptError::from_reqwest)? {
-            if (body.len() as u64).saturating_add(chunk.len() as u64) > cap {
-                if !status.is_success() {
-                    // Enough of an error body to read GitHub's message.
-                    break;
-                }
-                return Err(too_large());
             }
-            body.extend_from_slice(&chunk);
-        }
+        };
+        let body = read_body(response, cap, overflow, too_large).await?;
         Ok(Answer {
             status,
             headers,
-            body: body.freeze(),
+            body,
         })
     }
 
@@ -892,23 +834,12 @@ impl Upstream for GithubUpstream {
     }
 }
 
-/// `Bearer {secret}`, marked sensitive.
+/// `Bearer {secret}`, marked sensitive; refused if `secret` is empty.
 fn bearer(secret: &str) -> Result<HeaderValue, ()> {
     if secret.is_empty() {
         return Err(());
     }
-    let mut value = HeaderValue::from_str(&format!("Bearer {secret}")).map_err(|_| ())?;
-    value.set_sensitive(true);
-    Ok(value)
-}
-
-/// `host[:port]`.
-fn host_port(url: &Url) -> String {
-    match (url.host_str(), url.port()) {
-        (Some(host), Some(port)) => format!("{host}:{port}"),
-        (Some(host), None) => host.to_owned(),
-        (None, _) => String::new(),
-    }
+    upstream_http::bearer(secret).ok_or(())
 }
 
 /// The web UI's root for an API base: `api.github.com` -> `github.com` (and
@@ -928,22 +859,6 @@ pub(crate) fn web_base(api: &Url) -> Url {
         }
     }
     web
-}
-
-/// A URL for messages and logs: scheme, host, port and path only (a codeload
-/// link's `?token=` never shows).
-pub(crate) fn shown_url(url: &Url) -> String {
-    let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
-    if let Some(port) = url.port() {
-        shown.push_str(&format!(":{port}"));
-    }
-    shown.push_str(url.path());
-    shown
-}
-
-fn json<T: for<'de> Deserialize<'de>>(shown: &str, body: &[u8]) -> Result<T, Fail> {
-    serde_json::from_slice(body)
-        .map_err(|e| Fail::other(format!("{shown} answered malformed JSON: {e}")))
 }
 
 fn parse_tag_names(shown: &str, body: &[u8]) -> Result<Vec<String>, Fail> {
@@ -1058,118 +973,6 @@ struct Request<'a> {
     auth: &'a Auth,
     if_none_match: Option<&'a str>,
     target: Target,
-}
-
-/// A non-retried answer.
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-/// How one attempt failed.
-#[derive(Debug)]
-enum AttemptError {
-    /// Connecting or the whole attempt took too long: never retried.
-    Timeout,
-    /// A connection-level failure: retried.
-    Transport(reqwest::Error),
-    /// Not worth retrying.
-    Fatal(Fail),
-}
-
-impl AttemptError {
-    fn from_reqwest(e: reqwest::Error) -> Self {
-        // Never keep the URL: a codeload link carries a token in its query.
-        let e = e.without_url();
-        if e.is_timeout() {
-            Self::Timeout
-        } else if e.is_builder() || e.is_redirect() || e.is_status() {
-            Self::Fatal(Fail::Other(Arc::new(OtherError {
-                message: "the request could not be made".to_owned(),
-                source: Some(e),
-            })))
-        } else {
-            Self::Transport(e)
-        }
-    }
-}
-
-/// A failure, cloneable so that the callers sharing one fetch all get it.
-#[derive(Debug, Clone)]
-pub(crate) enum Fail {
-    Timeout,
-    Unavailable {
-        message: String,
-        retry_after: Option<Duration>,
-    },
-    Unsupported(String),
-    Other(Arc<OtherError>),
-}
-
-impl Fail {
-    fn other(message: String) -> Self {
-        Self::Other(Arc::new(OtherError {
-            message,
-            source: None,
-        }))
-    }
-
-    fn into_error(self, upstream: &str) -> UpstreamError {
-        let upstream = upstream.to_owned();
-        match self {
-            Self::Timeout => UpstreamError::Timeout { upstream },
-            Self::Unavailable {
-                message,
-                retry_after,
-            } => UpstreamError::Unavailable {
-                upstream,
-                message,
-                retry_after,
-            },
-            Self::Unsupported(message) => UpstreamError::Unsupported { upstream, message },
-            Self::Other(e) => UpstreamError::Other {
-                upstream,
-                source: Box::new(SharedError(e)),
-            },
-        }
-    }
-}
-
-/// The cause behind [`UpstreamError::Other`].
-#[derive(Debug)]
-pub(crate) struct OtherError {
-    message: String,
-    source: Option<reqwest::Error>,
-}
-
-impl fmt::Display for OtherError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl StdError for OtherError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_ref().map(|e| e as _)
-    }
-}
-
-/// An [`OtherError`] shared between the callers of one fetch.
-#[derive(Debug)]
-struct SharedError(Arc<OtherError>);
-
-impl fmt::Display for SharedError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl StdError for SharedError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.0.source()
-    }
 }
 
 #[cfg(test)]

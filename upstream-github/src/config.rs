@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Url;
 use serde::Serialize;
+use upstream_http::{env_lookup, parse_base_url, parse_secs};
 
 use crate::mapping::RepoMapping;
 
@@ -225,11 +226,7 @@ impl GithubConfig {
 
     /// [`from_env`](Self::from_env) over any variable lookup (for tests).
     pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            get(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = env_lookup(get);
         let invalid = |var: &'static str, value: &str, reason: String| ConfigError::Invalid {
             var,
             value: value.to_owned(),
@@ -237,8 +234,11 @@ impl GithubConfig {
         };
         let mut config = Self::new();
         if let Some(v) = get("TFR_GITHUB_API_URL") {
-            config.api_base =
-                parse_base_url(&v).map_err(|r| invalid("TFR_GITHUB_API_URL", &v, r))?;
+            config.api_base = parse_base_url(
+                &v,
+                "https://api.github.com or https://github.example.com/api/v3",
+            )
+            .map_err(|r| invalid("TFR_GITHUB_API_URL", &v, r))?;
         }
 
         let token = get("TFR_GITHUB_TOKEN");
@@ -616,47 +616,8 @@ fn unescape_newlines(text: &str) -> String {
     }
 }
 
-/// Parses an API base URL: http(s), a host, no query or fragment.
-pub(crate) fn parse_base_url(s: &str) -> Result<Url, String> {
-    let url = Url::parse(s).map_err(|e| {
-        format!(
-            "not a URL ({e}); use e.g. https://api.github.com or https://github.example.com/api/v3"
-        )
-    })?;
-    check_base_url(&url)?;
-    Ok(url)
-}
-
-/// Checks that `url` can be the API base: http(s), with a host, no
-/// credentials, query or fragment.
-pub(crate) fn check_base_url(url: &Url) -> Result<(), String> {
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "the scheme must be https (or http), not {:?}",
-            url.scheme()
-        ));
-    }
-    if url.host_str().is_none() {
-        return Err("the URL has no host".to_owned());
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("put credentials in the token, not in the URL".to_owned());
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("the URL must not have a query or fragment".to_owned());
-    }
-    Ok(())
-}
-
 fn secs(var: &'static str, value: String, min: u64, max: u64) -> Result<Duration, ConfigError> {
-    match value.parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(Duration::from_secs(n)),
-        _ => Err(ConfigError::Invalid {
-            var,
-            value,
-            reason: format!("use a whole number of seconds from {min} to {max}"),
-        }),
-    }
+    parse_secs(&value, min, max).map_err(|reason| ConfigError::Invalid { var, value, reason })
 }
 
 #[cfg(test)]

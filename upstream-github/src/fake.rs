@@ -54,20 +54,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{
-    HeaderValue, AUTHORIZATION, CONTENT_TYPE, ETAG, IF_NONE_MATCH, LINK, LOCATION, RETRY_AFTER,
-};
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::header::{HeaderValue, AUTHORIZATION, ETAG, IF_NONE_MATCH, LINK, LOCATION, RETRY_AFTER};
+use hyper::{Method, Request};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::Url;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
+use upstream_http::fake::{body, status, Loopback, Reply, Server};
 
 /// Characters encoded in a tag placed in a codeload path: all but unreserved ones.
 const TAG_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -151,7 +145,8 @@ pub struct FakeGithub {
     api_url: Url,
     codeload_url: Url,
     state: Arc<Mutex<State>>,
-    servers: Mutex<Vec<JoinHandle<()>>>,
+    /// The API's and the codeload host's.
+    servers: [Server; 2],
 }
 
 impl fmt::Debug for FakeGithub {
@@ -170,16 +165,9 @@ impl FakeGithub {
     /// # Panics
     /// If no loopback port can be bound, or outside a Tokio runtime.
     pub async fn start() -> Self {
-        let bind = || async {
-            let listener = TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind 127.0.0.1:0 for the fake GitHub");
-            let addr = listener.local_addr().expect("the fake GitHub's address");
-            let url = Url::parse(&format!("http://{addr}/")).expect("a valid URL");
-            (listener, url)
-        };
-        let (api, api_url) = bind().await;
-        let (codeload, codeload_url) = bind().await;
+        let api = Loopback::bind("the fake GitHub").await;
+        let codeload = Loopback::bind("the fake GitHub").await;
+        let (api_url, codeload_url) = (api.url(), codeload.url());
         let secret = format!("codeload-{:016x}", rand::random::<u64>());
         let state = Arc::new(Mutex::new(State {
             repos: BTreeMap::new(),
@@ -198,23 +186,23 @@ impl FakeGithub {
         let urls = Arc::new((api_url.clone(), codeload_url.clone()));
         let api_server = {
             let (state, urls) = (state.clone(), urls.clone());
-            tokio::spawn(serve(api, move |request| {
+            api.serve(move |request| {
                 let (state, urls) = (state.clone(), urls.clone());
                 async move { Ok::<_, std::io::Error>(answer_api(&state, &urls.0, &urls.1, &request)) }
-            }))
+            })
         };
         let codeload_server = {
             let state = state.clone();
-            tokio::spawn(serve(codeload, move |request| {
+            codeload.serve(move |request| {
                 let state = state.clone();
                 async move { Ok::<_, std::io::Error>(answer_codeload(&state, &request)) }
-            }))
+            })
         };
         Self {
             api_url,
             codeload_url,
             state,
-            servers: Mutex::new(vec![api_server, codeload_server]),
+            servers: [api_server, codeload_server],
         }
     }
 
@@ -383,15 +371,8 @@ impl FakeGithub {
     /// Stops both servers: the ports stop accepting and open connections are
     /// closed.
     pub async fn shutdown(&self) {
-        let servers: Vec<_> = self
-            .servers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-            .collect();
-        for server in servers {
-            server.abort();
-            let _ = server.await;
+        for server in &self.servers {
+            server.shutdown().await;
         }
     }
 
@@ -410,19 +391,6 @@ impl FakeGithub {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Drop for FakeGithub {
-    fn drop(&mut self) {
-        for server in self
-            .servers
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-        {
-            server.abort();
-        }
     }
 }
 
@@ -494,34 +462,6 @@ fn pax_record(key: &str, value: &str) -> Vec<u8> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-type Reply = Response<Full<Bytes>>;
-
-async fn serve<F, Fut>(listener: TcpListener, handler: F)
-where
-    F: Fn(Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<Reply, std::io::Error>> + Send + 'static,
-{
-    // Dropping this task (shutdown, drop) drops the set, which aborts every
-    // connection task.
-    let mut connections = JoinSet::new();
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        while connections.try_join_next().is_some() {}
-        let handler = handler.clone();
-        connections.spawn(async move {
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service_fn(handler))
-                .await;
-        });
-    }
 }
 
 fn header(
@@ -919,20 +859,6 @@ fn rate_limited(code: u16, secs: u64) -> Reply {
         headers.insert(RETRY_AFTER, HeaderValue::from(secs));
     }
     reply
-}
-
-fn status(code: u16) -> Reply {
-    let mut r = Response::new(Full::new(Bytes::new()));
-    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r
-}
-
-fn body(code: u16, content_type: &'static str, bytes: Bytes) -> Reply {
-    let mut r = Response::new(Full::new(bytes));
-    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
 }
 
 fn json(code: u16, doc: &serde_json::Value) -> Reply {

@@ -1,10 +1,9 @@
 #![doc = include_str!("../README.md")]
 
-mod cache;
 mod client;
 mod config;
 mod mapping;
-mod retry;
+mod rate_limit;
 mod tags;
 
 #[cfg(feature = "fake")]

@@ -1,59 +1,30 @@
 //! [`RegistryUpstream`]: the `Upstream` port over Terraform's module registry protocol.
 
-use std::error::Error as StdError;
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
-use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use bytes::Bytes;
+use percent_encoding::{utf8_percent_encode, AsciiSet};
 use registry_core::version::parse_version;
 use registry_core::{FetchedArchive, ModuleAddress, Upstream, UpstreamError, Version};
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
-use reqwest::{StatusCode, Url};
+use reqwest::header::{HeaderValue, AUTHORIZATION};
+use reqwest::{Method, StatusCode, Url};
 use sha2::{Digest, Sha256};
+use upstream_http::{
+    bearer, build_client, check_base_url, host_port, json, read_body, retry_after, shown_url,
+    with_trailing_slash, Answer, AttemptError, Cache, ClientError, Fail, Overflow, Retries,
+    Verdict, PATH_SEGMENT,
+};
 
-use crate::cache::Cache;
-use crate::config::{check_base_url, ConfigError, RegistryUpstreamConfig};
-use crate::retry::{backoff, parse_retry_after};
-use crate::source::{parse_source, shown_source, shown_url, Source};
+use crate::config::{ConfigError, RegistryUpstreamConfig};
+use crate::source::{parse_source, shown_source, Source};
 
 /// The header a registry's download endpoint answers with.
 const X_TERRAFORM_GET: &str = "x-terraform-get";
 
-/// Characters encoded in one path segment (module address parts, versions).
-const SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'/')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'\\')
-    .add(b'^')
-    .add(b'`')
-    .add(b'{')
-    .add(b'|')
-    .add(b'}');
-
 /// Characters encoded in a git ref placed in a URL path (`/` is kept).
-const GIT_REF: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'\\')
-    .add(b'^')
-    .add(b'`')
-    .add(b'{')
-    .add(b'|')
-    .add(b'}');
+const GIT_REF: &AsciiSet = &PATH_SEGMENT.remove(b'/');
 
 /// Another Terraform module registry, used as this registry's upstream.
 ///
@@ -104,50 +75,28 @@ impl RegistryUpstream {
         })?;
         with_trailing_slash(&mut config.base_url);
         with_trailing_slash(&mut config.github_tarball_base);
-        let name = match (config.base_url.host_str(), config.base_url.port()) {
-            (Some(host), Some(port)) => format!("{host}:{port}"),
-            (Some(host), None) => host.to_owned(),
-            (None, _) => unreachable!("checked above: the base URL has a host"),
-        };
+        // Checked above: the base URL has a host.
+        let name = host_port(&config.base_url);
         let auth = match &config.token {
             None => None,
-            Some(token) => {
-                let mut value = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
-                    .map_err(|_| {
-                        ConfigError::Setting(
-                            "the upstream token holds characters an HTTP header cannot carry"
-                                .to_owned(),
-                        )
-                    })?;
-                value.set_sensitive(true);
-                Some(value)
-            }
+            Some(token) => Some(bearer(token.trim()).ok_or_else(|| {
+                ConfigError::Setting(
+                    "the upstream token holds characters an HTTP header cannot carry".to_owned(),
+                )
+            })?),
         };
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
+        let builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.timeout)
             .user_agent(concat!(
                 "terraform-registry-upstream/",
                 env!("CARGO_PKG_VERSION")
             ));
-        for (i, pem) in config.extra_root_certificates.iter().enumerate() {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                ConfigError::Setting(format!("extra root certificate #{}: {e}", i + 1))
+        let client =
+            build_client(builder, &config.extra_root_certificates).map_err(|e| match e {
+                ClientError::Certificate(message) => ConfigError::Setting(message),
+                ClientError::Build(e) => ConfigError::Client(Box::new(e)),
             })?;
-            if certs.is_empty() {
-                return Err(ConfigError::Setting(format!(
-                    "extra root certificate #{} holds no PEM certificate",
-                    i + 1
-                )));
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let client = builder
-            .build()
-            .map_err(|e| ConfigError::Client(Box::new(e)))?;
         let entries = config.max_cache_entries;
         Ok(Self {
             config,
@@ -243,7 +192,7 @@ impl RegistryUpstream {
             .chain(rest.iter().copied())
         {
             relative.push('/');
-            relative.extend(utf8_percent_encode(segment, SEGMENT));
+            relative.extend(utf8_percent_encode(segment, PATH_SEGMENT));
         }
         base.join(&relative)
             .map_err(|e| Fail::other(format!("cannot build a module API URL: {e}")))
@@ -355,71 +304,59 @@ impl RegistryUpstream {
     /// GET `url` with retries (see the crate docs). Returns every answer that
     /// is not retried: its body is read (capped) only for 2xx statuses.
     async fn get(&self, url: &Url, target: Target) -> Result<Answer, Fail> {
-        let attempts = self.config.max_attempts.max(1);
         let shown = shown_url(url);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let (fail, wait) = match self.attempt(url, target).await {
-                Ok(answer) => {
-                    let status = answer.status;
-                    tracing::debug!(upstream = %self.name, url = %shown, status = status.as_u16(), attempt, "upstream answered");
-                    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                        let retry_after = answer
-                            .headers
-                            .get(RETRY_AFTER)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                        let fail = status_fail(&shown, status, retry_after, attempt);
-                        if let Some(after) = retry_after.filter(|a| *a > self.config.max_retry_wait)
-                        {
-                            tracing::warn!(upstream = %self.name, url = %shown, status = status.as_u16(), retry_after_secs = after.as_secs(), "upstream asks to retry later than this registry waits; giving up");
-                            return Err(fail);
-                        }
-                        (fail, retry_after)
-                    } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN
-                    {
-                        return Err(Fail::other(match (target, &self.auth) {
-                            (Target::Api, Some(_)) => format!(
-                                "{shown} answered HTTP {}: the upstream refused the registry's credentials; check the upstream token (TFR_UPSTREAM_TOKEN)",
-                                status.as_u16()
-                            ),
-                            (Target::Api, None) => format!(
-                                "{shown} answered HTTP {}: the upstream refused the registry's credentials (none are configured; set an upstream token, TFR_UPSTREAM_TOKEN)",
-                                status.as_u16()
-                            ),
-                            (Target::Archive, _) => format!(
-                                "{shown} answered HTTP {}: the archive host refused access (no credentials are sent to archive hosts)",
-                                status.as_u16()
-                            ),
-                        }));
-                    } else {
-                        return Ok(answer);
-                    }
-                }
-                Err(AttemptError::Timeout) => {
-                    tracing::warn!(upstream = %self.name, url = %shown, attempt, timeout_ms = self.config.timeout.as_millis() as u64, "upstream timed out");
-                    return Err(Fail::Timeout);
-                }
-                Err(AttemptError::Fatal(fail)) => return Err(fail),
-                Err(AttemptError::Transport(e)) => {
-                    tracing::debug!(upstream = %self.name, url = %shown, attempt, error = %e, "upstream connection failed");
-                    let fail = Fail::Other(Arc::new(OtherError {
-                        message: format!("GET {shown} failed after {attempt} attempt(s)"),
-                        source: Some(e),
-                    }));
-                    (fail, None)
-                }
-            };
-            if attempt >= attempts {
-                tracing::warn!(upstream = %self.name, url = %shown, attempts, "upstream failed on every attempt");
-                return Err(fail);
+        let retries = Retries {
+            upstream: &self.name,
+            peer: "upstream",
+            max_attempts: self.config.max_attempts,
+            backoff: self.config.backoff,
+            max_retry_wait: self.config.max_retry_wait,
+            timeout: self.config.timeout,
+        };
+        retries
+            .run(
+                &Method::GET,
+                &shown,
+                || self.attempt(url, target),
+                |answer, attempt| self.judge(&shown, target, answer, attempt),
+            )
+            .await
+    }
+
+    /// Which answers are retried: `429` and `5xx` (after their
+    /// `Retry-After`, unless it is longer than `max_retry_wait`); `401` and
+    /// `403` fail at once, saying whose credentials were refused.
+    fn judge(&self, shown: &str, target: Target, answer: &Answer, attempt: u32) -> Verdict {
+        let status = answer.status;
+        tracing::debug!(upstream = %self.name, url = %shown, status = status.as_u16(), attempt, "upstream answered");
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            let retry_after = retry_after(&answer.headers, SystemTime::now());
+            let fail = status_fail(shown, status, retry_after, attempt);
+            if let Some(after) = retry_after.filter(|a| *a > self.config.max_retry_wait) {
+                tracing::warn!(upstream = %self.name, url = %shown, status = status.as_u16(), retry_after_secs = after.as_secs(), "upstream asks to retry later than this registry waits; giving up");
+                return Verdict::Fail(fail);
             }
-            let wait = wait.unwrap_or_else(|| {
-                backoff(self.config.backoff, attempt, self.config.max_retry_wait)
-            });
-            tracing::info!(upstream = %self.name, url = %shown, attempt, wait_ms = wait.as_millis() as u64, "retrying upstream request");
-            tokio::time::sleep(wait).await;
+            Verdict::Retry {
+                fail,
+                wait: retry_after,
+            }
+        } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            Verdict::Fail(Fail::other(match (target, &self.auth) {
+                (Target::Api, Some(_)) => format!(
+                    "{shown} answered HTTP {}: the upstream refused the registry's credentials; check the upstream token (TFR_UPSTREAM_TOKEN)",
+                    status.as_u16()
+                ),
+                (Target::Api, None) => format!(
+                    "{shown} answered HTTP {}: the upstream refused the registry's credentials (none are configured; set an upstream token, TFR_UPSTREAM_TOKEN)",
+                    status.as_u16()
+                ),
+                (Target::Archive, _) => format!(
+                    "{shown} answered HTTP {}: the archive host refused access (no credentials are sent to archive hosts)",
+                    status.as_u16()
+                ),
+            }))
+        } else {
+            Verdict::Accept
         }
     }
 
@@ -429,7 +366,7 @@ impl RegistryUpstream {
         if let (Target::Api, Some(auth)) = (target, &self.auth) {
             request = request.header(AUTHORIZATION, auth.clone());
         }
-        let mut response = request.send().await.map_err(AttemptError::from_reqwest)?;
+        let response = request.send().await.map_err(AttemptError::from_reqwest)?;
         let status = response.status();
         let headers = response.headers().clone();
         if !status.is_success() {
@@ -442,29 +379,20 @@ impl RegistryUpstream {
         let cap = self.config.max_archive_bytes;
         let too_large = || {
             let shown = shown_url(url);
-            AttemptError::Fatal(match target {
+            match target {
                 Target::Archive => Fail::Unsupported(format!(
                     "the archive {shown} is larger than this registry's limit of {cap} bytes for pinned archives (max_archive_bytes)"
                 )),
                 Target::Api => Fail::other(format!(
                     "{shown} answered more than this registry's limit of {cap} bytes"
                 )),
-            })
-        };
-        if response.content_length().is_some_and(|len| len > cap) {
-            return Err(too_large());
-        }
-        let mut body = BytesMut::new();
-        while let Some(chunk) = response.chunk().await.map_err(AttemptError::from_reqwest)? {
-            if (body.len() as u64).saturating_add(chunk.len() as u64) > cap {
-                return Err(too_large());
             }
-            body.extend_from_slice(&chunk);
-        }
+        };
+        let body = read_body(response, cap, Overflow::Refuse, too_large).await?;
         Ok(Answer {
             status,
             headers,
-            body: body.freeze(),
+            body,
         })
     }
 
@@ -603,18 +531,6 @@ pub(crate) fn resolve_location(request: &Url, location: &str) -> Result<String, 
     }
 }
 
-fn with_trailing_slash(url: &mut Url) {
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
-    }
-}
-
-fn json(shown: &str, body: &[u8]) -> Result<serde_json::Value, Fail> {
-    serde_json::from_slice(body)
-        .map_err(|e| Fail::other(format!("{shown} answered malformed JSON: {e}")))
-}
-
 fn unexpected_status(shown: &str, status: StatusCode) -> Fail {
     Fail::other(format!("{shown} answered unexpected HTTP {status}"))
 }
@@ -630,14 +546,7 @@ fn status_fail(
         format!(", asking to retry after {} s", a.as_secs())
     });
     let message = format!("{shown} answered HTTP {status}{after} (attempt {attempts})");
-    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
-        Fail::Unavailable {
-            message,
-            retry_after,
-        }
-    } else {
-        Fail::other(message)
-    }
+    Fail::from_status(status, message, retry_after)
 }
 
 /// Who a request goes to: credentials go to the registry's API only.
@@ -647,118 +556,6 @@ enum Target {
     Api,
     /// Archive and tarball hosts: no token.
     Archive,
-}
-
-/// A non-retried answer.
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-/// How one attempt failed.
-#[derive(Debug)]
-enum AttemptError {
-    /// Connecting or the whole attempt took too long: never retried.
-    Timeout,
-    /// A connection-level failure: retried.
-    Transport(reqwest::Error),
-    /// Not worth retrying.
-    Fatal(Fail),
-}
-
-impl AttemptError {
-    fn from_reqwest(e: reqwest::Error) -> Self {
-        // Never keep the URL: it may carry a presigned query string.
-        let e = e.without_url();
-        if e.is_timeout() {
-            Self::Timeout
-        } else if e.is_builder() || e.is_redirect() || e.is_status() {
-            Self::Fatal(Fail::Other(Arc::new(OtherError {
-                message: "the request could not be made".to_owned(),
-                source: Some(e),
-            })))
-        } else {
-            Self::Transport(e)
-        }
-    }
-}
-
-/// A failure, cloneable so that the callers sharing one fetch all get it.
-#[derive(Debug, Clone)]
-pub(crate) enum Fail {
-    Timeout,
-    Unavailable {
-        message: String,
-        retry_after: Option<Duration>,
-    },
-    Unsupported(String),
-    Other(Arc<OtherError>),
-}
-
-impl Fail {
-    fn other(message: String) -> Self {
-        Self::Other(Arc::new(OtherError {
-            message,
-            source: None,
-        }))
-    }
-
-    fn into_error(self, upstream: &str) -> UpstreamError {
-        let upstream = upstream.to_owned();
-        match self {
-            Self::Timeout => UpstreamError::Timeout { upstream },
-            Self::Unavailable {
-                message,
-                retry_after,
-            } => UpstreamError::Unavailable {
-                upstream,
-                message,
-                retry_after,
-            },
-            Self::Unsupported(message) => UpstreamError::Unsupported { upstream, message },
-            Self::Other(e) => UpstreamError::Other {
-                upstream,
-                source: Box::new(SharedError(e)),
-            },
-        }
-    }
-}
-
-/// The cause behind [`UpstreamError::Other`].
-#[derive(Debug)]
-pub(crate) struct OtherError {
-    message: String,
-    source: Option<reqwest::Error>,
-}
-
-impl fmt::Display for OtherError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl StdError for OtherError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_ref().map(|e| e as _)
-    }
-}
-
-/// An [`OtherError`] shared between the callers of one fetch.
-#[derive(Debug)]
-struct SharedError(Arc<OtherError>);
-
-impl fmt::Display for SharedError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl StdError for SharedError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.0.source()
-    }
 }
 
 #[cfg(test)]

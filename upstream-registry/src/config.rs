@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::Url;
+use upstream_http::{env_lookup, parse_base_url, parse_secs};
 
 /// The registry used when nothing else is configured.
 pub const DEFAULT_BASE_URL: &str = "https://registry.terraform.io/";
@@ -212,18 +213,16 @@ impl RegistryUpstreamConfig {
 
     /// [`from_env`](Self::from_env) over any variable lookup (for tests).
     pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            get(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = env_lookup(get);
         let url = |var: &'static str| -> Result<Option<Url>, ConfigError> {
             get(var)
                 .map(|value| {
-                    parse_base_url(&value).map_err(|reason| ConfigError::Invalid {
-                        var,
-                        value: value.clone(),
-                        reason,
+                    parse_base_url(&value, "https://registry.terraform.io").map_err(|reason| {
+                        ConfigError::Invalid {
+                            var,
+                            value: value.clone(),
+                            reason,
+                        }
                     })
                 })
                 .transpose()
@@ -316,43 +315,8 @@ pub enum ConfigError {
     Client(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Parses an upstream base URL: http(s), a host, no query or fragment.
-pub(crate) fn parse_base_url(s: &str) -> Result<Url, String> {
-    let url = Url::parse(s)
-        .map_err(|e| format!("not a URL ({e}); use e.g. https://registry.terraform.io"))?;
-    check_base_url(&url)?;
-    Ok(url)
-}
-
-/// Checks that `url` can be a base: http(s), with a host, no credentials, query or fragment.
-pub(crate) fn check_base_url(url: &Url) -> Result<(), String> {
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "the scheme must be https (or http), not {:?}",
-            url.scheme()
-        ));
-    }
-    if url.host_str().is_none() {
-        return Err("the URL has no host".to_owned());
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("put credentials in the token, not in the URL".to_owned());
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("the URL must not have a query or fragment".to_owned());
-    }
-    Ok(())
-}
-
 fn secs(var: &'static str, value: String, min: u64, max: u64) -> Result<Duration, ConfigError> {
-    match value.parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(Duration::from_secs(n)),
-        _ => Err(ConfigError::Invalid {
-            var,
-            value,
-            reason: format!("use a whole number of seconds from {min} to {max}"),
-        }),
-    }
+    parse_secs(&value, min, max).map_err(|reason| ConfigError::Invalid { var, value, reason })
 }
 
 #[cfg(test)]

@@ -41,15 +41,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::header::{HeaderValue, RETRY_AFTER};
+use hyper::{Method, Request};
 use percent_encoding::percent_decode_str;
 use reqwest::Url;
-use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
+use upstream_http::fake::{body, status, Loopback, Reply, Server};
 
 use crate::RegistryUpstreamConfig;
 
@@ -151,7 +147,7 @@ struct State {
 pub struct FakeRegistry {
     url: Url,
     state: Arc<Mutex<State>>,
-    server: Mutex<Option<JoinHandle<()>>>,
+    server: Server,
 }
 
 impl fmt::Debug for FakeRegistry {
@@ -168,11 +164,8 @@ impl FakeRegistry {
     /// # Panics
     /// If no loopback port can be bound, or outside a Tokio runtime.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0 for the fake registry");
-        let addr = listener.local_addr().expect("the fake registry's address");
-        let url = Url::parse(&format!("http://{addr}/")).expect("a valid URL");
+        let port = Loopback::bind("the fake registry").await;
+        let url = port.url();
         let state = Arc::new(Mutex::new(State {
             modules: HashMap::new(),
             locations: HashMap::new(),
@@ -182,12 +175,14 @@ impl FakeRegistry {
             failures: Vec::new(),
             log: Vec::new(),
         }));
-        let server = tokio::spawn(serve(listener, state.clone(), url.clone()));
-        Self {
-            url,
-            state,
-            server: Mutex::new(Some(server)),
-        }
+        let server = {
+            let (state, root) = (state.clone(), url.clone());
+            port.serve(move |request| {
+                let (state, root) = (state.clone(), root.clone());
+                async move { answer(&state, &root, request).await }
+            })
+        };
+        Self { url, state, server }
     }
 
     /// The server's root URL, `http://127.0.0.1:PORT/`.
@@ -306,32 +301,11 @@ impl FakeRegistry {
     /// Stops the server: the port stops accepting (later connections are
     /// refused) and open connections, hanging ones included, are closed.
     pub async fn shutdown(&self) {
-        let server = self
-            .server
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(server) = server {
-            server.abort();
-            let _ = server.await;
-        }
+        self.server.shutdown().await;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Drop for FakeRegistry {
-    fn drop(&mut self) {
-        if let Some(server) = self
-            .server
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            server.abort();
-        }
     }
 }
 
@@ -375,34 +349,6 @@ pub fn tar_gz(files: &[(&str, &[u8])]) -> Bytes {
     gz.flush().expect("flush gzip");
     Bytes::from(gz.finish().expect("finish gzip"))
 }
-
-async fn serve(listener: TcpListener, state: Arc<Mutex<State>>, root: Url) {
-    // Dropping this task (shutdown, drop) drops the set, which aborts every
-    // connection task, hanging ones included.
-    let mut connections = JoinSet::new();
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        while connections.try_join_next().is_some() {}
-        let (state, root) = (state.clone(), root.clone());
-        connections.spawn(async move {
-            let service = service_fn(move |request| {
-                let (state, root) = (state.clone(), root.clone());
-                async move { answer(&state, &root, request).await }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
-type Reply = Response<Full<Bytes>>;
 
 async fn answer(
     state: &Mutex<State>,
@@ -524,20 +470,6 @@ fn route(state: &State, root: &Url, path: &str) -> Reply {
         }
         _ => not_found(),
     }
-}
-
-fn status(code: u16) -> Reply {
-    let mut r = Response::new(Full::new(Bytes::new()));
-    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r
-}
-
-fn body(code: u16, content_type: &'static str, bytes: Bytes) -> Reply {
-    let mut r = Response::new(Full::new(bytes));
-    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
 }
 
 fn json(code: u16, doc: &serde_json::Value) -> Reply {

@@ -1,9 +1,7 @@
 #![doc = include_str!("../README.md")]
 
-mod cache;
 mod client;
 mod config;
-mod retry;
 mod source;
 
 #[cfg(feature = "fake")]

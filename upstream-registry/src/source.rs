@@ -385,16 +385,6 @@ pub(crate) fn shown_source(source: &str) -> String {
     }
 }
 
-/// A URL for messages and logs: scheme, host, port and path only.
-pub(crate) fn shown_url(url: &Url) -> String {
-    let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
-    if let Some(port) = url.port() {
-        shown.push_str(&format!(":{port}"));
-    }
-    shown.push_str(url.path());
-    shown
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -604,8 +594,6 @@ mod tests {
             shown_source("git::https://github.com/o/r?ref=v1"),
             "git::https://github.com/o/r?ref=v1"
         );
-        let url = Url::parse("https://u:p@h.example:8443/a/b?sig=x").unwrap();
-        assert_eq!(shown_url(&url), "https://h.example:8443/a/b");
     }
 
     #[test]

@@ -23,7 +23,23 @@ type Flight<V, E> = Arc<OnceCell<Result<(V, Option<Instant>), E>>>;
 ///   errors included. If the first caller is cancelled, a waiter takes over.
 /// - At most `max_entries` keys: when full, expired entries are dropped
 ///   first, then arbitrary finished ones.
-pub(crate) struct Cache<K, V, E> {
+///
+/// ```
+/// use std::time::Duration;
+/// use upstream_http::Cache;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let cache: Cache<&str, u32, String> = Cache::new(100);
+/// let ttl = |_: &u32| Duration::from_secs(60);
+/// assert_eq!(cache.get_or_fetch(&"a", ttl, || async { Ok(1) }).await, Ok(1));
+/// // Cached: this fetch does not run.
+/// assert_eq!(cache.get_or_fetch(&"a", ttl, || async { Ok(2) }).await, Ok(1));
+/// cache.remove(&"a");
+/// assert_eq!(cache.get_or_fetch(&"a", ttl, || async { Ok(3) }).await, Ok(3));
+/// # }
+/// ```
+pub struct Cache<K, V, E> {
     map: Mutex<HashMap<K, Flight<V, E>>>,
     max_entries: usize,
 }
@@ -44,7 +60,8 @@ where
     V: Clone,
     E: Clone,
 {
-    pub(crate) fn new(max_entries: usize) -> Self {
+    /// An empty cache of at most `max_entries` keys (0 counts as 1).
+    pub fn new(max_entries: usize) -> Self {
         Self {
             map: Mutex::new(HashMap::new()),
             max_entries: max_entries.max(1),
@@ -53,7 +70,14 @@ where
 
     /// The cached value of `key`, or the result of `fetch` (run at most once
     /// across concurrent callers), cached for `ttl(&value)` if it succeeded.
-    pub(crate) async fn get_or_fetch<F, Fut>(
+    /// A TTL too large to add to the current instant means "never expires";
+    /// `Duration::ZERO` gives the value to the callers already waiting for it
+    /// and to no later one.
+    ///
+    /// # Errors
+    /// `fetch`'s error, given to every caller that joined this fetch, and not
+    /// cached: the next caller fetches afresh.
+    pub async fn get_or_fetch<F, Fut>(
         &self,
         key: &K,
         ttl: impl Fn(&V) -> Duration,
@@ -82,6 +106,15 @@ where
                 }
                 Err(e)
             }
+        }
+    }
+
+    /// Forgets `key` (e.g. a token the server refused), unless a fetch of it
+    /// is in flight: the next caller fetches afresh.
+    pub fn remove(&self, key: &K) {
+        let mut map = self.lock();
+        if map.get(key).is_some_and(|f| f.initialized()) {
+            map.remove(key);
         }
     }
 
@@ -224,6 +257,18 @@ mod tests {
             assert_eq!(r.unwrap(), Err("down".to_owned()));
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn removed_keys_are_fetched_afresh() {
+        let cache: Cache<u32, u32, String> = Cache::new(10);
+        let calls = AtomicUsize::new(0);
+        let fetch = || async { Ok(u32::try_from(calls.fetch_add(1, Ordering::SeqCst)).unwrap()) };
+        assert_eq!(cache.get_or_fetch(&1, |_| LONG, fetch).await, Ok(0));
+        cache.remove(&1);
+        cache.remove(&2);
+        assert_eq!(cache.get_or_fetch(&1, |_| LONG, fetch).await, Ok(1));
+        assert_eq!(cache.get_or_fetch(&1, |_| LONG, fetch).await, Ok(1));
     }
 
     #[tokio::test]

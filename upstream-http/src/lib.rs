@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+
+mod cache;
+mod client;
+mod env;
+mod error;
+mod retry;
+mod url;
+
+#[cfg(feature = "fake")]
+pub mod fake;
+
+pub use cache::Cache;
+pub use client::{bearer, build_client, json, read_body, Answer, ClientError, Overflow};
+pub use env::{env_lookup, parse_secs};
+pub use error::{AttemptError, Fail, OtherError};
+pub use retry::{retry_after, Retries, Verdict};
+pub use url::{
+    check_base_url, host_port, parse_base_url, shown_url, with_trailing_slash, PATH_SEGMENT,
+};
