@@ -9,17 +9,19 @@
 //! | `TFR_S3_FORCE_PATH_STYLE` | path-style addressing | `false` |
 //! | `TFR_S3_SERVE_THROUGH_REGISTRY` | serve archive bytes through the function instead of presigned S3 URLs | `false` |
 //! | `TFR_MASTER_TOKEN_SHA256` | hex SHA-256 of the master token (required; never the token) | |
-//! | `TFR_SIGNING_KEY` | hex archive-URL signing key, ≥ 32 bytes; required with `TFR_S3_SERVE_THROUGH_REGISTRY=true` | random per instance |
+//! | `TFR_SIGNING_KEY` | hex archive-URL signing key, ≥ 32 bytes; required with `TFR_S3_SERVE_THROUGH_REGISTRY=true` or `TFR_UPSTREAM=github` | random per instance |
 //! | `TFR_ARCHIVE_URL_TTL_SECS` | lifetime of download URLs (registry-signed or S3-presigned), 1 to 604800 | `300` |
 //! | `TFR_ANONYMOUS_READS` | let requests without a token list and download | `false` |
 //! | `TFR_MAX_BODY_BYTES` | largest upload, 1 to 4718592 | `4194304` (4 MiB) |
-//! | `TFR_UPSTREAM` | `off`; `pin` (the master token copies vetted upstream versions in); `proxy` (modules with no version here are also served from the upstream) | `off` |
+//! | `TFR_UPSTREAM` | `off`; `pin` (the master token copies vetted upstream versions in); `proxy` (modules with no version here are also served from the upstream); `github` (modules with no version here are served from GitHub repositories' tags, archives through the function) | `off` |
 //! | `TFR_PROXY_ALLOW` | modules that may come from the upstream: comma-separated prefixes `namespace[/name[/system]]` | all |
 //! | `TFR_PROXY_DENY` | modules that never come from the upstream; wins over `TFR_PROXY_ALLOW` | none |
-//! | `TFR_UPSTREAM_URL`, `TFR_UPSTREAM_TOKEN`, `TFR_UPSTREAM_TIMEOUT_SECS`, `TFR_UPSTREAM_CACHE_TTL_SECS`, `TFR_UPSTREAM_CA_FILE`, `TFR_GITHUB_TARBALL_URL` | the upstream registry client, read by `upstream_registry::RegistryUpstreamConfig::from_env` | `https://registry.terraform.io`, ... |
+//! | `TFR_UPSTREAM_URL`, `TFR_UPSTREAM_TOKEN`, `TFR_UPSTREAM_TIMEOUT_SECS`, `TFR_UPSTREAM_CACHE_TTL_SECS`, `TFR_UPSTREAM_CA_FILE`, `TFR_GITHUB_TARBALL_URL` | with `pin`/`proxy`: the upstream registry client, read by `upstream_registry::RegistryUpstreamConfig::from_env` | `https://registry.terraform.io`, ... |
+//! | `TFR_GITHUB_API_URL`, `TFR_GITHUB_TOKEN`, `TFR_GITHUB_APP_ID`, `TFR_GITHUB_APP_PRIVATE_KEY`, `TFR_GITHUB_APP_PRIVATE_KEY_FILE`, `TFR_GITHUB_APP_INSTALLATION_ID`, `TFR_GITHUB_REPO_TEMPLATE`, `TFR_GITHUB_REPOS`, `TFR_GITHUB_CACHE_TTL_SECS`, `TFR_GITHUB_TIMEOUT_SECS`, `TFR_GITHUB_CA_FILE` | with `github`: the GitHub client, read by `upstream_github::GithubConfig::from_env` | `https://api.github.com/`, no credentials, ... |
+//! | `TFR_GITHUB_CACHE_ARCHIVES` | with `github`: keep each archive fetched from GitHub in the bucket under `{prefix}github-cache/`, so it is fetched once | `false` |
 //!
-//! With `TFR_UPSTREAM=off`, setting any other upstream variable is refused, so a
-//! forgotten `TFR_UPSTREAM` does not go unnoticed.
+//! Variables of an upstream that `TFR_UPSTREAM` does not choose are refused, so
+//! a forgotten or mistyped `TFR_UPSTREAM` does not go unnoticed.
 //!
 //! `TFR_S3_PRESIGN_TTL_SECS` is refused in favour of `TFR_ARCHIVE_URL_TTL_SECS`.
 //! Empty values count as unset.
@@ -27,14 +29,18 @@
 use std::time::Duration;
 
 use registry_core::proxy::InvalidPattern;
-use registry_core::{ModulePattern, ProxyConfig, RegistryConfig, SigningKey, TokenHash};
+use registry_core::{
+    ModulePattern, ProxyConfig, RegistryConfig, SigningKey, TokenHash, UpstreamArchives,
+};
 use storage_s3::{S3Config, S3ConfigError, MAX_PRESIGN_TTL};
+use upstream_github::GithubConfig;
 use upstream_registry::RegistryUpstreamConfig;
 
-/// The upstream variables besides `TFR_UPSTREAM`, refused while it is `off`.
-const UPSTREAM_VARS: &[&str] = &[
-    "TFR_PROXY_ALLOW",
-    "TFR_PROXY_DENY",
+/// The proxy lists, for any upstream.
+const LIST_VARS: &[&str] = &["TFR_PROXY_ALLOW", "TFR_PROXY_DENY"];
+
+/// The upstream registry client's variables (`TFR_UPSTREAM=pin|proxy`).
+const REGISTRY_VARS: &[&str] = &[
     "TFR_UPSTREAM_URL",
     "TFR_UPSTREAM_TOKEN",
     "TFR_UPSTREAM_TIMEOUT_SECS",
@@ -42,6 +48,35 @@ const UPSTREAM_VARS: &[&str] = &[
     "TFR_UPSTREAM_CA_FILE",
     "TFR_GITHUB_TARBALL_URL",
 ];
+
+/// The GitHub client's variables (`TFR_UPSTREAM=github`).
+const GITHUB_VARS: &[&str] = &[
+    "TFR_GITHUB_API_URL",
+    "TFR_GITHUB_TOKEN",
+    "TFR_GITHUB_APP_ID",
+    "TFR_GITHUB_APP_PRIVATE_KEY",
+    "TFR_GITHUB_APP_PRIVATE_KEY_FILE",
+    "TFR_GITHUB_APP_INSTALLATION_ID",
+    "TFR_GITHUB_REPO_TEMPLATE",
+    "TFR_GITHUB_REPOS",
+    "TFR_GITHUB_CACHE_TTL_SECS",
+    "TFR_GITHUB_TIMEOUT_SECS",
+    "TFR_GITHUB_CA_FILE",
+    "TFR_GITHUB_CACHE_ARCHIVES",
+];
+
+/// Which upstream the function uses, with its client's configuration.
+#[derive(Debug)]
+pub(crate) enum UpstreamChoice {
+    /// `TFR_UPSTREAM=pin|proxy`: another module registry.
+    Registry(Box<RegistryUpstreamConfig>),
+    /// `TFR_UPSTREAM=github`: GitHub repositories' tags; with `cache_archives`,
+    /// fetched archives are kept in the bucket.
+    Github {
+        config: Box<GithubConfig>,
+        cache_archives: bool,
+    },
+}
 
 /// Lambda refuses request payloads over 6 MB (6,291,456 bytes); a binary body
 /// travels base64, 4/3 of its size: no upload over 3/4 of that can arrive.
@@ -59,8 +94,8 @@ pub(crate) struct Config {
     pub(crate) registry: RegistryConfig,
     /// `false` when no `TFR_SIGNING_KEY` was given and one was generated.
     pub(crate) signing_key_given: bool,
-    /// The upstream registry client, with `TFR_UPSTREAM=pin|proxy`.
-    pub(crate) upstream: Option<RegistryUpstreamConfig>,
+    /// The upstream, unless `TFR_UPSTREAM=off`.
+    pub(crate) upstream: Option<UpstreamChoice>,
 }
 
 /// Why the configuration could not be read: names the variable and the fix.
@@ -82,12 +117,19 @@ pub(crate) enum ConfigError {
         #[source]
         source: InvalidPattern,
     },
-    /// Another upstream variable is set while `TFR_UPSTREAM` is off.
-    #[error("TFR_UPSTREAM is off, but {0} is set: set TFR_UPSTREAM=pin or TFR_UPSTREAM=proxy, or unset {0}")]
-    UpstreamOff(&'static str),
-    /// A `TFR_UPSTREAM_*` variable of the upstream client.
+    /// A variable of another upstream than `TFR_UPSTREAM` chooses is set.
+    #[error("{var} is set, but TFR_UPSTREAM={mode} does not read it: {fix}, or unset {var}")]
+    OtherUpstream {
+        var: &'static str,
+        mode: &'static str,
+        fix: &'static str,
+    },
+    /// A `TFR_UPSTREAM_*` variable of the upstream registry client.
     #[error(transparent)]
     Upstream(#[from] upstream_registry::ConfigError),
+    /// A `TFR_GITHUB_*` variable of the GitHub client.
+    #[error(transparent)]
+    Github(#[from] upstream_github::ConfigError),
 }
 
 impl Config {
@@ -96,15 +138,21 @@ impl Config {
         let get = |name: &str| std::env::var(name).ok();
         check_no_presign_ttl(get)?;
         let mut config = Self::from_lookup(S3Config::from_env()?, get)?;
-        if config.upstream.is_some() {
-            config.upstream = Some(RegistryUpstreamConfig::from_env()?);
+        match &mut config.upstream {
+            None => {}
+            Some(UpstreamChoice::Registry(registry)) => {
+                **registry = RegistryUpstreamConfig::from_env()?;
+            }
+            Some(UpstreamChoice::Github { config, .. }) => {
+                **config = GithubConfig::from_env()?;
+            }
         }
         Ok(config)
     }
 
     /// [`Config::from_env`] after the `TFR_S3_*` variables, over any variable
-    /// lookup (for tests). With `TFR_UPSTREAM=pin|proxy`, `upstream` holds the
-    /// client's defaults: `from_env` reads its `TFR_UPSTREAM_*` variables.
+    /// lookup (for tests). With an upstream, `upstream` holds its client's
+    /// defaults: `from_env` reads the client's own variables.
     pub(crate) fn from_lookup(
         s3: S3Config,
         get: impl Fn(&str) -> Option<String>,
@@ -136,6 +184,12 @@ impl Config {
                         "is invalid: use at least 32 random bytes in hex (`openssl rand -hex 32`)",
                     ))?,
             ),
+            None if get("TFR_UPSTREAM").is_some_and(|m| m.eq_ignore_ascii_case("github")) => {
+                return Err(err(
+                    "TFR_SIGNING_KEY",
+                    "is not set, but TFR_UPSTREAM=github serves archives through signed registry URLs: every instance must verify the others' URLs, so set one shared key (`openssl rand -hex 32`)",
+                ))
+            }
             None if s3.serve_through_registry => {
                 return Err(err(
                     "TFR_SIGNING_KEY",
@@ -199,23 +253,37 @@ impl Config {
 /// client's defaults unless `TFR_UPSTREAM` is `off`.
 fn upstream_config(
     get: impl Fn(&str) -> Option<String>,
-) -> Result<(ProxyConfig, Option<RegistryUpstreamConfig>), ConfigError> {
-    let mode = get("TFR_UPSTREAM");
-    let (enabled, on) = match mode.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("off") => (false, false),
-        Some("pin") => (false, true),
-        Some("proxy") => (true, true),
-        Some(_) => {
-            return Err(ConfigError::Var {
-                var: "TFR_UPSTREAM",
-                problem: "is invalid: use off, pin or proxy",
-            })
-        }
-    };
-    if !on {
-        if let Some(var) = UPSTREAM_VARS.iter().find(|v| get(v).is_some()) {
-            return Err(ConfigError::UpstreamOff(var));
-        }
+) -> Result<(ProxyConfig, Option<UpstreamChoice>), ConfigError> {
+    let mode = get("TFR_UPSTREAM").map(|m| m.to_ascii_lowercase());
+    let (mode, refused, fix): (&'static str, &[&[&'static str]], &'static str) =
+        match mode.as_deref() {
+            None | Some("off") => (
+                "off",
+                &[LIST_VARS, REGISTRY_VARS, GITHUB_VARS],
+                "set TFR_UPSTREAM to pin, proxy or github",
+            ),
+            Some("pin") => ("pin", &[GITHUB_VARS], "set TFR_UPSTREAM=github"),
+            Some("proxy") => ("proxy", &[GITHUB_VARS], "set TFR_UPSTREAM=github"),
+            Some("github") => (
+                "github",
+                &[REGISTRY_VARS],
+                "set TFR_UPSTREAM=pin or TFR_UPSTREAM=proxy",
+            ),
+            Some(_) => {
+                return Err(ConfigError::Var {
+                    var: "TFR_UPSTREAM",
+                    problem: "is invalid: use off, pin, proxy or github",
+                })
+            }
+        };
+    if let Some(var) = refused
+        .iter()
+        .flat_map(|vars| vars.iter())
+        .find(|v| get(v).is_some())
+    {
+        return Err(ConfigError::OtherUpstream { var, mode, fix });
+    }
+    if mode == "off" {
         return Ok((ProxyConfig::default(), None));
     }
     let patterns = |var: &'static str| -> Result<Vec<ModulePattern>, ConfigError> {
@@ -229,9 +297,28 @@ fn upstream_config(
             })
             .collect()
     };
-    let proxy = ProxyConfig::enabled(patterns("TFR_PROXY_ALLOW")?, patterns("TFR_PROXY_DENY")?)
-        .with_enabled(enabled);
-    Ok((proxy, Some(RegistryUpstreamConfig::default())))
+    let proxy = ProxyConfig::enabled(patterns("TFR_PROXY_ALLOW")?, patterns("TFR_PROXY_DENY")?);
+    if mode == "github" {
+        let cache_archives = match get("TFR_GITHUB_CACHE_ARCHIVES").as_deref() {
+            None => false,
+            Some(v) => parse_bool(v).ok_or(ConfigError::Var {
+                var: "TFR_GITHUB_CACHE_ARCHIVES",
+                problem: "is invalid: use true or false",
+            })?,
+        };
+        let choice = UpstreamChoice::Github {
+            config: Box::default(),
+            cache_archives,
+        };
+        return Ok((
+            proxy.with_archives(UpstreamArchives::ThroughRegistry),
+            Some(choice),
+        ));
+    }
+    Ok((
+        proxy.with_enabled(mode == "proxy"),
+        Some(UpstreamChoice::Registry(Box::default())),
+    ))
 }
 
 /// Refuses `TFR_S3_PRESIGN_TTL_SECS`: one variable, `TFR_ARCHIVE_URL_TTL_SECS`,
@@ -274,10 +361,12 @@ mod tests {
 
     fn var_of(e: &ConfigError) -> &'static str {
         match e {
-            ConfigError::Var { var, .. } | ConfigError::Pattern { var, .. } => var,
-            ConfigError::UpstreamOff(_) => "TFR_UPSTREAM",
+            ConfigError::Var { var, .. }
+            | ConfigError::Pattern { var, .. }
+            | ConfigError::OtherUpstream { var, .. } => var,
             ConfigError::S3(_) => "TFR_S3_*",
             ConfigError::Upstream(_) => "TFR_UPSTREAM_*",
+            ConfigError::Github(_) => "TFR_GITHUB_*",
         }
     }
 
@@ -315,10 +404,10 @@ mod tests {
             .collect();
         assert_eq!(allow, ["hashicorp", "terraform-aws-modules/vpc"]);
         assert_eq!(c.registry.proxy.deny.len(), 1);
-        assert_eq!(
-            c.upstream.unwrap().base_url.as_str(),
-            upstream_registry::DEFAULT_BASE_URL
-        );
+        assert!(matches!(
+            c.upstream,
+            Some(UpstreamChoice::Registry(ref r)) if r.base_url.as_str() == upstream_registry::DEFAULT_BASE_URL
+        ));
         let pin = from(
             S3Config::new("b"),
             &[("TFR_MASTER_TOKEN_SHA256", HASH), ("TFR_UPSTREAM", "PIN")],
@@ -326,6 +415,29 @@ mod tests {
         .unwrap();
         assert!(pin.upstream.is_some() && !pin.registry.proxy.enabled);
         assert!(pin.registry.proxy.allow.is_empty());
+        let github = from(
+            S3Config::new("b"),
+            &[
+                ("TFR_MASTER_TOKEN_SHA256", HASH),
+                ("TFR_UPSTREAM", "github"),
+                ("TFR_SIGNING_KEY", &"ab".repeat(32)),
+                ("TFR_PROXY_DENY", "acme/secret"),
+                ("TFR_GITHUB_CACHE_ARCHIVES", "true"),
+            ],
+        )
+        .unwrap();
+        assert!(github.registry.proxy.enabled);
+        assert_eq!(
+            github.registry.proxy.archives,
+            UpstreamArchives::ThroughRegistry
+        );
+        assert!(matches!(
+            github.upstream,
+            Some(UpstreamChoice::Github {
+                cache_archives: true,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -429,15 +541,39 @@ mod tests {
                 "TFR_S3_PRESIGN_TTL_SECS",
             ),
         ];
+        let key = "ab".repeat(32);
+        let key = key.as_str();
         let upstream_cases: &[(&[(&str, &str)], &str)] = &[
             (&[("TFR_UPSTREAM", "on")], "TFR_UPSTREAM"),
             (
                 &[("TFR_UPSTREAM_URL", "https://r.example.com")],
-                "TFR_UPSTREAM",
+                "TFR_UPSTREAM_URL",
             ),
             (
                 &[("TFR_UPSTREAM", "off"), ("TFR_PROXY_DENY", "acme")],
-                "TFR_UPSTREAM",
+                "TFR_PROXY_DENY",
+            ),
+            (&[("TFR_GITHUB_TOKEN", "t")], "TFR_GITHUB_TOKEN"),
+            (&[("TFR_UPSTREAM", "github")], "TFR_SIGNING_KEY"),
+            (
+                &[("TFR_UPSTREAM", "proxy"), ("TFR_GITHUB_APP_ID", "1")],
+                "TFR_GITHUB_APP_ID",
+            ),
+            (
+                &[
+                    ("TFR_UPSTREAM", "github"),
+                    ("TFR_SIGNING_KEY", key),
+                    ("TFR_UPSTREAM_URL", "https://r.example.com"),
+                ],
+                "TFR_UPSTREAM_URL",
+            ),
+            (
+                &[
+                    ("TFR_UPSTREAM", "github"),
+                    ("TFR_SIGNING_KEY", key),
+                    ("TFR_GITHUB_CACHE_ARCHIVES", "sure"),
+                ],
+                "TFR_GITHUB_CACHE_ARCHIVES",
             ),
             (
                 &[("TFR_UPSTREAM", "proxy"), ("TFR_PROXY_ALLOW", "hashi*")],

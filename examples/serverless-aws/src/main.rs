@@ -8,9 +8,10 @@ use std::sync::Arc;
 use registry_core::Registry;
 use storage_s3::{S3PinStore, S3Storage, S3TokenStore};
 use tracing_subscriber::EnvFilter;
+use upstream_github::GithubUpstream;
 use upstream_registry::RegistryUpstream;
 
-use crate::config::Config;
+use crate::config::{Config, UpstreamChoice};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -42,13 +43,33 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let storage = S3Storage::connect(config.s3.clone()).await?;
     let tokens = S3TokenStore::connect(config.s3.clone()).await?;
     let mut registry = Registry::new(Arc::new(storage), Arc::new(tokens), config.registry);
-    if let Some(upstream) = config.upstream {
-        let upstream = RegistryUpstream::new(upstream)?;
-        tracing::info!(upstream = %upstream.config().base_url, "upstream registry");
-        let pins = S3PinStore::connect(config.s3).await?;
-        registry = registry
-            .with_upstream(Arc::new(upstream))
-            .with_pin_store(Arc::new(pins));
+    match config.upstream {
+        None => {}
+        Some(UpstreamChoice::Registry(upstream)) => {
+            let upstream = RegistryUpstream::new(*upstream)?;
+            tracing::info!(upstream = %upstream.config().base_url, "upstream registry");
+            let pins = S3PinStore::connect(config.s3).await?;
+            registry = registry
+                .with_upstream(Arc::new(upstream))
+                .with_pin_store(Arc::new(pins));
+        }
+        Some(UpstreamChoice::Github {
+            config: github,
+            cache_archives,
+        }) => {
+            let github = GithubUpstream::new(*github)?;
+            tracing::info!(api = %github.name(), cache_archives, "modules from GitHub");
+            let pins = S3PinStore::connect(config.s3.clone()).await?;
+            registry = registry
+                .with_upstream(Arc::new(github))
+                .with_pin_store(Arc::new(pins));
+            if cache_archives {
+                // A store of its own: a cached version never makes its module local.
+                let prefix = format!("{}github-cache/", config.s3.prefix);
+                let cache = S3Storage::connect(config.s3.with_prefix(prefix)).await?;
+                registry = registry.with_archive_cache(Arc::new(cache));
+            }
+        }
     }
     adapter_lambda::run(Arc::new(registry)).await
 }

@@ -18,18 +18,24 @@ locals {
 
   # Unset optional variables are left out, so the registry applies its defaults.
   lambda_environment = {
-    TFR_S3_BUCKET                 = aws_s3_bucket.registry.id
-    TFR_S3_PREFIX                 = local.s3_prefix == "" ? null : local.s3_prefix
-    TFR_MASTER_TOKEN_SHA256       = sha256(local.master_token)
-    TFR_SIGNING_KEY               = sensitive(random_id.signing_key.hex)
-    TFR_ARCHIVE_URL_TTL_SECS      = tostring(var.archive_url_ttl_secs)
-    TFR_ANONYMOUS_READS           = tostring(var.anonymous_reads)
-    TFR_S3_SERVE_THROUGH_REGISTRY = tostring(var.serve_archives_through_registry)
-    TFR_MAX_BODY_BYTES            = var.max_body_bytes == null ? null : tostring(var.max_body_bytes)
-    TFR_UPSTREAM                  = var.upstream
-    TFR_UPSTREAM_URL              = var.upstream == "off" ? null : var.upstream_url
-    TFR_PROXY_ALLOW               = var.upstream == "off" || length(var.proxy_allow) == 0 ? null : join(",", var.proxy_allow)
-    TFR_PROXY_DENY                = var.upstream == "off" || length(var.proxy_deny) == 0 ? null : join(",", var.proxy_deny)
+    TFR_S3_BUCKET                  = aws_s3_bucket.registry.id
+    TFR_S3_PREFIX                  = local.s3_prefix == "" ? null : local.s3_prefix
+    TFR_MASTER_TOKEN_SHA256        = sha256(local.master_token)
+    TFR_SIGNING_KEY                = sensitive(random_id.signing_key.hex)
+    TFR_ARCHIVE_URL_TTL_SECS       = tostring(var.archive_url_ttl_secs)
+    TFR_ANONYMOUS_READS            = tostring(var.anonymous_reads)
+    TFR_S3_SERVE_THROUGH_REGISTRY  = tostring(var.serve_archives_through_registry)
+    TFR_MAX_BODY_BYTES             = var.max_body_bytes == null ? null : tostring(var.max_body_bytes)
+    TFR_UPSTREAM                   = var.upstream
+    TFR_UPSTREAM_URL               = contains(["pin", "proxy"], var.upstream) ? var.upstream_url : null
+    TFR_GITHUB_TOKEN               = var.upstream == "github" ? var.github_token : null
+    TFR_GITHUB_APP_ID              = var.upstream == "github" ? var.github_app_id : null
+    TFR_GITHUB_APP_PRIVATE_KEY     = var.upstream == "github" ? var.github_app_private_key : null
+    TFR_GITHUB_APP_INSTALLATION_ID = var.upstream == "github" && var.github_app_installation_id != null ? tostring(var.github_app_installation_id) : null
+    TFR_GITHUB_REPO_TEMPLATE       = var.upstream == "github" ? var.github_repo_template : null
+    TFR_GITHUB_CACHE_ARCHIVES      = var.upstream == "github" ? tostring(var.github_cache_archives) : null
+    TFR_PROXY_ALLOW                = var.upstream == "off" || length(var.proxy_allow) == 0 ? null : join(",", var.proxy_allow)
+    TFR_PROXY_DENY                 = var.upstream == "off" || length(var.proxy_deny) == 0 ? null : join(",", var.proxy_deny)
   }
 }
 

@@ -171,13 +171,13 @@ variable "disable_execute_api_endpoint" {
 }
 
 variable "upstream" {
-  description = "TFR_UPSTREAM: \"off\"; \"pin\" (the master token copies vetted versions of an upstream registry into the bucket: POST /v1/pins/...); or \"proxy\" (modules with no version here are also served live from the upstream, and pinning works). A module with any version here is never mixed with upstream versions."
+  description = "TFR_UPSTREAM: \"off\"; \"pin\" (the master token copies vetted versions of an upstream registry into the bucket: POST /v1/pins/...); \"proxy\" (modules with no version here are also served live from the upstream, and pinning works); or \"github\" (modules with no version here are served from GitHub repositories' SemVer tags, archives fetched with the github_* credentials and served through the function). A module with any version here is never mixed with upstream versions."
   type        = string
   default     = "off"
 
   validation {
-    condition     = contains(["off", "pin", "proxy"], var.upstream)
-    error_message = "Use \"off\", \"pin\" or \"proxy\"."
+    condition     = contains(["off", "pin", "proxy", "github"], var.upstream)
+    error_message = "Use \"off\", \"pin\", \"proxy\" or \"github\"."
   }
 }
 
@@ -197,4 +197,42 @@ variable "proxy_deny" {
   description = "Modules that never come from the upstream (TFR_PROXY_DENY), as for proxy_allow; wins over it. Deny your own namespaces."
   type        = list(string)
   default     = []
+}
+
+variable "github_token" {
+  description = "With upstream = \"github\": a personal access token for the repositories (TFR_GITHUB_TOKEN). null: a GitHub App (github_app_id) or, for public repositories, no credentials."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "github_app_id" {
+  description = "With upstream = \"github\": the GitHub App's id or client id (TFR_GITHUB_APP_ID), with github_app_private_key."
+  type        = string
+  default     = null
+}
+
+variable "github_app_private_key" {
+  description = "The GitHub App's private key, PEM (TFR_GITHUB_APP_PRIVATE_KEY). It lives in the function's environment and the Terraform state: protect both."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "github_app_installation_id" {
+  description = "The GitHub App's installation id (TFR_GITHUB_APP_INSTALLATION_ID). null: discovered per repository owner."
+  type        = number
+  default     = null
+}
+
+variable "github_repo_template" {
+  description = "How ns/name/system maps to a repository (TFR_GITHUB_REPO_TEMPLATE). null: {namespace}/terraform-{system}-{name}."
+  type        = string
+  default     = null
+}
+
+variable "github_cache_archives" {
+  description = "Keep every archive fetched from GitHub in the bucket under github-cache/ (TFR_GITHUB_CACHE_ARCHIVES), so each version is fetched from GitHub once."
+  type        = bool
+  default     = true
 }
