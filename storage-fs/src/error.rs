@@ -71,10 +71,13 @@ pub(crate) fn classify(err: io::Error, cx: Context<'_>) -> StorageError {
                 ),
             }
         }
-        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => StorageError::Unavailable {
-            backend: BACKEND,
-            message: format!("{cx}: {err}"),
-        },
+        // A full disk, or a network file system that timed out: retry later.
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::TimedOut => {
+            StorageError::Unavailable {
+                backend: BACKEND,
+                message: format!("{cx}: {err}"),
+            }
+        }
         _ => StorageError::other(BACKEND, format!("{cx}: {err}")),
     }
 }
@@ -138,6 +141,10 @@ mod tests {
         ));
         assert!(matches!(
             classify(ErrorKind::QuotaExceeded.into(), Context::op("writing", p)),
+            StorageError::Unavailable { .. }
+        ));
+        assert!(matches!(
+            classify(ErrorKind::TimedOut.into(), Context::op("reading", p)),
             StorageError::Unavailable { .. }
         ));
         let other = classify(ErrorKind::InvalidData.into(), Context::op("reading", p));

@@ -130,7 +130,7 @@ fn storage_response(e: StorageError) -> Response<Bytes> {
         // Handlers turn these into messages naming the module; this is the fallback.
         StorageError::NotFound => error_body(StatusCode::NOT_FOUND, "not found"),
         StorageError::AlreadyExists => error_body(StatusCode::CONFLICT, "already exists"),
-        StorageError::Unavailable { .. } => {
+        _ if is_transient(&e) => {
             tracing::warn!(error = %e, "storage unavailable");
             unavailable(
                 "the registry's storage is temporarily unavailable; retry shortly",
@@ -145,6 +145,27 @@ fn storage_response(e: StorageError) -> Response<Bytes> {
             )
         }
     }
+}
+
+/// Whether retrying may work (`503` + `Retry-After`): [`StorageError::Unavailable`],
+/// or a timeout the backend did not classify as such, i.e. an [`std::io::Error`]
+/// of kind `TimedOut` in the error's source chain (e.g.
+/// `StorageError::other("nfs", io_error)`).
+fn is_transient(e: &StorageError) -> bool {
+    if matches!(e, StorageError::Unavailable { .. }) {
+        return true;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 fn upstream_response(e: UpstreamError) -> Response<Bytes> {

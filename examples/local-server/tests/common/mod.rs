@@ -10,7 +10,7 @@ use std::env;
 use std::fs;
 use std::io::{BufRead as _, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -93,6 +93,41 @@ pub(crate) fn module_archive(version: &str, top_dir: Option<&str>) -> Vec<u8> {
     tar.into_inner().unwrap().finish().unwrap()
 }
 
+/// A flat module of `main.tf` (outputting `version`) and `blob.bin` holding
+/// `blob`, as a .tar.gz stored without compression, so its size is about
+/// `blob`'s (and, being flat, the registry stores it as it is).
+pub(crate) fn large_module_archive(version: &str, blob: &[u8]) -> Vec<u8> {
+    let gz = GzEncoder::new(
+        Vec::with_capacity(blob.len() + (1 << 20)),
+        flate2::Compression::none(),
+    );
+    let mut tar = tar::Builder::new(gz);
+    let main_tf = format!("output \"version\" {{\n  value = \"{version}\"\n}}\n");
+    for (path, bytes) in [("main.tf", main_tf.as_bytes()), ("blob.bin", blob)] {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_size(bytes.len() as u64);
+        tar.append_data(&mut header, path, bytes).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+/// `len` pseudo-random (so incompressible) bytes, the same on every call.
+pub(crate) fn incompressible_bytes(len: usize) -> Vec<u8> {
+    // xorshift64*
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
 /// The file names in a .tar.gz, without a leading `./`.
 pub(crate) fn archive_entries(archive: &[u8]) -> Vec<String> {
     let mut tar = tar::Archive::new(GzDecoder::new(archive));
@@ -157,7 +192,26 @@ impl Server {
     /// Starts it on a free port with its data in `data_dir` and `extra_args`, and
     /// waits until it has printed the master token and written its port.
     pub(crate) fn start(data_dir: &Path, extra_args: &[&str]) -> Self {
+        Self::spawn(data_dir, extra_args, None)
+    }
+
+    /// Starts it like [`Server::start`] with `--master-token master_token`, e.g.
+    /// again on a data directory an earlier run set up (only a first start
+    /// without this flag prints a token).
+    pub(crate) fn start_with_master_token(
+        data_dir: &Path,
+        extra_args: &[&str],
+        master_token: &str,
+    ) -> Self {
+        let mut args = vec!["--master-token", master_token];
+        args.extend_from_slice(extra_args);
+        Self::spawn(data_dir, &args, Some(master_token))
+    }
+
+    fn spawn(data_dir: &Path, extra_args: &[&str], master_token: Option<&str>) -> Self {
         let port_file = data_dir.with_extension("port");
+        // A restart must not read the port of the previous run.
+        let _ = fs::remove_file(&port_file);
         let mut command = Command::new(env!("CARGO_BIN_EXE_local-server"));
         // Its flags also come from TFR_* variables: none of the caller's may leak in.
         for (key, _) in env::vars_os() {
@@ -197,26 +251,9 @@ impl Server {
         };
 
         let deadline = Instant::now() + STARTUP_TIMEOUT;
-        server.master_token = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(token) = find_token(&line) {
-                        break token;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    panic!(
-                        "local-server printed no master token (tfr_...) within {STARTUP_TIMEOUT:?}"
-                    )
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    panic!(
-                        "local-server closed stdout without printing a master token: {}",
-                        server.exit_status()
-                    )
-                }
-            }
+        server.master_token = match master_token {
+            Some(token) => token.to_owned(),
+            None => server.printed_master_token(&lines, deadline),
         };
         server.port = loop {
             if let Some(port) = fs::read_to_string(&port_file)
@@ -244,6 +281,60 @@ impl Server {
             server.cert_path.display()
         );
         server
+    }
+
+    /// The master token the server prints on a first start, read from its stdout.
+    fn printed_master_token(
+        &mut self,
+        lines: &mpsc::Receiver<String>,
+        deadline: Instant,
+    ) -> String {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(token) = find_token(&line) {
+                        return token;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "local-server printed no master token (tfr_...) within {STARTUP_TIMEOUT:?}"
+                    )
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "local-server closed stdout without printing a master token: {}",
+                        self.exit_status()
+                    )
+                }
+            }
+        }
+    }
+
+    /// The server's process id (to send it signals).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `timeout` for the server to exit by itself; `None` if it is
+    /// still running then.
+    pub(crate) fn wait_for_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Everything the server printed so far (stdout and stderr, prefixed).
+    pub(crate) fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
     }
 
     /// How the server ended, waiting a little for it to do so.

@@ -1,0 +1,807 @@
+//! Failing backends through `Registry::handle` (no sockets): every route that
+//! touches the `Storage`, `TokenStore` or `PinStore` answers a backend failure
+//! with something a client can act on, and never with the backend's own words.
+//!
+//! - temporarily unavailable (throttling, timeouts) -> `503` + `Retry-After`;
+//! - anything else (misconfiguration, I/O errors) -> `500`;
+//! - either way a JSON `{"errors":["..."]}` body naming no path, bucket, host
+//!   or backend, and no partial state: a failed publish is not listed, and
+//!   succeeds when retried once the backend is back.
+//!
+//! The fakes wrap the in-memory ones with a switch that makes every call fail;
+//! mockall mocks check the interactions (one storage call per publish, no
+//! fallback to the upstream when local storage fails).
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use registry_core::memory::{InMemoryPinStore, InMemoryStorage, InMemoryTokenStore};
+use registry_core::{
+    Archive, ArchiveLocation, FetchedArchive, MockStorage, MockTokenStore, MockUpstream,
+    ModuleAddress, PinRecord, PinStore, ProxyConfig, Registry, RegistryConfig, Sha256Digest,
+    SigningKey, Storage, StorageError, TokenHash, TokenRecord, TokenStore, UpstreamArchives,
+    Version,
+};
+use serde_json::Value;
+
+const MASTER: &str = "tfr_master-token-for-fault-tests-00000000000000";
+
+/// What the fakes' errors carry and no response may show.
+const INTERNALS: &[&str] = &[
+    "faultfake",
+    "/srv/registry-secret",
+    "corp-private-bucket",
+    "10.66.6.6",
+    "SignatureDoesNotMatch",
+    "EIO",
+    "timed out after",
+];
+
+/// How a faulty fake fails while its switch is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// `StorageError::Unavailable`: throttled, or a timeout the backend classified.
+    Unavailable,
+    /// A timeout the backend did not classify: `Other` with an `io::Error` of
+    /// kind `TimedOut` as its source.
+    UnclassifiedTimeout,
+    /// `StorageError::Misconfigured`: credentials, permissions, no such bucket.
+    Misconfigured,
+    /// `StorageError::Other`: an I/O error.
+    Other,
+}
+
+const FAULTS: [Fault; 4] = [
+    Fault::Unavailable,
+    Fault::UnclassifiedTimeout,
+    Fault::Misconfigured,
+    Fault::Other,
+];
+
+impl Fault {
+    fn error(self) -> StorageError {
+        const BACKEND: &str = "faultfake";
+        match self {
+            Fault::Unavailable => StorageError::Unavailable {
+                backend: BACKEND,
+                message: "timed out after 30s talking to 10.66.6.6:9000 for s3://corp-private-bucket/srv/registry-secret".into(),
+            },
+            Fault::UnclassifiedTimeout => StorageError::other(
+                BACKEND,
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "read /srv/registry-secret/modules/acme timed out after 30s",
+                ),
+            ),
+            Fault::Misconfigured => StorageError::Misconfigured {
+                backend: BACKEND,
+                message: "PUT s3://corp-private-bucket/modules: SignatureDoesNotMatch".into(),
+            },
+            Fault::Other => StorageError::other(
+                BACKEND,
+                "EIO writing /srv/registry-secret/modules/acme/vpc/aws/1.0.0/archive.tar.gz",
+            ),
+        }
+    }
+
+    /// The status the registry answers this fault with.
+    fn status(self) -> StatusCode {
+        match self {
+            Fault::Unavailable | Fault::UnclassifiedTimeout => StatusCode::SERVICE_UNAVAILABLE,
+            Fault::Misconfigured | Fault::Other => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The switch every faulty fake checks before each call: `None` is healthy.
+#[derive(Debug, Default)]
+struct Switch(Mutex<Option<Fault>>);
+
+impl Switch {
+    fn set(&self, fault: Option<Fault>) {
+        *self.0.lock().unwrap() = fault;
+    }
+
+    fn check(&self) -> Result<(), StorageError> {
+        match *self.0.lock().unwrap() {
+            Some(fault) => Err(fault.error()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// An in-memory `Storage` that fails every call while `switch` is on, and
+/// `publish` alone while `publish_switch` is.
+///
+/// With `commit_then_fail`, `publish` stores the version and then reports the
+/// fault: the answer was lost after the write took effect (e.g. an S3 `PUT`
+/// whose response timed out).
+#[derive(Debug, Default)]
+struct FaultyStorage {
+    inner: InMemoryStorage,
+    switch: Switch,
+    publish_switch: Switch,
+    commit_then_fail: AtomicBool,
+}
+
+#[async_trait]
+impl Storage for FaultyStorage {
+    async fn publish(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+        archive: &Archive,
+    ) -> Result<(), StorageError> {
+        let check = || {
+            self.switch
+                .check()
+                .and_then(|()| self.publish_switch.check())
+        };
+        if self.commit_then_fail.load(Ordering::SeqCst) {
+            self.inner.publish(module, version, archive).await?;
+            return check();
+        }
+        check()?;
+        self.inner.publish(module, version, archive).await
+    }
+
+    async fn list_versions(&self, module: &ModuleAddress) -> Result<Vec<Version>, StorageError> {
+        self.switch.check()?;
+        self.inner.list_versions(module).await
+    }
+
+    async fn read_archive(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<Archive, StorageError> {
+        self.switch.check()?;
+        self.inner.read_archive(module, version).await
+    }
+
+    async fn locate_archive(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<ArchiveLocation, StorageError> {
+        self.switch.check()?;
+        self.inner.locate_archive(module, version).await
+    }
+
+    async fn delete_version(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<(), StorageError> {
+        self.switch.check()?;
+        self.inner.delete_version(module, version).await
+    }
+}
+
+/// An in-memory `TokenStore` that fails every call while its switch is on.
+#[derive(Debug, Default)]
+struct FaultyTokens {
+    inner: InMemoryTokenStore,
+    switch: Switch,
+}
+
+#[async_trait]
+impl TokenStore for FaultyTokens {
+    async fn create(&self, record: &TokenRecord) -> Result<(), StorageError> {
+        self.switch.check()?;
+        self.inner.create(record).await
+    }
+
+    async fn find_by_hash(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StorageError> {
+        self.switch.check()?;
+        self.inner.find_by_hash(hash).await
+    }
+
+    async fn list(&self) -> Result<Vec<TokenRecord>, StorageError> {
+        self.switch.check()?;
+        self.inner.list().await
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), StorageError> {
+        self.switch.check()?;
+        self.inner.delete(name).await
+    }
+}
+
+/// An in-memory `PinStore` that fails every call while its switch is on.
+#[derive(Debug, Default)]
+struct FaultyPins {
+    inner: InMemoryPinStore,
+    switch: Switch,
+}
+
+#[async_trait]
+impl PinStore for FaultyPins {
+    async fn put(&self, pin: &PinRecord) -> Result<(), StorageError> {
+        self.switch.check()?;
+        self.inner.put(pin).await
+    }
+
+    async fn list(&self) -> Result<Vec<PinRecord>, StorageError> {
+        self.switch.check()?;
+        self.inner.list().await
+    }
+
+    async fn delete(&self, module: &ModuleAddress, version: &Version) -> Result<(), StorageError> {
+        self.switch.check()?;
+        self.inner.delete(module, version).await
+    }
+}
+
+/// A `.tar.gz` whose `main.tf` outputs `version`.
+fn module_tgz(version: &str) -> Bytes {
+    use std::io::Write as _;
+    let mut tar = tar::Builder::new(Vec::new());
+    let body = format!("output \"version\" {{ value = \"{version}\" }}\n");
+    let mut header = tar::Header::new_gnu();
+    header.set_size(body.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "main.tf", body.as_bytes())
+        .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&tar.into_inner().unwrap()).unwrap();
+    Bytes::from(gz.finish().unwrap())
+}
+
+fn config() -> RegistryConfig {
+    RegistryConfig::new(SigningKey::from_bytes([7u8; 32]).unwrap())
+        .with_master_token_hash(TokenHash::of(MASTER))
+}
+
+struct Harness {
+    registry: Registry,
+    storage: Arc<FaultyStorage>,
+    tokens: Arc<FaultyTokens>,
+    pins: Arc<FaultyPins>,
+}
+
+/// A registry on the faulty fakes; `upstream` (for pins) is optional.
+fn harness(upstream: Option<MockUpstream>) -> Harness {
+    let storage = Arc::new(FaultyStorage::default());
+    let tokens = Arc::new(FaultyTokens::default());
+    let pins = Arc::new(FaultyPins::default());
+    let mut registry = Registry::new(storage.clone(), tokens.clone(), config());
+    if let Some(upstream) = upstream {
+        registry = registry
+            .with_upstream(Arc::new(upstream))
+            .with_pin_store(pins.clone());
+    }
+    Harness {
+        registry,
+        storage,
+        tokens,
+        pins,
+    }
+}
+
+fn req(method: Method, uri: &str, token: Option<&str>, body: impl Into<Bytes>) -> Request<Bytes> {
+    let mut b = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    b.body(body.into()).unwrap()
+}
+
+impl Harness {
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: impl Into<Bytes>,
+    ) -> Response<Bytes> {
+        self.registry.handle(req(method, uri, token, body)).await
+    }
+
+    async fn publish(&self, version: &str) -> Response<Bytes> {
+        self.publish_as(MASTER, version).await
+    }
+
+    async fn publish_as(&self, token: &str, version: &str) -> Response<Bytes> {
+        self.call(
+            Method::PUT,
+            &format!("/v1/modules/acme/vpc/aws/{version}"),
+            Some(token),
+            module_tgz(version),
+        )
+        .await
+    }
+
+    /// The versions listed for acme/vpc/aws; empty on `404`.
+    async fn versions(&self) -> Vec<String> {
+        let r = self
+            .call(
+                Method::GET,
+                "/v1/modules/acme/vpc/aws/versions",
+                Some(MASTER),
+                "",
+            )
+            .await;
+        if r.status() == StatusCode::NOT_FOUND {
+            return Vec::new();
+        }
+        assert_eq!(r.status(), StatusCode::OK, "{}", text(&r));
+        let v: Value = serde_json::from_slice(r.body()).unwrap();
+        v["modules"][0]["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The signed archive URL of a version (its `X-Terraform-Get`).
+    async fn archive_url(&self, version: &str) -> String {
+        let r = self
+            .call(
+                Method::GET,
+                &format!("/v1/modules/acme/vpc/aws/{version}/download"),
+                Some(MASTER),
+                "",
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT, "{}", text(&r));
+        r.headers()["x-terraform-get"].to_str().unwrap().to_owned()
+    }
+
+    async fn token(&self, name: &str, tier: &str) -> String {
+        let r = self
+            .call(
+                Method::POST,
+                "/v1/tokens",
+                Some(MASTER),
+                format!(r#"{{"name":"{name}","tier":"{tier}"}}"#),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{}", text(&r));
+        let v: Value = serde_json::from_slice(r.body()).unwrap();
+        v["token"].as_str().unwrap().to_owned()
+    }
+}
+
+fn text(r: &Response<Bytes>) -> String {
+    String::from_utf8_lossy(r.body()).into_owned()
+}
+
+/// `r` is the answer to `fault`: its status, `Retry-After` (a whole number of
+/// seconds) exactly on `503`, and a JSON `{"errors":[...]}` body (empty for
+/// `HEAD`) that shows none of the backend's words.
+fn assert_fault_response(r: &Response<Bytes>, fault: Fault, what: &str) {
+    assert_eq!(
+        r.status(),
+        fault.status(),
+        "{what} ({fault:?}): {}",
+        text(r)
+    );
+    let retry_after = r.headers().get("retry-after");
+    if r.status() == StatusCode::SERVICE_UNAVAILABLE {
+        let secs: u64 = retry_after
+            .unwrap_or_else(|| panic!("{what} ({fault:?}): 503 without Retry-After"))
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap_or_else(|e| panic!("{what} ({fault:?}): Retry-After is not seconds: {e}"));
+        assert!(secs >= 1, "{what} ({fault:?}): Retry-After {secs}");
+    } else {
+        assert!(
+            retry_after.is_none(),
+            "{what} ({fault:?}): Retry-After on {}",
+            r.status()
+        );
+    }
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/json",
+        "{what} ({fault:?})"
+    );
+    let body = text(r);
+    for secret in INTERNALS {
+        assert!(
+            !body.contains(secret),
+            "{what} ({fault:?}): the body shows {secret:?}: {body}"
+        );
+    }
+    if r.body().is_empty() {
+        return; // HEAD
+    }
+    let v: Value = serde_json::from_slice(r.body())
+        .unwrap_or_else(|e| panic!("{what} ({fault:?}): not JSON ({e}): {body}"));
+    let object = v.as_object().unwrap();
+    assert_eq!(object.len(), 1, "{what} ({fault:?}): {body}");
+    let errors = v["errors"].as_array().unwrap();
+    assert!(!errors.is_empty(), "{what} ({fault:?}): {body}");
+    for e in errors {
+        let message = e.as_str().unwrap();
+        assert!(message.contains("storage"), "{what} ({fault:?}): {message}");
+    }
+}
+
+#[tokio::test]
+async fn every_storage_route_maps_backend_failures_and_hides_them() {
+    for fault in FAULTS {
+        let h = harness(None);
+        assert_eq!(h.publish("1.0.0").await.status(), StatusCode::CREATED);
+        let archive = h.archive_url("1.0.0").await;
+        let before = h.call(Method::GET, &archive, None, "").await;
+        assert_eq!(before.status(), StatusCode::OK);
+
+        h.storage.switch.set(Some(fault));
+        let versions = "/v1/modules/acme/vpc/aws/versions";
+        let download = "/v1/modules/acme/vpc/aws/1.0.0/download";
+        let missing = "/v1/modules/acme/vpc/aws/9.9.9/download";
+        let routes: [(Method, &str, Bytes); 9] = [
+            (Method::GET, versions, Bytes::new()),
+            (Method::HEAD, versions, Bytes::new()),
+            (Method::GET, download, Bytes::new()),
+            (Method::HEAD, download, Bytes::new()),
+            (Method::GET, missing, Bytes::new()),
+            (Method::GET, &archive, Bytes::new()),
+            (Method::HEAD, &archive, Bytes::new()),
+            (
+                Method::PUT,
+                "/v1/modules/acme/vpc/aws/2.0.0",
+                module_tgz("2.0.0"),
+            ),
+            (
+                Method::DELETE,
+                "/v1/modules/acme/vpc/aws/1.0.0",
+                Bytes::new(),
+            ),
+        ];
+        for (method, uri, body) in routes {
+            let token = (!uri.starts_with("/v1/archives/")).then_some(MASTER);
+            let r = h.call(method.clone(), uri, token, body).await;
+            assert_fault_response(&r, fault, &format!("{method} {uri}"));
+        }
+
+        // Nothing changed meanwhile: 1.0.0 is whole, 2.0.0 and the delete did not happen.
+        h.storage.switch.set(None);
+        assert_eq!(h.versions().await, ["1.0.0"], "{fault:?}");
+        let after = h.call(Method::GET, &archive, None, "").await;
+        assert_eq!(after.status(), StatusCode::OK, "{fault:?}");
+        assert_eq!(after.body(), before.body(), "{fault:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_publish_leaves_nothing_and_its_retry_succeeds() {
+    for fault in FAULTS {
+        let h = harness(None);
+        // Once with no version of the module yet, once next to an existing one.
+        for (existing, version) in [(&[][..], "1.0.0"), (&["1.0.0"][..], "1.1.0")] {
+            h.storage.switch.set(Some(fault));
+            assert_fault_response(&h.publish(version).await, fault, "PUT");
+            h.storage.switch.set(None);
+
+            assert_eq!(h.versions().await, existing, "{fault:?}");
+            let download = format!("/v1/modules/acme/vpc/aws/{version}/download");
+            let r = h.call(Method::GET, &download, Some(MASTER), "").await;
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{fault:?}: {}", text(&r));
+
+            let sent = module_tgz(version);
+            let r = h.publish(version).await;
+            assert_eq!(r.status(), StatusCode::CREATED, "{fault:?}: {}", text(&r));
+            let v: Value = serde_json::from_slice(r.body()).unwrap();
+            assert_eq!(v["sha256"], Sha256Digest::of(&sent).to_hex());
+            let archive = h.archive_url(version).await;
+            let r = h.call(Method::GET, &archive, None, "").await;
+            assert_eq!(r.body(), &sent, "{fault:?}");
+        }
+        assert_eq!(h.versions().await, ["1.0.0", "1.1.0"], "{fault:?}");
+    }
+}
+
+/// The write took effect but its answer was lost: the client sees the failure;
+/// the version is whole (never partial), and a retry is told it exists.
+#[tokio::test]
+async fn a_publish_whose_answer_was_lost_is_whole_and_a_retry_is_409() {
+    let h = harness(None);
+    h.storage.commit_then_fail.store(true, Ordering::SeqCst);
+    h.storage.switch.set(Some(Fault::Unavailable));
+    assert_fault_response(&h.publish("1.0.0").await, Fault::Unavailable, "PUT");
+    h.storage.switch.set(None);
+    h.storage.commit_then_fail.store(false, Ordering::SeqCst);
+
+    assert_eq!(h.versions().await, ["1.0.0"]);
+    let archive = h.archive_url("1.0.0").await;
+    let sha = archive
+        .rsplit_once("checksum=sha256:")
+        .unwrap()
+        .1
+        .to_owned();
+    let sent = module_tgz("1.0.0");
+    assert_eq!(sha, Sha256Digest::of(&sent).to_hex());
+    let r = h.call(Method::GET, &archive, None, "").await;
+    assert_eq!(r.body(), &sent);
+    let r = h.publish("1.0.0").await;
+    assert_eq!(r.status(), StatusCode::CONFLICT, "{}", text(&r));
+}
+
+/// One storage call per publish attempt, with the validated archive; no
+/// clean-up call the backend did not ask for, and the retry goes through.
+#[tokio::test]
+async fn publish_calls_storage_once_per_attempt_and_never_cleans_up_behind_it() {
+    let sent = module_tgz("1.0.0");
+    let sha = Sha256Digest::of(&sent);
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let mut storage = MockStorage::new();
+    let seen = attempts.clone();
+    storage
+        .expect_publish()
+        .withf(move |module, version, archive| {
+            module.to_string() == "acme/vpc/aws"
+                && version.to_string() == "1.0.0"
+                && archive.info().sha256 == sha
+        })
+        .times(2)
+        .returning(move |_, _, _| match seen.fetch_add(1, Ordering::SeqCst) {
+            0 => Err(Fault::Unavailable.error()),
+            _ => Ok(()),
+        });
+    storage.expect_delete_version().never();
+    storage.expect_list_versions().never();
+    let registry = Registry::new(
+        Arc::new(storage),
+        Arc::new(InMemoryTokenStore::new()),
+        config(),
+    );
+    let put = || {
+        req(
+            Method::PUT,
+            "/v1/modules/acme/vpc/aws/1.0.0",
+            Some(MASTER),
+            sent.clone(),
+        )
+    };
+    let r = registry.handle(put()).await;
+    assert_fault_response(&r, Fault::Unavailable, "PUT");
+    let r = registry.handle(put()).await;
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", text(&r));
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn token_routes_map_token_store_failures_and_hide_them() {
+    for fault in FAULTS {
+        let h = harness(None);
+        let uploader = h.token("ci", "uploader").await;
+        assert_eq!(h.publish("1.0.0").await.status(), StatusCode::CREATED);
+
+        h.tokens.switch.set(Some(fault));
+        let routes = [
+            (
+                Method::POST,
+                "/v1/tokens",
+                r#"{"name":"ci2","tier":"downloader"}"#,
+            ),
+            (Method::GET, "/v1/tokens", ""),
+            (Method::HEAD, "/v1/tokens", ""),
+            (Method::DELETE, "/v1/tokens/ci", ""),
+        ];
+        for (method, uri, body) in routes {
+            let r = h.call(method.clone(), uri, Some(MASTER), body).await;
+            assert_fault_response(&r, fault, &format!("{method} {uri}"));
+        }
+        // A token the store cannot look up is not "invalid": no 401, which
+        // would make clients drop working credentials.
+        for (method, uri, body) in [
+            (
+                Method::GET,
+                "/v1/modules/acme/vpc/aws/versions",
+                Bytes::new(),
+            ),
+            (
+                Method::PUT,
+                "/v1/modules/acme/vpc/aws/2.0.0",
+                module_tgz("2.0.0"),
+            ),
+        ] {
+            let r = h.call(method.clone(), uri, Some(&uploader), body).await;
+            assert_fault_response(&r, fault, &format!("{method} {uri} with an uploader token"));
+            assert!(!r.headers().contains_key("www-authenticate"));
+        }
+        // The master token comes from the configuration: it still works.
+        assert_eq!(h.versions().await, ["1.0.0"], "{fault:?}");
+
+        h.tokens.switch.set(None);
+        let r = h.call(Method::GET, "/v1/tokens", Some(MASTER), "").await;
+        let v: Value = serde_json::from_slice(r.body()).unwrap();
+        let names: Vec<_> = v["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["ci"],
+            "{fault:?}: the failed create and delete changed nothing"
+        );
+        let r = h.publish_as(&uploader, "2.0.0").await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{fault:?}: {}", text(&r));
+        h.token("ci2", "downloader").await;
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_token_store_is_asked_once_and_never_means_401() {
+    let mut tokens = MockTokenStore::new();
+    tokens
+        .expect_find_by_hash()
+        .times(1)
+        .returning(|_| Err(Fault::Unavailable.error()));
+    let registry = Registry::new(Arc::new(InMemoryStorage::new()), Arc::new(tokens), config());
+    let r = registry
+        .handle(req(
+            Method::GET,
+            "/v1/modules/acme/vpc/aws/versions",
+            Some("tfr_some-downloader-token"),
+            "",
+        ))
+        .await;
+    assert_fault_response(&r, Fault::Unavailable, "GET versions");
+}
+
+fn upstream_with_archive() -> MockUpstream {
+    let mut upstream = MockUpstream::new();
+    upstream.expect_fetch_archive().returning(|_, version| {
+        Ok(FetchedArchive::new(
+            module_tgz(&version.to_string()),
+            "registry.example.com",
+            "https://registry.example.com/acme/vpc/aws.tar.gz",
+        ))
+    });
+    upstream
+}
+
+#[tokio::test]
+async fn pin_routes_map_pin_store_failures_and_hide_them() {
+    for fault in FAULTS {
+        let h = harness(Some(upstream_with_archive()));
+        h.pins.switch.set(Some(fault));
+        let r = h.call(Method::GET, "/v1/pins", Some(MASTER), "").await;
+        assert_fault_response(&r, fault, "GET /v1/pins");
+
+        // The version is stored before its origin is recorded; when recording
+        // fails the client hears so, and the (whole) version stays, as documented.
+        let pin = "/v1/pins/acme/vpc/aws/1.0.0";
+        let r = h.call(Method::POST, pin, Some(MASTER), "").await;
+        assert_fault_response(&r, fault, "POST pin");
+        h.pins.switch.set(None);
+        assert_eq!(h.versions().await, ["1.0.0"], "{fault:?}");
+        let archive = h.archive_url("1.0.0").await;
+        let r = h.call(Method::GET, &archive, None, "").await;
+        assert_eq!(r.body(), &module_tgz("1.0.0"), "{fault:?}");
+        let r = h.call(Method::POST, pin, Some(MASTER), "").await;
+        assert_eq!(r.status(), StatusCode::CONFLICT, "{fault:?}: {}", text(&r));
+
+        // Deleting a pinned version whose record cannot be deleted: the version
+        // is gone (the stale record only shows in the listing).
+        let r = h
+            .call(
+                Method::POST,
+                "/v1/pins/acme/vpc/aws/2.0.0",
+                Some(MASTER),
+                "",
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{fault:?}: {}", text(&r));
+        h.pins.switch.set(Some(fault));
+        let r = h
+            .call(
+                Method::DELETE,
+                "/v1/modules/acme/vpc/aws/2.0.0",
+                Some(MASTER),
+                "",
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::NO_CONTENT,
+            "{fault:?}: {}",
+            text(&r)
+        );
+        h.pins.switch.set(None);
+        assert_eq!(h.versions().await, ["1.0.0"], "{fault:?}");
+    }
+}
+
+/// Pinning over failing storage: the check for an existing version fails
+/// first, so the upstream is never fetched; a failing publish stores nothing
+/// and records no origin; the retry pins.
+#[tokio::test]
+async fn a_pin_over_failing_storage_fetches_nothing_and_records_nothing() {
+    for fault in FAULTS {
+        let mut upstream = MockUpstream::new();
+        upstream.expect_fetch_archive().never();
+        let h = harness(Some(upstream));
+        h.storage.switch.set(Some(fault));
+        let r = h
+            .call(
+                Method::POST,
+                "/v1/pins/acme/vpc/aws/1.0.0",
+                Some(MASTER),
+                "",
+            )
+            .await;
+        assert_fault_response(&r, fault, "POST pin");
+    }
+
+    for fault in FAULTS {
+        let h = harness(Some(upstream_with_archive()));
+        // The lookup succeeds (absent), the publish fails.
+        h.storage.publish_switch.set(Some(fault));
+        let pin = "/v1/pins/acme/vpc/aws/1.0.0";
+        let r = h.call(Method::POST, pin, Some(MASTER), "").await;
+        assert_fault_response(&r, fault, "POST pin");
+        h.storage.publish_switch.set(None);
+        assert!(h.versions().await.is_empty(), "{fault:?}");
+        assert!(h.pins.list().await.unwrap().is_empty(), "{fault:?}");
+        let r = h.call(Method::POST, pin, Some(MASTER), "").await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{fault:?}: {}", text(&r));
+        assert_eq!(h.pins.list().await.unwrap().len(), 1, "{fault:?}");
+    }
+}
+
+/// With proxying on, a local storage failure is answered as such: the
+/// registry does not take "cannot tell" for "no local version" and serve the
+/// address from the upstream (which would reopen dependency confusion).
+#[tokio::test]
+async fn failing_local_storage_never_falls_back_to_the_upstream() {
+    for archives in [
+        UpstreamArchives::Redirect,
+        UpstreamArchives::ThroughRegistry,
+    ] {
+        for fault in FAULTS {
+            let mut upstream = MockUpstream::new();
+            upstream.expect_list_versions().never();
+            upstream.expect_download_location().never();
+            upstream.expect_fetch_archive().never();
+            let storage = Arc::new(FaultyStorage::default());
+            let cache = Arc::new(FaultyStorage::default());
+            let registry = Registry::new(
+                storage.clone(),
+                Arc::new(InMemoryTokenStore::new()),
+                config().with_proxy(ProxyConfig::enabled(vec![], vec![]).with_archives(archives)),
+            )
+            .with_upstream(Arc::new(upstream))
+            .with_archive_cache(cache);
+            let publish = req(
+                Method::PUT,
+                "/v1/modules/acme/vpc/aws/1.0.0",
+                Some(MASTER),
+                module_tgz("1.0.0"),
+            );
+            assert_eq!(registry.handle(publish).await.status(), StatusCode::CREATED);
+            let download = req(
+                Method::GET,
+                "/v1/modules/acme/vpc/aws/1.0.0/download",
+                Some(MASTER),
+                "",
+            );
+            let r = registry.handle(download).await;
+            let archive = r.headers()["x-terraform-get"].to_str().unwrap().to_owned();
+
+            storage.switch.set(Some(fault));
+            for (uri, token) in [
+                ("/v1/modules/acme/vpc/aws/versions", Some(MASTER)),
+                ("/v1/modules/acme/vpc/aws/1.0.0/download", Some(MASTER)),
+                ("/v1/modules/acme/vpc/aws/2.0.0/download", Some(MASTER)),
+                (archive.as_str(), None),
+            ] {
+                let r = registry.handle(req(Method::GET, uri, token, "")).await;
+                assert_fault_response(&r, fault, &format!("GET {uri} ({archives:?})"));
+            }
+        }
+    }
+}
