@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Load benchmark of local-server's read path; see bench/README.md.
 #
-#   bench/run.sh [--plain-http] [--storage fs|s3] [--proxy] [--duration 10s] [--connections "1 16"]
+#   bench/run.sh [--plain-http] [--storage fs|s3] [--proxy] [--modules N] [--duration 10s]
+#                [--connections "1 16 64"] [--soak SECONDS]
 #
-# Builds local-server in release, starts it on a free port with a fresh data dir,
-# publishes a few versions of one module, creates a downloader token, then drives
-# GET .../versions and GET .../{version}/download with oha and prints a table of
-# requests/s and latency percentiles, plus the server's peak RSS. With --storage s3
+# Builds local-server and adapter-hyper's bare_hyper example in release, starts the
+# server on a free port with a fresh data dir, publishes N modules (default 10) of
+# three versions each plus the measured module, creates a downloader token, then
+# drives discovery, GET .../versions, GET .../{version}/download and PUT of new
+# versions with oha, and the bare hyper server (a fixed 200 JSON) at the same
+# connection counts, and prints a table of requests/s, p50/p99 latency and each
+# row's ratio to bare hyper, plus the server's peak RSS. --soak SECONDS instead runs
+# versions and download together at 16 connections for that long and reports the
+# error count and the server's RSS after warm-up and at the end. With --storage s3
 # the modules and tokens are in a fresh bucket of $TFR_TEST_S3_ENDPOINT, or, unless
 # that is set, of moto's S3 server started for the run (as scripts/test does).
 # With --proxy the server also proxies to a fake upstream registry on loopback
@@ -28,15 +34,19 @@ plain_http=false
 proxy=false
 storage=fs
 duration=10s
-connections="1 16"
+connections="1 16 64"
+modules=10
+soak=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --plain-http) plain_http=true ;;
         --proxy) proxy=true ;;
+        --modules) modules="$2"; shift ;;
+        --soak) soak="$2"; shift ;;
         --storage) storage="$2"; shift ;;
         --duration) duration="$2"; shift ;;
         --connections) connections="$2"; shift ;;
-        -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "bench/run.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -65,9 +75,10 @@ fi
     fail "$oha is too old (no --output-format); delete it or install oha >= 1.5"
 
 # --- the server
-echo "bench/run.sh: cargo build --release -p local-server" >&2
-cargo build --release --locked -p local-server
+echo "bench/run.sh: cargo build --release -p local-server, adapter-hyper's bare_hyper" >&2
+cargo build --release --locked -p local-server -p adapter-hyper --example bare_hyper
 server_bin="${CARGO_TARGET_DIR:-target}/release/local-server"
+bare_bin="${CARGO_TARGET_DIR:-target}/release/examples/bare_hyper"
 if $proxy; then
     echo "bench/run.sh: cargo build --release -p upstream-registry --example fake_upstream" >&2
     cargo build --release --locked -p upstream-registry --features fake --example fake_upstream
@@ -77,9 +88,10 @@ fi
 work="$(mktemp -d)"
 server_pid=""
 fake_pid=""
+bare_pid=""
 MOTO_PID=""
 cleanup() {
-    for pid in $server_pid $fake_pid; do
+    for pid in $server_pid $fake_pid $bare_pid; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
@@ -174,16 +186,105 @@ downloader="$(request POST /v1/tokens "$master" -H 'Content-Type: application/js
     python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')" ||
     fail "POST /v1/tokens did not answer a token"
 
+# --- more modules: three versions each, published concurrently over keep-alive
+if (( modules > 0 )); then
+    echo "bench/run.sh: publishing $modules modules x 3 versions" >&2
+    seed_started=$SECONDS
+    python3 - "$base" "$master" "$modules" "$work/module.tar.gz" "${tls[@]:1}" <<'PY' || fail "seeding failed"
+import concurrent.futures, http.client, ssl, sys, threading, urllib.parse
+
+base, token, count, archive = sys.argv[1], sys.argv[2], int(sys.argv[3]), open(sys.argv[4], "rb").read()
+ca = sys.argv[5] if len(sys.argv) > 5 else None
+url = urllib.parse.urlsplit(base)
+local = threading.local()
+
+def connection():
+    if not hasattr(local, "c"):
+        if url.scheme == "https":
+            local.c = http.client.HTTPSConnection(url.hostname, url.port, context=ssl.create_default_context(cafile=ca))
+        else:
+            local.c = http.client.HTTPConnection(url.hostname, url.port)
+    return local.c
+
+def publish(i):
+    for version in ("1.0.0", "1.1.0", "2.0.0"):
+        c = connection()
+        c.request("PUT", f"/v1/modules/seed{i // 1000}/m{i}/null/{version}", body=archive,
+                  headers={"Authorization": f"Bearer {token}", "Content-Type": "application/gzip"})
+        r = c.getresponse()
+        r.read()
+        if r.status not in (201, 409):
+            raise SystemExit(f"PUT seed module {i} {version}: {r.status}")
+
+with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    list(pool.map(publish, range(count), chunksize=64))
+PY
+    echo "bench/run.sh: seeded in $((SECONDS - seed_started)) s" >&2
+fi
+
+# --- the ceiling: bare hyper on the same transport
+bare_args=(--listen 127.0.0.1:0 --port-file "$work/bare-port")
+$plain_http || bare_args+=(--tls-cert "$work/data/tls/cert.pem" --tls-key "$work/data/tls/key.pem")
+"$bare_bin" "${bare_args[@]}" >"$work/bare.out" 2>&1 &
+bare_pid=$!
+for _ in $(seq 100); do
+    [[ -s "$work/bare-port" ]] && break
+    kill -0 "$bare_pid" 2>/dev/null || { cat "$work/bare.out" >&2; fail "bare_hyper exited during startup"; }
+    sleep 0.1
+done
+[[ -s "$work/bare-port" ]] || fail "bare_hyper wrote no port within 10 s"
+bare_base="${base%:*}:$(tr -d '[:space:]' <"$work/bare-port")"
+
 # --- load
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 latest="${VERSIONS##* }"
 declare -A paths=(
+    [discovery]="/.well-known/terraform.json"
     [versions]="/v1/modules/$MODULE/versions"
     [download]="/v1/modules/$MODULE/$latest/download"
     [proxied-versions]="/v1/modules/$PROXIED_MODULE/versions"
     [proxied-download]="/v1/modules/$PROXIED_MODULE/$PROXIED_VERSION/download"
 )
-endpoints=(versions download)
+
+# oha_run OUT CONNS DURATION URL [oha args...]
+oha_run() {
+    local out="$1" c="$2" d="$3" url="$4"
+    shift 4
+    "$oha" --no-tui --output-format json -z "$d" -c "$c" "${tls[@]}" \
+        -H "Authorization: Bearer $downloader" "$@" "$url" >"$out"
+}
+
+rss_kib() {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$server_pid/status"
+}
+
+if [[ -n "$soak" ]]; then
+    echo "bench/run.sh: soak, versions + download at 16 connections for ${soak}s" >&2
+    oha_run "$work/soak-versions.json" 8 "${soak}s" "$base${paths[versions]}" &
+    soak_a=$!
+    oha_run "$work/soak-download.json" 8 "${soak}s" "$base${paths[download]}" &
+    soak_b=$!
+    sleep 10
+    rss_start="$(rss_kib)"
+    wait "$soak_a" "$soak_b"
+    rss_end="$(rss_kib)"
+    python3 - "$work/soak-versions.json" "$work/soak-download.json" "$rss_start" "$rss_end" "$soak" <<'PY'
+import json, sys
+total = errors = 0
+for path, ok in ((sys.argv[1], "200"), (sys.argv[2], "204")):
+    d = json.load(open(path))
+    codes = d.get("statusCodeDistribution", {})
+    total += sum(codes.values())
+    errors += sum(v for k, v in codes.items() if k != ok)
+    errors += sum(v for k, v in d.get("errorDistribution", {}).items() if k != "aborted due to deadline")
+start, end = int(sys.argv[3]), int(sys.argv[4])
+print(f"soak {sys.argv[5]} s: {total} requests, {errors} errors; server RSS after 10 s warm-up "
+      f"{start / 1024:.1f} MiB, at the end {end / 1024:.1f} MiB ({(end - start) * 100 / start:+.1f}%)")
+PY
+    exit 0
+fi
+
+endpoints=(discovery versions download)
 if $proxy; then
     endpoints+=(proxied-versions proxied-download)
     # Warm the upstream cache: the rows measure a cached upstream list.
@@ -192,27 +293,88 @@ if $proxy; then
     done
 fi
 results=()
+for c in $connections; do
+    out="$work/oha-bare-$c.json"
+    echo "bench/run.sh: bare hyper, $c connection(s), $duration" >&2
+    oha_run "$out" "$c" "$duration" "$bare_base/"
+    results+=("bare-hyper $c $out")
+done
 for name in "${endpoints[@]}"; do
     for c in $connections; do
         out="$work/oha-$name-$c.json"
         echo "bench/run.sh: GET $name, $c connection(s), $duration" >&2
-        "$oha" --no-tui --output-format json -z "$duration" -c "$c" "${tls[@]}" \
-            -H "Authorization: Bearer $downloader" "$base${paths[$name]}" >"$out"
+        oha_run "$out" "$c" "$duration" "$base${paths[$name]}"
         results+=("$name $c $out")
     done
+done
+# PUT of new versions with the master token. oha sends one URL per run, so this row's
+# load comes from a small Python driver (one keep-alive connection per thread, every
+# PUT a new version), in oha's JSON shape; Python is slower than oha, but a publish
+# (validation, fsync, rename) costs the server far more than the driver.
+printf 'output "version" {\n  value = "put"\n}\n' >"$work/module/main.tf"
+tar -czf "$work/put.tar.gz" -C "$work/module" main.tf
+for c in $connections; do
+    out="$work/put-$c.json"
+    echo "bench/run.sh: PUT new versions, $c connection(s), $duration" >&2
+    python3 - "$base" "$master" "$c" "${duration%s}" "$work/put.tar.gz" "${tls[@]:1}" >"$out" <<'PY' ||
+import http.client, json, ssl, sys, threading, time, urllib.parse
+
+base, token, conns, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+archive = open(sys.argv[5], "rb").read()
+ca = sys.argv[6] if len(sys.argv) > 6 else None
+url = urllib.parse.urlsplit(base)
+lock, latencies, statuses, errors = threading.Lock(), [], {}, {}
+deadline = time.monotonic() + secs
+
+def worker(n):
+    if url.scheme == "https":
+        c = http.client.HTTPSConnection(url.hostname, url.port, context=ssl.create_default_context(cafile=ca))
+    else:
+        c = http.client.HTTPConnection(url.hostname, url.port)
+    i = 0
+    while time.monotonic() < deadline:
+        i += 1
+        start = time.monotonic()
+        try:
+            c.request("PUT", f"/v1/modules/bench/put/null/{conns}.{n}.{i}", body=archive,
+                      headers={"Authorization": f"Bearer {token}", "Content-Type": "application/gzip"})
+            r = c.getresponse()
+            r.read()
+            key, table = str(r.status), statuses
+        except OSError as e:
+            key, table = type(e).__name__, errors
+            c.close()
+        with lock:
+            table[key] = table.get(key, 0) + 1
+            latencies.append(time.monotonic() - start)
+
+threads = [threading.Thread(target=worker, args=(n,)) for n in range(conns)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+latencies.sort()
+pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else None
+print(json.dumps({"summary": {"requestsPerSec": len(latencies) / secs},
+                  "latencyPercentiles": {"p50": pct(0.5), "p99": pct(0.99)},
+                  "statusCodeDistribution": statuses, "errorDistribution": errors}))
+PY
+        fail "the PUT driver failed"
+    results+=("put $c $out")
 done
 peak_rss_kib="$(awk '/^VmHWM:/ { print $2 }' "/proc/$server_pid/status")"
 
 # --- report
 echo
-echo "local-server $($plain_http && echo "plain HTTP" || echo "HTTPS"), storage $storage$([[ $storage == s3 ]] && echo " ($s3_endpoint)"), $(nproc) CPUs shared with oha, $duration per row, load average before: $load_before"
+echo "local-server $($plain_http && echo "plain HTTP" || echo "HTTPS"), storage $storage$([[ $storage == s3 ]] && echo " ($s3_endpoint)"), $modules seeded modules, $(nproc) CPUs shared with oha, $duration per row, load average before: $load_before"
 python3 - "${results[@]}" <<'PY'
 import json, sys
 
 def ms(seconds):
     return "-" if seconds is None else f"{seconds * 1000:.3f}"
 
-print(f"{'endpoint':<16} {'conns':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}  statuses")
+print(f"{'endpoint':<16} {'conns':>5} {'req/s':>10} {'vs bare':>8} {'p50 ms':>8} {'p99 ms':>8}  statuses")
+bare = {}
 for row in sys.argv[1:]:
     name, conns, path = row.split()
     with open(path) as f:
@@ -224,6 +386,9 @@ for row in sys.argv[1:]:
     if errors:
         statuses += " errors: " + json.dumps(errors)
     rps = d["summary"]["requestsPerSec"]
-    print(f"{name:<16} {conns:>5} {rps:>10.0f} {ms(p.get('p50')):>8} {ms(p.get('p99')):>8}  {statuses}")
+    if name == "bare-hyper":
+        bare[conns] = rps
+    ratio = f"{rps / bare[conns] * 100:.0f}%" if bare.get(conns) else "-"
+    print(f"{name:<16} {conns:>5} {rps:>10.0f} {ratio:>8} {ms(p.get('p50')):>8} {ms(p.get('p99')):>8}  {statuses}")
 PY
 echo "server peak RSS (VmHWM): $((peak_rss_kib / 1024)) MiB ($peak_rss_kib KiB)"
