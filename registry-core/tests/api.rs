@@ -292,7 +292,16 @@ async fn second_publish_is_409_and_keeps_the_first_bytes() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
-    assert!(error_message(&r).contains("immutable"));
+    let message = error_message(&r);
+    assert!(
+        message.contains("immutable") && message.contains("other content"),
+        "{message}"
+    );
+    // The same bytes again (a retry after a lost answer): still 409, saying so.
+    let r = h.publish("acme/vpc/aws", "1.0.0").await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let message = error_message(&r);
+    assert!(message.contains("exactly this content"), "{message}");
     let url = h.download_url("acme/vpc/aws", "1.0.0").await;
     let r = h.call(Method::GET, &url, None, "").await;
     assert_eq!(r.status(), StatusCode::OK);

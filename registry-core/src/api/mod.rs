@@ -626,9 +626,28 @@ impl Registry {
         match self.storage.publish(module, version, &archive).await {
             Ok(()) => {}
             Err(StorageError::AlreadyExists) => {
-                return Err(ApiError::Conflict(format!(
-                    "module {module} version {version} already exists; published versions are immutable, so publish a new version"
-                )))
+                // Say whether it holds these very bytes, so a client whose earlier
+                // publish succeeded without it seeing the answer can tell.
+                let stored = self
+                    .storage
+                    .locate_archive(module, version)
+                    .await
+                    .ok()
+                    .map(|l| l.info.sha256);
+                let same = stored == Some(archive.info().sha256);
+                return Err(ApiError::Conflict(match stored {
+                    Some(sha) if same => format!(
+                        "module {module} version {version} already exists with exactly this content (sha256 {}): an earlier publish of it succeeded; nothing to do",
+                        sha.to_hex()
+                    ),
+                    Some(sha) => format!(
+                        "module {module} version {version} already exists with other content (sha256 {}); published versions are immutable, so publish a new version",
+                        sha.to_hex()
+                    ),
+                    None => format!(
+                        "module {module} version {version} already exists; published versions are immutable, so publish a new version"
+                    ),
+                }));
             }
             Err(e) => return Err(e.into()),
         }
