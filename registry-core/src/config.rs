@@ -31,6 +31,21 @@ impl SigningKey {
         Ok(Self(bytes))
     }
 
+    /// Parses a key written as hex (surrounding whitespace ignored), e.g. from
+    /// `openssl rand -hex 32`. `None` if it is not hex or shorter than 32 bytes.
+    ///
+    /// ```
+    /// use registry_core::SigningKey;
+    /// assert!(SigningKey::from_hex(&"ab".repeat(32)).is_some());
+    /// assert!(SigningKey::from_hex(&"ab".repeat(31)).is_none());
+    /// assert!(SigningKey::from_hex("not hex").is_none());
+    /// ```
+    pub fn from_hex(s: &str) -> Option<Self> {
+        hex::decode(s.trim())
+            .ok()
+            .and_then(|raw| Self::from_bytes(raw).ok())
+    }
+
     /// 32 random bytes from the OS RNG. URLs signed with it die with the process,
     /// so persist a key (as the local server does) when URLs must survive restarts
     /// or several replicas serve one registry.

@@ -839,3 +839,78 @@ async fn through_registry_keeps_local_modules_local_and_refuses_bad_upstream_arc
         .unwrap()
         .is_empty());
 }
+
+/// A `.zip` holding `main.tf` at its root.
+fn zip_module() -> Bytes {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file("main.tf", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    w.write_all(b"# zipped module\n").unwrap();
+    Bytes::from(w.finish().unwrap().into_inner())
+}
+
+#[tokio::test]
+async fn through_registry_refuses_an_upstream_zip_with_502_naming_the_upstream() {
+    let zipped = FetchedArchive::new(zip_module(), UPSTREAM, "https://archives.example.com/m.zip");
+    let h = harness(
+        FakeUpstream::default()
+            .with("hashicorp/zipped/aws", &["1.0.0"])
+            .with_archive("hashicorp/zipped/aws", "1.0.0", zipped),
+        through_registry(),
+    )
+    .with_archive_cache();
+    let location = location_of(&h.download("hashicorp/zipped/aws", "1.0.0").await);
+    assert!(location.contains("/1.0.0.tar.gz?"), "{location}");
+    let r = h.fetch_location(&location).await;
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY, "{:?}", r.body());
+    let message = error_message(&r);
+    assert!(
+        message.contains(UPSTREAM) && message.contains(".zip"),
+        "{message}"
+    );
+    assert!(h
+        .cache
+        .as_ref()
+        .unwrap()
+        .list_versions(&addr("hashicorp/zipped/aws"))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_archive_cache_falls_back_to_the_upstream() {
+    let unavailable = || registry_core::StorageError::Unavailable {
+        backend: "cache",
+        message: "down".into(),
+    };
+    let mut cache = registry_core::MockStorage::new();
+    cache
+        .expect_locate_archive()
+        .returning(move |_, _| Err(unavailable()));
+    cache
+        .expect_read_archive()
+        .returning(move |_, _| Err(unavailable()));
+    cache
+        .expect_publish()
+        .times(1)
+        .returning(move |_, _, _| Err(unavailable()));
+    let mut h = harness(
+        FakeUpstream::default()
+            .with("hashicorp/consul/aws", &["0.1.0"])
+            .with_archive("hashicorp/consul/aws", "0.1.0", consul_tarball("0.1.0")),
+        through_registry(),
+    );
+    h.registry = h.registry.with_archive_cache(Arc::new(cache));
+    let location = location_of(&h.download("hashicorp/consul/aws", "0.1.0").await);
+    assert!(!location.contains("checksum="), "{location}");
+    let r = h.fetch_location(&location).await;
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.body());
+    assert_eq!(
+        untar(r.body()),
+        [(
+            "main.tf".to_owned(),
+            "output \"version\" { value = \"0.1.0\" }\n".to_owned()
+        )]
+    );
+}

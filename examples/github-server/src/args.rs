@@ -30,12 +30,7 @@ pub(crate) struct Args {
     pub(crate) data_dir: PathBuf,
 
     /// Certificate chain (PEM). Terraform only talks to registries over HTTPS.
-    #[arg(
-        long,
-        env = "TFR_TLS_CERT",
-        requires = "tls_key",
-        required_unless_present = "plain_http"
-    )]
+    #[arg(long, env = "TFR_TLS_CERT", requires = "tls_key")]
     pub(crate) tls_cert: Option<PathBuf>,
 
     /// The private key (PEM) for --tls-cert.
@@ -58,7 +53,7 @@ pub(crate) struct Args {
 
     /// Let requests without a token list and download. Without a master token this
     /// must be given: the server never serves everyone by accident.
-    #[arg(long, env = "TFR_ANONYMOUS_READS", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new(), required_unless_present = "master_token_sha256")]
+    #[arg(long, env = "TFR_ANONYMOUS_READS", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub(crate) anonymous_reads: bool,
 
     /// Hex key (at least 32 bytes) that signs archive URLs; share one between
@@ -174,13 +169,39 @@ fn parse_token_hash(s: &str) -> Result<TokenHash, String> {
 }
 
 fn parse_signing_key(s: &str) -> Result<SigningKey, String> {
-    hex::decode(s.trim())
-        .ok()
-        .and_then(|raw| SigningKey::from_bytes(raw).ok())
+    SigningKey::from_hex(s)
         .ok_or_else(|| "use at least 32 random bytes in hex (`openssl rand -hex 32`)".to_owned())
 }
 
 impl Args {
+    /// Parses the command line and environment, exiting with a usage error
+    /// when [`Args::check`] refuses them.
+    pub(crate) fn parse_checked() -> Self {
+        Self::parse().check().unwrap_or_else(|error| error.exit())
+    }
+
+    /// The choices this server never makes for you: how clients reach it
+    /// (TLS or `--plain-http`) and who may read (tokens or everyone).
+    pub(crate) fn check(self) -> Result<Self, clap::Error> {
+        use clap::CommandFactory as _;
+        let missing = |message: &str| {
+            Self::command().error(clap::error::ErrorKind::MissingRequiredArgument, message)
+        };
+        if self.tls_cert.is_none() && !self.plain_http {
+            return Err(missing(
+                "no TLS: give --tls-cert and --tls-key (PEM files; Terraform only uses registries over HTTPS), \
+                 or --plain-http behind a TLS-terminating proxy",
+            ));
+        }
+        if self.master_token_sha256.is_none() && !self.anonymous_reads {
+            return Err(missing(
+                "no client auth chosen: give --master-token-sha256 HEX (`printf %s \"$TOKEN\" | sha256sum`) \
+                 to require tokens, or --anonymous-reads to let everyone list and download",
+            ));
+        }
+        Ok(self)
+    }
+
     /// The registry's settings: every module not published here is served from
     /// GitHub (if the lists allow it), through the registry unless
     /// --redirect-archives.
@@ -265,7 +286,7 @@ mod tests {
     const HASH: &str = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
 
     fn parse(args: &[&str]) -> Result<Args, clap::Error> {
-        Args::try_parse_from(std::iter::once("github-server").chain(args.iter().copied()))
+        Args::try_parse_from(std::iter::once("github-server").chain(args.iter().copied()))?.check()
     }
 
     #[test]
@@ -276,7 +297,11 @@ mod tests {
     #[test]
     fn auth_is_a_choice_never_a_default() {
         let error = parse(&["--plain-http"]).unwrap_err();
-        assert!(error.to_string().contains("--anonymous-reads"), "{error}");
+        let text = error.to_string();
+        assert!(
+            text.contains("--anonymous-reads") && text.contains("--master-token-sha256"),
+            "{error}"
+        );
         assert!(parse(&["--plain-http", "--anonymous-reads"]).is_ok());
         let args = parse(&["--plain-http", "--master-token-sha256", HASH]).unwrap();
         let config = args.registry_config();
@@ -287,7 +312,11 @@ mod tests {
     #[test]
     fn tls_or_plain_http_is_required() {
         let error = parse(&["--anonymous-reads"]).unwrap_err();
-        assert!(error.to_string().contains("--tls-cert"), "{error}");
+        let text = error.to_string();
+        assert!(
+            text.contains("--tls-cert") && text.contains("--plain-http"),
+            "{error}"
+        );
         assert!(parse(&[
             "--anonymous-reads",
             "--tls-cert",

@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use adapter_hyper::{Server, ServerConfig, TlsFiles};
-use clap::Parser as _;
 use registry_core::{Registry, Storage};
 use storage_fs::{FsStorage, FsTokenStore};
 use tracing_subscriber::EnvFilter;
@@ -25,7 +24,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    match run(Args::parse()).await {
+    match run(Args::parse_checked()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");

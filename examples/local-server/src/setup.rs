@@ -233,12 +233,9 @@ fn signing_key(path: &Path) -> Result<SigningKey, SetupError> {
         write_file(path, format!("{}\n", hex::encode(raw)).as_bytes(), PRIVATE)?;
     }
     let text = fs::read_to_string(path).map_err(io_error("read", path))?;
-    hex::decode(text.trim())
-        .ok()
-        .and_then(|raw| SigningKey::from_bytes(raw).ok())
-        .ok_or_else(|| SetupError::BadSigningKey {
-            path: path.to_owned(),
-        })
+    SigningKey::from_hex(&text).ok_or_else(|| SetupError::BadSigningKey {
+        path: path.to_owned(),
+    })
 }
 
 /// The stored master token hash, or a new token if there is none.

@@ -176,10 +176,7 @@ impl Config {
 
         let signing_key = match get("TFR_SIGNING_KEY") {
             Some(hex_key) => Some(
-                hex::decode(&hex_key)
-                    .ok()
-                    .and_then(|raw| SigningKey::from_bytes(raw).ok())
-                    .ok_or(err(
+                SigningKey::from_hex(&hex_key).ok_or(err(
                         "TFR_SIGNING_KEY",
                         "is invalid: use at least 32 random bytes in hex (`openssl rand -hex 32`)",
                     ))?,
