@@ -76,7 +76,9 @@ fi
 
 # --- the server
 echo "bench/run.sh: cargo build --release -p local-server, adapter-hyper's bare_hyper" >&2
-cargo build --release --locked -p local-server -p adapter-hyper --example bare_hyper
+# Two builds: `--example` would restrict one build of both packages to examples.
+cargo build --release --locked -p local-server
+cargo build --release --locked -p adapter-hyper --example bare_hyper
 server_bin="${CARGO_TARGET_DIR:-target}/release/local-server"
 bare_bin="${CARGO_TARGET_DIR:-target}/release/examples/bare_hyper"
 if $proxy; then
@@ -292,19 +294,20 @@ if $proxy; then
         request GET "${paths[$name]}" "$downloader" >/dev/null
     done
 fi
+# Every GET row is paired with a bare hyper run just before it at the same
+# connection count, and its ratio is to that run: the machine's speed drifts by
+# 10-20% within minutes (other tenants, frequency scaling), which a single
+# ceiling measured at the start would put into the ratios.
 results=()
-for c in $connections; do
-    out="$work/oha-bare-$c.json"
-    echo "bench/run.sh: bare hyper, $c connection(s), $duration" >&2
-    oha_run "$out" "$c" "$duration" "$bare_base/"
-    results+=("bare-hyper $c $out")
-done
 for name in "${endpoints[@]}"; do
     for c in $connections; do
+        bare_out="$work/oha-bare-$name-$c.json"
+        echo "bench/run.sh: bare hyper (paired with $name), $c connection(s), $duration" >&2
+        oha_run "$bare_out" "$c" "$duration" "$bare_base/"
         out="$work/oha-$name-$c.json"
         echo "bench/run.sh: GET $name, $c connection(s), $duration" >&2
         oha_run "$out" "$c" "$duration" "$base${paths[$name]}"
-        results+=("$name $c $out")
+        results+=("$name $c $out $bare_out")
     done
 done
 # PUT of new versions with the master token. oha sends one URL per run, so this row's
@@ -373,12 +376,12 @@ import json, sys
 def ms(seconds):
     return "-" if seconds is None else f"{seconds * 1000:.3f}"
 
-print(f"{'endpoint':<16} {'conns':>5} {'req/s':>10} {'vs bare':>8} {'p50 ms':>8} {'p99 ms':>8}  statuses")
-bare = {}
-for row in sys.argv[1:]:
-    name, conns, path = row.split()
+
+def load(path):
     with open(path) as f:
-        d = json.load(f)
+        return json.load(f)
+
+def line(name, conns, d, ratio):
     p = d["latencyPercentiles"]
     statuses = " ".join(f"{k}:{v}" for k, v in sorted(d.get("statusCodeDistribution", {}).items()))
     # oha -z cuts HTTP/1 requests still running at the deadline: not the server's errors.
@@ -386,9 +389,29 @@ for row in sys.argv[1:]:
     if errors:
         statuses += " errors: " + json.dumps(errors)
     rps = d["summary"]["requestsPerSec"]
-    if name == "bare-hyper":
-        bare[conns] = rps
-    ratio = f"{rps / bare[conns] * 100:.0f}%" if bare.get(conns) else "-"
     print(f"{name:<16} {conns:>5} {rps:>10.0f} {ratio:>8} {ms(p.get('p50')):>8} {ms(p.get('p99')):>8}  {statuses}")
+
+rows = [row.split() for row in sys.argv[1:]]
+# The bare hyper rows: per connection count, the paired run with the median req/s.
+bare_runs = {}
+for name, conns, path, *paired in rows:
+    if paired:
+        bare_runs.setdefault(conns, []).append(load(paired[0]))
+bare_median = {}
+print(f"{'endpoint':<16} {'conns':>5} {'req/s':>10} {'vs bare':>8} {'p50 ms':>8} {'p99 ms':>8}  statuses")
+for conns, runs in bare_runs.items():
+    runs.sort(key=lambda d: d["summary"]["requestsPerSec"])
+    median = runs[len(runs) // 2]
+    bare_median[conns] = median["summary"]["requestsPerSec"]
+    spread = f"{runs[0]['summary']['requestsPerSec']:.0f}-{runs[-1]['summary']['requestsPerSec']:.0f}"
+    line("bare-hyper", conns, median, f"{len(runs)} runs")
+    print(f"{'':<16} {'':>5} {'':>10} {'':>8}  (median of the paired runs; range {spread} req/s)")
+for name, conns, path, *paired in rows:
+    d = load(path)
+    rps = d["summary"]["requestsPerSec"]
+    # GET rows: against the bare run just before; PUT rows: against the median.
+    ceiling = load(paired[0])["summary"]["requestsPerSec"] if paired else bare_median.get(conns)
+    ratio = f"{rps / ceiling * 100:.0f}%" if ceiling else "-"
+    line(name, conns, d, ratio)
 PY
 echo "server peak RSS (VmHWM): $((peak_rss_kib / 1024)) MiB ($peak_rss_kib KiB)"

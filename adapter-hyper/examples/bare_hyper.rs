@@ -1,5 +1,5 @@
 //! The benchmark's ceiling: a bare hyper server on the same transport as
-//! `adapter-hyper` (Tokio's multi-thread runtime, hyper-util's HTTP/1.1 + HTTP/2
+//! `adapter-hyper` (`adapter_hyper::runtime()`, hyper-util's HTTP/1.1 + HTTP/2
 //! auto builder, `TCP_NODELAY`, rustls with *ring* offering `h2` and
 //! `http/1.1`), answering every request with a fixed `200` JSON body and
 //! nothing else: no routing, no auth, no storage, no access log.
@@ -99,8 +99,18 @@ async fn answer(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallibl
     Ok(response)
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // The runtime local-server runs on.
+    match adapter_hyper::runtime() {
+        Ok(runtime) => runtime.block_on(serve_until_stopped()),
+        Err(e) => {
+            eprintln!("bare_hyper: could not start the Tokio runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_until_stopped() -> ExitCode {
     let args = match parse_args() {
         Ok(args) => args,
         Err(e) => {

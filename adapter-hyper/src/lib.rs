@@ -2,6 +2,8 @@
 
 mod config;
 mod error;
+mod log_writer;
+mod runtime;
 mod server;
 mod service;
 mod signal;
@@ -9,5 +11,7 @@ mod tls;
 
 pub use config::{ServerConfig, TlsFiles};
 pub use error::ServeError;
+pub use log_writer::{log_writer, LogWriter};
+pub use runtime::{runtime, MAX_BLOCKING_THREADS};
 pub use server::{serve, Server};
 pub use signal::shutdown_signal;

@@ -3,6 +3,7 @@
 pub mod address;
 pub mod api;
 pub mod archive;
+pub mod cache;
 pub mod config;
 pub mod memory;
 pub mod pins;

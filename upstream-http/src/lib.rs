@@ -1,6 +1,5 @@
 #![doc = include_str!("../README.md")]
 
-mod cache;
 mod client;
 mod env;
 mod error;
@@ -10,10 +9,11 @@ mod url;
 #[cfg(feature = "fake")]
 pub mod fake;
 
-pub use cache::Cache;
 pub use client::{bearer, build_client, json, read_body, Answer, ClientError, Overflow};
 pub use env::{env_lookup, parse_secs};
 pub use error::{AttemptError, Fail, OtherError};
+/// The single-flight TTL cache, which lives in registry-core (its read caches use it too).
+pub use registry_core::cache::Cache;
 pub use retry::{retry_after, Retries, Verdict};
 pub use url::{
     check_base_url, host_port, parse_base_url, shown_url, with_trailing_slash, PATH_SEGMENT,

@@ -65,6 +65,13 @@ pub(crate) struct Args {
     #[arg(long, env = "TFR_ARCHIVE_URL_TTL_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub(crate) archive_url_ttl_secs: u64,
 
+    /// How long token lookups and the local modules' version lists and archive
+    /// locations are kept in memory, in milliseconds; 0 turns the cache off.
+    /// Writes through this server are seen at once; other servers sharing the
+    /// data directory see them (a deleted token included) within this time.
+    #[arg(long, env = "TFR_READ_CACHE_TTL_MS", default_value_t = 1000)]
+    pub(crate) read_cache_ttl_ms: u64,
+
     /// Keep every archive fetched from GitHub under `{data-dir}/github-cache`,
     /// so each version is fetched from GitHub once.
     #[arg(long, env = "TFR_GITHUB_CACHE_ARCHIVES", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]

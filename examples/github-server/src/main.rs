@@ -6,6 +6,7 @@ use std::io::IsTerminal as _;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use adapter_hyper::{Server, ServerConfig, TlsFiles};
 use registry_core::{Registry, Storage};
@@ -15,19 +16,24 @@ use upstream_github::GithubUpstream;
 
 use crate::args::Args;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // One line per request: batched per runtime worker (see adapter_hyper::log_writer).
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(adapter_hyper::log_writer)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    match run(Args::parse_checked()).await {
+    let args = Args::parse_checked();
+    let result = match adapter_hyper::runtime() {
+        Ok(runtime) => runtime.block_on(run(args)).map_err(|e| e.to_string()),
+        Err(e) => Err(format!("could not start the Tokio runtime: {e}")),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
+        Err(message) => {
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }
@@ -46,8 +52,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         auth = if config.master_token_hash.is_some() { "tokens" } else { "anonymous reads" },
         "modules from GitHub"
     );
-    let mut registry =
-        Registry::new(Arc::new(storage), Arc::new(tokens), config).with_upstream(Arc::new(github));
+    let mut registry = Registry::new(Arc::new(storage), Arc::new(tokens), config)
+        .with_read_cache(Duration::from_millis(args.read_cache_ttl_ms))
+        .with_upstream(Arc::new(github));
     if args.cache_archives {
         registry = registry.with_archive_cache(archive_cache(&data_dir)?);
     }

@@ -84,6 +84,13 @@ pub(crate) struct Args {
     #[arg(long, env = "TFR_ARCHIVE_URL_TTL_SECS")]
     pub(crate) archive_url_ttl_secs: Option<u64>,
 
+    /// How long token lookups, version lists and archive locations are kept in
+    /// memory, in milliseconds; 0 turns the cache off [default: 1000]. Writes
+    /// through this server are seen at once; other servers sharing the storage
+    /// see them (a deleted token included) within this time.
+    #[arg(long, env = "TFR_READ_CACHE_TTL_MS")]
+    pub(crate) read_cache_ttl_ms: Option<u64>,
+
     /// Use this master token instead of the generated one. Prefer the environment
     /// variable: command lines are visible to other users in `ps`.
     #[arg(

@@ -8,6 +8,7 @@ mod stores;
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use adapter_hyper::{Server, ServerConfig, TlsFiles};
 use registry_core::Registry;
@@ -16,20 +17,24 @@ use upstream_registry::RegistryUpstream;
 
 use crate::args::Args;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // One line per request: batched per runtime worker (see adapter_hyper::log_writer).
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(adapter_hyper::log_writer)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let args = Args::parse_checked();
-    match run(args).await {
+    let result = match adapter_hyper::runtime() {
+        Ok(runtime) => runtime.block_on(run(args)).map_err(|e| chain(e.as_ref())),
+        Err(e) => Err(format!("could not start the Tokio runtime: {e}")),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {}", chain(error.as_ref()));
+        Err(message) => {
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }
@@ -54,7 +59,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let config = args.registry_config(setup.signing_key.clone(), setup.master_token.hash());
     let stores = stores::open_stores(&args, &setup.data_dir, config.archive_url_ttl).await?;
     let upstream = args.upstream.client_config(config.max_body_bytes)?;
-    let mut registry = Registry::new(stores.storage, stores.tokens, config);
+    let read_cache_ttl = Duration::from_millis(args.read_cache_ttl_ms.unwrap_or(1000));
+    let mut registry =
+        Registry::new(stores.storage, stores.tokens, config).with_read_cache(read_cache_ttl);
     if let Some(upstream) = upstream {
         let upstream = RegistryUpstream::new(upstream)?;
         tracing::info!(

@@ -11,6 +11,7 @@
 //! | `TFR_MASTER_TOKEN_SHA256` | hex SHA-256 of the master token (required; never the token) | |
 //! | `TFR_SIGNING_KEY` | hex archive-URL signing key, ≥ 32 bytes; required with `TFR_S3_SERVE_THROUGH_REGISTRY=true` or `TFR_UPSTREAM=github` | random per instance |
 //! | `TFR_ARCHIVE_URL_TTL_SECS` | lifetime of download URLs (registry-signed or S3-presigned), 1 to 604800 | `300` |
+//! | `TFR_READ_CACHE_TTL_MS` | how long an instance keeps token lookups, version lists and archive locations in memory, 0 to 60000 (0: off); other instances see a publish, a delete or a revoked token within this time | `1000` |
 //! | `TFR_ANONYMOUS_READS` | let requests without a token list and download | `false` |
 //! | `TFR_MAX_BODY_BYTES` | largest upload, 1 to 4718592 | `4194304` (4 MiB) |
 //! | `TFR_UPSTREAM` | `off`; `pin` (the master token copies vetted upstream versions in); `proxy` (modules with no version here are also served from the upstream); `github` (modules with no version here are served from GitHub repositories' tags, archives through the function) | `off` |
@@ -92,6 +93,8 @@ pub(crate) struct Config {
     pub(crate) s3: S3Config,
     /// The registry's settings.
     pub(crate) registry: RegistryConfig,
+    /// How long token lookups, version lists and archive locations are kept in memory.
+    pub(crate) read_cache_ttl: Duration,
     /// `false` when no `TFR_SIGNING_KEY` was given and one was generated.
     pub(crate) signing_key_given: bool,
     /// The upstream, unless `TFR_UPSTREAM=off`.
@@ -211,6 +214,15 @@ impl Config {
         }
         s3 = s3.with_presign_ttl(ttl);
 
+        let mut read_cache_ttl = Duration::from_secs(1);
+        if let Some(v) = get("TFR_READ_CACHE_TTL_MS") {
+            let ms = v.parse::<u64>().ok().filter(|ms| *ms <= 60_000).ok_or(err(
+                "TFR_READ_CACHE_TTL_MS",
+                "is invalid: use a whole number of milliseconds from 0 (no cache) to 60000",
+            ))?;
+            read_cache_ttl = Duration::from_millis(ms);
+        }
+
         let anonymous_reads = match get("TFR_ANONYMOUS_READS").as_deref() {
             None => false,
             Some(v) => {
@@ -240,6 +252,7 @@ impl Config {
         Ok(Self {
             s3,
             registry,
+            read_cache_ttl,
             signing_key_given,
             upstream,
         })
@@ -372,6 +385,7 @@ mod tests {
         let c = from(S3Config::new("b"), &[("TFR_MASTER_TOKEN_SHA256", HASH)]).unwrap();
         assert_eq!(c.registry.max_body_bytes, 4 * 1024 * 1024);
         assert_eq!(c.registry.archive_url_ttl, Duration::from_secs(300));
+        assert_eq!(c.read_cache_ttl, Duration::from_secs(1));
         assert_eq!(c.s3.presign_ttl, Duration::from_secs(300));
         assert!(!c.registry.anonymous_reads);
         assert!(!c.signing_key_given);
@@ -448,10 +462,12 @@ mod tests {
                 ("TFR_ARCHIVE_URL_TTL_SECS", "60"),
                 ("TFR_ANONYMOUS_READS", "yes"),
                 ("TFR_MAX_BODY_BYTES", "1000"),
+                ("TFR_READ_CACHE_TTL_MS", "250"),
             ],
         )
         .unwrap();
         assert!(c.signing_key_given);
+        assert_eq!(c.read_cache_ttl, Duration::from_millis(250));
         assert_eq!(c.registry.archive_url_ttl, Duration::from_secs(60));
         assert_eq!(c.s3.presign_ttl, Duration::from_secs(60));
         assert!(c.registry.anonymous_reads);
@@ -504,6 +520,14 @@ mod tests {
                     ("TFR_ARCHIVE_URL_TTL_SECS", "604801"),
                 ],
                 "TFR_ARCHIVE_URL_TTL_SECS",
+            ),
+            (
+                S3Config::new("b"),
+                &[
+                    ("TFR_MASTER_TOKEN_SHA256", HASH),
+                    ("TFR_READ_CACHE_TTL_MS", "60001"),
+                ],
+                "TFR_READ_CACHE_TTL_MS",
             ),
             (
                 S3Config::new("b"),

@@ -42,7 +42,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     );
     let storage = S3Storage::connect(config.s3.clone()).await?;
     let tokens = S3TokenStore::connect(config.s3.clone()).await?;
-    let mut registry = Registry::new(Arc::new(storage), Arc::new(tokens), config.registry);
+    let mut registry = Registry::new(Arc::new(storage), Arc::new(tokens), config.registry)
+        .with_read_cache(config.read_cache_ttl);
     match config.upstream {
         None => {}
         Some(UpstreamChoice::Registry(upstream)) => {

@@ -24,6 +24,7 @@ locals {
     TFR_SIGNING_KEY                = sensitive(random_id.signing_key.hex)
     TFR_ARCHIVE_URL_TTL_SECS       = tostring(var.archive_url_ttl_secs)
     TFR_ANONYMOUS_READS            = tostring(var.anonymous_reads)
+    TFR_READ_CACHE_TTL_MS          = tostring(var.read_cache_ttl_ms)
     TFR_S3_SERVE_THROUGH_REGISTRY  = tostring(var.serve_archives_through_registry)
     TFR_MAX_BODY_BYTES             = var.max_body_bytes == null ? null : tostring(var.max_body_bytes)
     TFR_UPSTREAM                   = var.upstream

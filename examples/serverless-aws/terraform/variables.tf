@@ -77,6 +77,17 @@ variable "archive_url_ttl_secs" {
   }
 }
 
+variable "read_cache_ttl_ms" {
+  description = "How long each function instance keeps token lookups, version lists and archive locations in memory (TFR_READ_CACHE_TTL_MS); other instances see a publish, delete or revoked token within this time. 0 turns the cache off."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.read_cache_ttl_ms >= 0 && var.read_cache_ttl_ms <= 60000
+    error_message = "Use 0 to 60000 milliseconds."
+  }
+}
+
 variable "max_body_bytes" {
   description = "Largest upload in bytes (TFR_MAX_BODY_BYTES). null: the function's default, 4 MiB. Lambda refuses requests over 6 MB and binary bodies arrive base64-encoded, hence the 4718592 (4.5 MiB) ceiling."
   type        = number

@@ -53,8 +53,10 @@ impl From<UpstreamError> for ApiError {
 }
 
 /// A JSON response.
-pub(crate) fn json(status: StatusCode, body: &serde_json::Value) -> Response<Bytes> {
-    let mut r = Response::new(Bytes::from(body.to_string()));
+pub(crate) fn json(status: StatusCode, body: &impl serde::Serialize) -> Response<Bytes> {
+    // Plain data with string keys: serializing it cannot fail.
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut r = Response::new(Bytes::from(bytes));
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -191,6 +191,27 @@ impl Registry {
         self
     }
 
+    /// Puts the registry's own storage and token store behind in-process read
+    /// caches kept for `ttl` ([`CachedStorage`](crate::cache::CachedStorage),
+    /// [`CachedTokenStore`](crate::cache::CachedTokenStore)): token lookups,
+    /// version lists and archive locations then cost a hash-map lookup
+    /// instead of a backend read. Writes through this registry are seen at
+    /// once; writes by other processes sharing the backend (a deleted token
+    /// included) within `ttl`. `Duration::ZERO` leaves the stores as they are.
+    /// The archive cache and the pin store are not wrapped.
+    ///
+    /// `ttl` is capped at half of [`RegistryConfig::archive_url_ttl`], so a
+    /// presigned URL served from the cache always has at least half its
+    /// lifetime left.
+    pub fn with_read_cache(mut self, ttl: Duration) -> Self {
+        let ttl = ttl.min(self.config.archive_url_ttl / 2);
+        if !ttl.is_zero() {
+            self.storage = Arc::new(crate::cache::CachedStorage::new(self.storage, ttl));
+            self.tokens = Arc::new(crate::cache::CachedTokenStore::new(self.tokens, ttl));
+        }
+        self
+    }
+
     /// Replaces the system clock (for tests of URL expiry).
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -369,13 +390,17 @@ impl Registry {
                 .map_err(|e| not_found_as(e, not_found))?;
         }
         sort_versions(&mut versions);
-        let list: Vec<_> = versions
-            .iter()
-            .map(|v| serde_json::json!({ "version": v.to_string() }))
-            .collect();
         Ok(json(
             StatusCode::OK,
-            &serde_json::json!({ "modules": [{ "source": module.to_string(), "versions": list }] }),
+            &VersionsBody {
+                modules: [ModuleVersions {
+                    source: module,
+                    versions: versions
+                        .iter()
+                        .map(|version| VersionEntry { version })
+                        .collect(),
+                }],
+            },
         ))
     }
 
@@ -871,6 +896,34 @@ impl Registry {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// `GET .../versions`: `{"modules":[{"source":"ns/name/system","versions":[{"version":"1.0.0"}]}]}`.
+#[derive(serde::Serialize)]
+struct VersionsBody<'a> {
+    modules: [ModuleVersions<'a>; 1],
+}
+
+#[derive(serde::Serialize)]
+struct ModuleVersions<'a> {
+    #[serde(serialize_with = "as_display")]
+    source: &'a ModuleAddress,
+    versions: Vec<VersionEntry<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct VersionEntry<'a> {
+    #[serde(serialize_with = "as_display")]
+    version: &'a Version,
+}
+
+/// Serializes a value as the string its `Display` writes, without an
+/// intermediate `String`.
+fn as_display<S: serde::Serializer>(
+    value: &impl std::fmt::Display,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 /// Runs CPU-heavy archive work off the async runtime's worker threads when

@@ -26,7 +26,7 @@ type Flight<V, E> = Arc<OnceCell<Result<(V, Option<Instant>), E>>>;
 ///
 /// ```
 /// use std::time::Duration;
-/// use upstream_http::Cache;
+/// use registry_core::cache::Cache;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -116,6 +116,19 @@ where
         if map.get(key).is_some_and(|f| f.initialized()) {
             map.remove(key);
         }
+    }
+
+    /// Forgets `key` even if a fetch of it is in flight (e.g. after a write
+    /// that changed it): callers already waiting get that fetch's result;
+    /// every later caller fetches afresh, so a fetch that started before the
+    /// write can never be served after it.
+    pub fn invalidate(&self, key: &K) {
+        self.lock().remove(key);
+    }
+
+    /// Forgets every key, in flight or not, like [`invalidate`](Self::invalidate).
+    pub fn clear(&self) {
+        self.lock().clear();
     }
 
     /// The flight to join for `key`: the live one, or a fresh one in place of
@@ -269,6 +282,41 @@ mod tests {
         cache.remove(&2);
         assert_eq!(cache.get_or_fetch(&1, |_| LONG, fetch).await, Ok(1));
         assert_eq!(cache.get_or_fetch(&1, |_| LONG, fetch).await, Ok(1));
+    }
+
+    #[tokio::test]
+    async fn invalidation_drops_a_fetch_in_flight() {
+        let cache: Arc<Cache<u32, u32, String>> = Arc::new(Cache::new(10));
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let (finish_tx, finish_rx) = tokio::sync::oneshot::channel::<()>();
+        let slow = {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                cache
+                    .get_or_fetch(
+                        &1,
+                        |_| LONG,
+                        || async {
+                            started_tx.send(()).unwrap();
+                            finish_rx.await.unwrap();
+                            Ok(1)
+                        },
+                    )
+                    .await
+            })
+        };
+        started_rx.await.unwrap();
+        // A write lands while the old value is being fetched.
+        cache.invalidate(&1);
+        finish_tx.send(()).unwrap();
+        assert_eq!(slow.await.unwrap(), Ok(1));
+        // The stale fetch is not what later callers get.
+        let v = cache.get_or_fetch(&1, |_| LONG, || async { Ok(2) }).await;
+        assert_eq!(v, Ok(2));
+
+        cache.clear();
+        let v = cache.get_or_fetch(&1, |_| LONG, || async { Ok(3) }).await;
+        assert_eq!(v, Ok(3));
     }
 
     #[tokio::test]
