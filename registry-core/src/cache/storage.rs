@@ -206,7 +206,10 @@ mod tests {
         ));
 
         cached.publish(&m, &v1, &archive()).await.unwrap();
-        assert_eq!(cached.list_versions(&m).await.unwrap(), std::slice::from_ref(&v1));
+        assert_eq!(
+            cached.list_versions(&m).await.unwrap(),
+            std::slice::from_ref(&v1)
+        );
         let location = cached.locate_archive(&m, &v1).await.unwrap();
         assert_eq!(location.info.format, ArchiveFormat::TarGz);
 
