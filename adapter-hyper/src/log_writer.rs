@@ -1,16 +1,4 @@
-//! Log lines written in batches, with no writer thread.
-//!
-//! A busy server logs a line per request; a `write(2)` per line on the request
-//! path cost ~15% of its throughput in the benchmark, and a writer thread
-//! (tracing-appender's) won that back but competes with the workers for the
-//! CPUs, which tripled p99 latency on two cores. Instead, each runtime worker
-//! keeps its lines in a buffer of its own and writes the buffer to stderr
-//! when it runs out of work (Tokio's `on_thread_park`), when the buffer holds
-//! 16 KiB, and when the thread stops. An idle server therefore
-//! writes every line at once; a saturated one writes a few kilobytes at a
-//! time. Other threads (the main thread, the blocking pool) write directly.
-//! Lines still buffered when the process is killed with SIGKILL are lost; a
-//! normal stop writes them.
+//! Log lines written in batches per runtime worker; see [`log_writer`].
 
 use std::cell::RefCell;
 use std::io::{self, Write};
@@ -24,8 +12,19 @@ thread_local! {
 }
 
 /// A writer for `tracing_subscriber::fmt().with_writer(adapter_hyper::log_writer)`:
-/// stderr, batched per runtime worker as the [module docs](self) describe when
-/// the runtime is [`runtime()`](crate::runtime()).
+/// stderr, written in batches on the workers of [`runtime()`](crate::runtime()).
+///
+/// A busy server logs a line per request; a `write(2)` per line on the request
+/// path cost ~15% of its throughput in the benchmark, and a writer thread
+/// (tracing-appender's) won that back but competed with the workers for the
+/// CPUs, which tripled p99 latency on two cores. Instead, each runtime worker
+/// keeps its lines in a buffer of its own and writes the buffer to stderr
+/// when it runs out of work (Tokio's `on_thread_park`), when the buffer holds
+/// 16 KiB, and when the thread stops. An idle server therefore writes every
+/// line at once; a saturated one writes a few kilobytes at a time. Other
+/// threads (the main thread, the blocking pool, the workers of any other
+/// runtime) write directly. Lines still buffered when the process is killed
+/// with SIGKILL are lost; a normal stop writes them.
 pub fn log_writer() -> LogWriter {
     LogWriter(())
 }
