@@ -15,9 +15,10 @@ thread_local! {
 /// stderr, written in batches on the workers of [`runtime()`](crate::runtime()).
 ///
 /// A busy server logs a line per request; a `write(2)` per line on the request
-/// path cost ~15% of its throughput in the benchmark, and a writer thread
-/// (tracing-appender's) won that back but competed with the workers for the
-/// CPUs, which tripled p99 latency on two cores. Instead, each runtime worker
+/// path cost ~15% of its throughput in the benchmark. A writer thread
+/// (tracing-appender's) wins that back too, but it is one more thread
+/// competing with the workers for the CPUs, behind a queue of up to 128,000
+/// lines. Instead, each runtime worker
 /// keeps its lines in a buffer of its own and writes the buffer to stderr
 /// when it runs out of work (Tokio's `on_thread_park`), when the buffer holds
 /// 16 KiB, and when the thread stops. An idle server therefore writes every
