@@ -1010,3 +1010,70 @@ async fn overlong_versions_are_400_before_storage() {
         "only the 100-character version is stored"
     );
 }
+
+#[tokio::test]
+async fn read_cache_sees_own_writes_at_once_and_others_within_half_the_url_lifetime() {
+    let Harness {
+        registry,
+        storage,
+        now,
+    } = harness_with(|c| c.with_archive_url_ttl(Duration::from_secs(1)));
+    // Asked for an hour; capped at half the 1 s archive URL lifetime.
+    let h = Harness {
+        registry: registry.with_read_cache(Duration::from_secs(3600)),
+        storage,
+        now,
+    };
+    let h = &h;
+    let versions = |token: String| async move {
+        let r = h
+            .call(
+                Method::GET,
+                "/v1/modules/acme/vpc/aws/versions",
+                Some(&token),
+                "",
+            )
+            .await;
+        let listed =
+            (r.status() == StatusCode::OK).then(|| body_json(&r)["modules"][0]["versions"].clone());
+        (r.status(), listed)
+    };
+    let reader = h.token("reader", "downloader").await;
+
+    // This registry's own writes are seen at once.
+    assert_eq!(
+        h.publish("acme/vpc/aws", "1.0.0").await.status(),
+        StatusCode::CREATED
+    );
+    let one = serde_json::json!([{ "version": "1.0.0" }]);
+    assert_eq!(
+        versions(reader.clone()).await,
+        (StatusCode::OK, Some(one.clone()))
+    );
+
+    // A write by "another process" (straight to the shared storage) is not
+    // seen while the list is cached...
+    let archive = registry_core::Archive::new(ArchiveFormat::TarGz, module_tgz("2.0.0").into());
+    let (module, v2) = (
+        registry_core::ModuleAddress::new("acme", "vpc", "aws").unwrap(),
+        "2.0.0".parse().unwrap(),
+    );
+    h.storage.publish(&module, &v2, &archive).await.unwrap();
+    assert_eq!(versions(reader.clone()).await, (StatusCode::OK, Some(one)));
+    // ...and is after half the URL lifetime, not after the hour asked for.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        versions(reader.clone()).await,
+        (
+            StatusCode::OK,
+            Some(serde_json::json!([{ "version": "1.0.0" }, { "version": "2.0.0" }]))
+        )
+    );
+
+    // A token deleted through this registry stops working at once.
+    let r = h
+        .call(Method::DELETE, "/v1/tokens/reader", Some(MASTER), "")
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(versions(reader).await, (StatusCode::UNAUTHORIZED, None));
+}

@@ -69,7 +69,7 @@ pub(crate) struct Args {
     /// locations are kept in memory, in milliseconds; 0 turns the cache off.
     /// Writes through this server are seen at once; other servers sharing the
     /// data directory see them (a deleted token included) within this time.
-    #[arg(long, env = "TFR_READ_CACHE_TTL_MS", default_value_t = 1000)]
+    #[arg(long, env = "TFR_READ_CACHE_TTL_MS", default_value_t = registry_core::cache::DEFAULT_READ_CACHE_TTL.as_millis() as u64)]
     pub(crate) read_cache_ttl_ms: u64,
 
     /// Keep every archive fetched from GitHub under `{data-dir}/github-cache`,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adapter_hyper::{Server, ServerConfig, TlsFiles};
+use registry_core::cache::DEFAULT_READ_CACHE_TTL;
 use registry_core::Registry;
 use tracing_subscriber::EnvFilter;
 use upstream_registry::RegistryUpstream;
@@ -59,7 +60,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let config = args.registry_config(setup.signing_key.clone(), setup.master_token.hash());
     let stores = stores::open_stores(&args, &setup.data_dir, config.archive_url_ttl).await?;
     let upstream = args.upstream.client_config(config.max_body_bytes)?;
-    let read_cache_ttl = Duration::from_millis(args.read_cache_ttl_ms.unwrap_or(1000));
+    let read_cache_ttl = args
+        .read_cache_ttl_ms
+        .map_or(DEFAULT_READ_CACHE_TTL, Duration::from_millis);
     let mut registry =
         Registry::new(stores.storage, stores.tokens, config).with_read_cache(read_cache_ttl);
     if let Some(upstream) = upstream {

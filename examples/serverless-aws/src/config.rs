@@ -214,7 +214,7 @@ impl Config {
         }
         s3 = s3.with_presign_ttl(ttl);
 
-        let mut read_cache_ttl = Duration::from_secs(1);
+        let mut read_cache_ttl = registry_core::cache::DEFAULT_READ_CACHE_TTL;
         if let Some(v) = get("TFR_READ_CACHE_TTL_MS") {
             let ms = v.parse::<u64>().ok().filter(|ms| *ms <= 60_000).ok_or(err(
                 "TFR_READ_CACHE_TTL_MS",

@@ -26,8 +26,15 @@ pub use tokens::CachedTokenStore;
 pub use ttl::Cache;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::storage::StorageError;
+
+/// The read-cache TTL the servers in `examples/` use unless told otherwise:
+/// short enough that other processes' writes (a revoked token included) show
+/// within a second, long enough that a busy server reads each key from the
+/// backend about once a second.
+pub const DEFAULT_READ_CACHE_TTL: Duration = Duration::from_secs(1);
 
 /// The default bound on the number of entries each cache keeps.
 pub const DEFAULT_MAX_ENTRIES: usize = 4096;
