@@ -76,7 +76,10 @@ pub struct FetchedArchive {
     /// The upstream's name or host, e.g. `registry.terraform.io`.
     pub upstream: String,
     /// The source address the upstream answered for this version
-    /// (its `X-Terraform-Get`, resolved to an absolute address).
+    /// (its `X-Terraform-Get`, resolved to an absolute address), as it may
+    /// be shown: the registry logs it, puts it in error bodies and keeps it in
+    /// pin records, so implementations remove credentials and mask signatures
+    /// (e.g. a presigned URL's `X-Amz-Signature=***`).
     pub source: String,
     /// The git ref fetched, for git sources.
     pub git_ref: Option<String>,

@@ -105,8 +105,10 @@ impl GithubUpstream {
     /// or user agent that cannot be sent in a header, or PEM text holding no
     /// valid certificate; [`ConfigError::Client`] if the client cannot be built.
     pub fn new(mut config: GithubConfig) -> Result<Self, ConfigError> {
-        check_base_url(&config.api_base)
-            .map_err(|r| ConfigError::Setting(format!("api_base {}: {r}", config.api_base)))?;
+        // Shown without credentials or query: those are what a refused URL may hold.
+        check_base_url(&config.api_base).map_err(|r| {
+            ConfigError::Setting(format!("api_base {}: {r}", shown_url(&config.api_base)))
+        })?;
         with_trailing_slash(&mut config.api_base);
         let name = host_port(&config.api_base);
         let web_base = web_base(&config.api_base);
@@ -981,6 +983,21 @@ mod tests {
 
     fn url(s: &str) -> Url {
         Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_refused_api_base_is_shown_without_its_secrets() {
+        for base in [
+            "https://u:hunter2@api.example/",
+            "https://api.example/?token=hunter2",
+        ] {
+            let e = GithubUpstream::new(GithubConfig::new().with_api_base(url(base))).unwrap_err();
+            let text = e.to_string();
+            assert!(text.contains("https://api.example/"), "{text}");
+            assert!(!text.contains("hunter2"), "{text}");
+            let debug = format!("{:?}", GithubConfig::new().with_api_base(url(base)));
+            assert!(!debug.contains("hunter2"), "{debug}");
+        }
     }
 
     #[test]

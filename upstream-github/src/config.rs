@@ -238,7 +238,8 @@ impl GithubConfig {
                 &v,
                 "https://api.github.com or https://github.example.com/api/v3",
             )
-            .map_err(|r| invalid("TFR_GITHUB_API_URL", &v, r))?;
+            // Never the credentials or query a refused URL may hold.
+            .map_err(|r| invalid("TFR_GITHUB_API_URL", &upstream_http::shown_url_text(&v), r))?;
         }
 
         let token = get("TFR_GITHUB_TOKEN");
@@ -372,7 +373,7 @@ impl Default for GithubConfig {
 impl fmt::Debug for GithubConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GithubConfig")
-            .field("api_base", &self.api_base.as_str())
+            .field("api_base", &upstream_http::shown_url(&self.api_base))
             .field("auth", &self.auth)
             .field("repos", &self.repos)
             .field("tags_ttl", &self.tags_ttl)
@@ -843,6 +844,10 @@ mod tests {
                 "{var}={value}: {e}"
             );
             assert!(e.to_string().contains(var), "{e}");
+            assert!(
+                !e.to_string().contains("u:p"),
+                "a refused password is shown: {e}"
+            );
         }
         let e = GithubConfig::from_lookup(lookup(&[
             ("TFR_GITHUB_APP_ID", "12345"),

@@ -16,5 +16,6 @@ pub use error::{AttemptError, Fail, OtherError};
 pub use registry_core::cache::Cache;
 pub use retry::{retry_after, Retries, Verdict};
 pub use url::{
-    check_base_url, host_port, parse_base_url, shown_url, with_trailing_slash, PATH_SEGMENT,
+    check_base_url, host_port, parse_base_url, shown_url, shown_url_text, with_trailing_slash,
+    PATH_SEGMENT,
 };

@@ -96,6 +96,24 @@ pub fn shown_url(url: &Url) -> String {
     shown
 }
 
+/// A configured URL, as text, for messages: [`shown_url`] when it is an
+/// http(s) URL; otherwise the text without any query or fragment and with
+/// everything up to an `@` masked (it may be a password), so a typo such as
+/// a missing scheme still shows.
+pub fn shown_url_text(value: &str) -> String {
+    let value = value.trim();
+    if let Ok(url) = Url::parse(value) {
+        if matches!(url.scheme(), "http" | "https") {
+            return shown_url(&url);
+        }
+    }
+    let value = value.split(['?', '#']).next().unwrap_or_default();
+    match value.rfind('@') {
+        Some(at) => format!("***@{}", &value[at + 1..]),
+        None => value.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +152,21 @@ mod tests {
         assert_eq!(u.as_str(), "https://h.example/prefix/");
         with_trailing_slash(&mut u);
         assert_eq!(u.as_str(), "https://h.example/prefix/");
+    }
+
+    #[test]
+    fn configured_urls_are_shown_without_secrets() {
+        for (given, shown) in [
+            (
+                "https://u:hunter2@h.example/x?token=t",
+                "https://h.example/x",
+            ),
+            ("h.example", "h.example"),
+            ("u:hunter2@h.example", "***@h.example"),
+            ("ftp://u:hunter2@h.example/x?token=t", "***@h.example/x"),
+        ] {
+            assert_eq!(shown_url_text(given), shown, "{given}");
+        }
     }
 
     #[test]

@@ -65,12 +65,14 @@ impl RegistryUpstream {
     /// http(s), a token that cannot be sent in a header, or PEM text holding no
     /// valid certificate; [`ConfigError::Client`] if the client cannot be built.
     pub fn new(mut config: RegistryUpstreamConfig) -> Result<Self, ConfigError> {
-        check_base_url(&config.base_url)
-            .map_err(|r| ConfigError::Setting(format!("base_url {}: {r}", config.base_url)))?;
+        // Shown without credentials or query: those are what a refused URL may hold.
+        check_base_url(&config.base_url).map_err(|r| {
+            ConfigError::Setting(format!("base_url {}: {r}", shown_url(&config.base_url)))
+        })?;
         check_base_url(&config.github_tarball_base).map_err(|r| {
             ConfigError::Setting(format!(
                 "github_tarball_base {}: {r}",
-                config.github_tarball_base
+                shown_url(&config.github_tarball_base)
             ))
         })?;
         with_trailing_slash(&mut config.base_url);
@@ -482,9 +484,10 @@ impl Upstream for RegistryUpstream {
                     .tarball_url(&owner, &repo, &git_ref)
                     .map_err(|f| self.error(f))?;
                 let bytes = self.fetch_bytes(&url).await.map_err(|f| self.error(f))?;
-                let fetched = FetchedArchive::new(bytes, self.name.clone(), location)
-                    .with_strip_top_dir(true)
-                    .with_git_ref(git_ref);
+                let fetched =
+                    FetchedArchive::new(bytes, self.name.clone(), shown_source(&location))
+                        .with_strip_top_dir(true)
+                        .with_git_ref(git_ref);
                 Ok(match subdir {
                     Some(subdir) => fetched.with_subdir(subdir),
                     None => fetched,
@@ -507,7 +510,8 @@ impl Upstream for RegistryUpstream {
                         ))));
                     }
                 }
-                let fetched = FetchedArchive::new(bytes, self.name.clone(), location);
+                let fetched =
+                    FetchedArchive::new(bytes, self.name.clone(), shown_source(&location));
                 Ok(match subdir {
                     Some(subdir) => fetched.with_subdir(subdir),
                     None => fetched,
@@ -561,6 +565,20 @@ enum Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_base_urls_are_shown_without_their_secrets() {
+        for base in [
+            "https://u:hunter2@r.example/",
+            "https://r.example/?token=hunter2",
+        ] {
+            let e = RegistryUpstream::new(RegistryUpstreamConfig::new(Url::parse(base).unwrap()))
+                .unwrap_err();
+            let text = e.to_string();
+            assert!(text.contains("https://r.example/"), "{text}");
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+    }
 
     #[test]
     fn locations_resolve_like_terraform() {

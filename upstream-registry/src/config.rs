@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::Url;
-use upstream_http::{env_lookup, parse_base_url, parse_secs};
+use upstream_http::{env_lookup, parse_base_url, parse_secs, shown_url_text};
 
 /// The registry used when nothing else is configured.
 pub const DEFAULT_BASE_URL: &str = "https://registry.terraform.io/";
@@ -214,24 +214,23 @@ impl RegistryUpstreamConfig {
     /// [`from_env`](Self::from_env) over any variable lookup (for tests).
     pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = env_lookup(get);
-        let url = |var: &'static str| -> Result<Option<Url>, ConfigError> {
+        let url = |var: &'static str, example: &str| -> Result<Option<Url>, ConfigError> {
             get(var)
                 .map(|value| {
-                    parse_base_url(&value, "https://registry.terraform.io").map_err(|reason| {
-                        ConfigError::Invalid {
-                            var,
-                            value: value.clone(),
-                            reason,
-                        }
+                    parse_base_url(&value, example).map_err(|reason| ConfigError::Invalid {
+                        var,
+                        // Never the credentials or query a refused URL may hold.
+                        value: shown_url_text(&value),
+                        reason,
                     })
                 })
                 .transpose()
         };
-        let mut config = match url("TFR_UPSTREAM_URL")? {
+        let mut config = match url("TFR_UPSTREAM_URL", DEFAULT_BASE_URL)? {
             Some(base_url) => Self::new(base_url),
             None => Self::default(),
         };
-        if let Some(base) = url("TFR_GITHUB_TARBALL_URL")? {
+        if let Some(base) = url("TFR_GITHUB_TARBALL_URL", DEFAULT_GITHUB_TARBALL_BASE)? {
             config.github_tarball_base = base;
         }
         config.token = get("TFR_UPSTREAM_TOKEN");
@@ -263,7 +262,7 @@ impl Default for RegistryUpstreamConfig {
 impl fmt::Debug for RegistryUpstreamConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RegistryUpstreamConfig")
-            .field("base_url", &self.base_url.as_str())
+            .field("base_url", &upstream_http::shown_url(&self.base_url))
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
@@ -390,6 +389,10 @@ mod tests {
             assert!(
                 matches!(e, ConfigError::Invalid { var: v, .. } if v == var),
                 "{var}={value}: {e}"
+            );
+            assert!(
+                !e.to_string().contains("u:p"),
+                "a refused password is shown: {e}"
             );
         }
         let e = RegistryUpstreamConfig::from_lookup(lookup(&[

@@ -629,6 +629,30 @@ async fn pins_an_archive_behind_a_relative_location() {
 }
 
 #[tokio::test]
+async fn a_pinned_archive_s_signature_is_masked_in_its_source() {
+    let fake = FakeRegistry::start().await;
+    fake.add_module(CONSUL, &["0.1.0"]);
+    let archive = module_tgz("# signed\n");
+    fake.add_archive("/archives/signed.tar.gz", archive.clone());
+    let location = format!(
+        "{}archives/signed.tar.gz?archive=tar.gz&X-Amz-Signature=hunter2",
+        fake.url()
+    );
+    fake.set_location(CONSUL, "0.1.0", Location::Raw(location));
+    let up = upstream(fake.config());
+    let fetched = up.fetch_archive(&consul(), &v("0.1.0")).await.unwrap();
+    assert_eq!(fetched.bytes, archive);
+    // The registry logs it, shows it in errors and keeps it in pin records.
+    assert_eq!(
+        fetched.source,
+        format!(
+            "{}archives/signed.tar.gz?archive=tar.gz&X-Amz-Signature=***",
+            fake.url()
+        )
+    );
+}
+
+#[tokio::test]
 async fn pinning_asks_for_a_fresh_location() {
     let fake = FakeRegistry::start().await;
     fake.publish(CONSUL, "0.1.0", module_tgz("# old\n"));
