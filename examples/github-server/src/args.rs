@@ -48,7 +48,18 @@ pub(crate) struct Args {
 
     /// Hex SHA-256 of the master token (`printf %s "$TOKEN" | sha256sum`): turns
     /// on token auth; the master token creates downloader tokens (`POST /v1/tokens`).
-    #[arg(long, env = "TFR_MASTER_TOKEN_SHA256", value_parser = parse_token_hash)]
+    // Checked in `check`, not by clap, whose errors repeat the value: that
+    // could be the token itself, given by mistake.
+    #[arg(
+        long = "master-token-sha256",
+        env = "TFR_MASTER_TOKEN_SHA256",
+        hide_env_values = true,
+        value_name = "HEX"
+    )]
+    master_token_sha256_hex: Option<String>,
+
+    /// `master_token_sha256_hex`, parsed by `check`.
+    #[arg(skip)]
     pub(crate) master_token_sha256: Option<TokenHash>,
 
     /// Let requests without a token list and download. Without a master token this
@@ -58,7 +69,17 @@ pub(crate) struct Args {
 
     /// Hex key (at least 32 bytes) that signs archive URLs; share one between
     /// instances behind a load balancer. Default: a random key per start.
-    #[arg(long, env = "TFR_SIGNING_KEY", hide_env_values = true, value_parser = parse_signing_key)]
+    // Checked in `check`: clap's errors would repeat the key.
+    #[arg(
+        long = "signing-key",
+        env = "TFR_SIGNING_KEY",
+        hide_env_values = true,
+        value_name = "HEX"
+    )]
+    signing_key_hex: Option<String>,
+
+    /// `signing_key_hex`, parsed by `check`.
+    #[arg(skip)]
     pub(crate) signing_key: Option<SigningKey>,
 
     /// Lifetime of the signed archive URLs handed to Terraform, in seconds.
@@ -168,16 +189,27 @@ pub(crate) struct GithubArgs {
     pub(crate) ca_file: Option<PathBuf>,
 }
 
-fn parse_token_hash(s: &str) -> Result<TokenHash, String> {
-    TokenHash::from_hex(s.trim()).ok_or_else(|| {
-        "not a SHA-256: use 64 hex digits (`printf %s \"$TOKEN\" | sha256sum`), never the token itself"
-            .to_owned()
-    })
+/// The master token's hash; errors never repeat `s` (it may be the token).
+fn parse_token_hash(s: &str) -> Result<TokenHash, &'static str> {
+    let hash = TokenHash::from_hex(s.trim()).ok_or(
+        "--master-token-sha256 (TFR_MASTER_TOKEN_SHA256) is not a SHA-256: give 64 hex digits \
+         (`printf %s \"$TOKEN\" | sha256sum`), never the token itself",
+    )?;
+    if hash == TokenHash::of("") {
+        return Err(
+            "--master-token-sha256 (TFR_MASTER_TOKEN_SHA256) is the SHA-256 of an empty \
+             string, which no client can send: was the token's variable set when you hashed it?",
+        );
+    }
+    Ok(hash)
 }
 
-fn parse_signing_key(s: &str) -> Result<SigningKey, String> {
-    SigningKey::from_hex(s)
-        .ok_or_else(|| "use at least 32 random bytes in hex (`openssl rand -hex 32`)".to_owned())
+/// The URL-signing key; errors never repeat `s`.
+fn parse_signing_key(s: &str) -> Result<SigningKey, &'static str> {
+    SigningKey::from_hex(s).ok_or(
+        "--signing-key (TFR_SIGNING_KEY) is not a key: use at least 32 random bytes in hex \
+         (`openssl rand -hex 32`)",
+    )
 }
 
 impl Args {
@@ -189,11 +221,19 @@ impl Args {
 
     /// The choices this server never makes for you: how clients reach it
     /// (TLS or `--plain-http`) and who may read (tokens or everyone).
-    pub(crate) fn check(self) -> Result<Self, clap::Error> {
+    pub(crate) fn check(mut self) -> Result<Self, clap::Error> {
         use clap::CommandFactory as _;
         let missing = |message: &str| {
             Self::command().error(clap::error::ErrorKind::MissingRequiredArgument, message)
         };
+        let invalid =
+            |message: &str| Self::command().error(clap::error::ErrorKind::ValueValidation, message);
+        if let Some(hex) = &self.master_token_sha256_hex {
+            self.master_token_sha256 = Some(parse_token_hash(hex).map_err(invalid)?);
+        }
+        if let Some(hex) = &self.signing_key_hex {
+            self.signing_key = Some(parse_signing_key(hex).map_err(invalid)?);
+        }
         if self.tls_cert.is_none() && !self.plain_http {
             return Err(missing(
                 "no TLS: give --tls-cert and --tls-key (PEM files; Terraform only uses registries over HTTPS), \
@@ -313,7 +353,42 @@ mod tests {
         let args = parse(&["--plain-http", "--master-token-sha256", HASH]).unwrap();
         let config = args.registry_config();
         assert!(!config.anonymous_reads && config.master_token_hash.is_some());
-        assert!(parse(&["--plain-http", "--master-token-sha256", "tfr_plain"]).is_err());
+    }
+
+    #[test]
+    fn refused_secrets_are_never_repeated() {
+        let token = "tfr_the-master-token-given-by-mistake";
+        let error = parse(&["--plain-http", "--master-token-sha256", token]).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains("--master-token-sha256") && text.contains("sha256sum"),
+            "{text}"
+        );
+        assert!(!text.contains(token), "{text}");
+
+        let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let text = parse(&["--plain-http", "--master-token-sha256", empty])
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("empty string"), "{text}");
+
+        let short_key = "ab".repeat(31);
+        let text = parse(&[
+            "--plain-http",
+            "--anonymous-reads",
+            "--signing-key",
+            &short_key,
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            text.contains("--signing-key") && text.contains("openssl rand"),
+            "{text}"
+        );
+        assert!(!text.contains(&short_key), "{text}");
+        let key = "ab".repeat(32);
+        let args = parse(&["--plain-http", "--anonymous-reads", "--signing-key", &key]).unwrap();
+        assert!(args.signing_key.is_some());
     }
 
     #[test]

@@ -150,7 +150,22 @@ impl Config {
                 **config = GithubConfig::from_env()?;
             }
         }
+        config.cap_upstream_archives();
         Ok(config)
+    }
+
+    /// Archives fetched from the upstream may be as large as an upload
+    /// (`TFR_MAX_BODY_BYTES`), as in local-server: GitHub archives go back
+    /// through the function, whose responses Lambda caps, so a larger tag is
+    /// refused with the registry's own error rather than failing at Lambda's
+    /// response limit.
+    fn cap_upstream_archives(&mut self) {
+        let cap = self.registry.max_body_bytes as u64;
+        match &mut self.upstream {
+            None => {}
+            Some(UpstreamChoice::Registry(registry)) => registry.max_archive_bytes = cap,
+            Some(UpstreamChoice::Github { config, .. }) => config.max_archive_bytes = cap,
+        }
     }
 
     /// [`Config::from_env`] after the `TFR_S3_*` variables, over any variable
@@ -449,6 +464,29 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn upstream_archives_are_capped_at_the_upload_limit() {
+        for mode in ["github", "proxy"] {
+            let mut c = from(
+                S3Config::new("b"),
+                &[
+                    ("TFR_MASTER_TOKEN_SHA256", HASH),
+                    ("TFR_SIGNING_KEY", &"ab".repeat(32)),
+                    ("TFR_UPSTREAM", mode),
+                    ("TFR_MAX_BODY_BYTES", "1000"),
+                ],
+            )
+            .unwrap();
+            c.cap_upstream_archives();
+            let cap = match &c.upstream {
+                Some(UpstreamChoice::Registry(r)) => r.max_archive_bytes,
+                Some(UpstreamChoice::Github { config, .. }) => config.max_archive_bytes,
+                None => panic!("{mode}: no upstream"),
+            };
+            assert_eq!(cap, 1000, "{mode}");
+        }
     }
 
     #[test]
