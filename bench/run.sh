@@ -156,7 +156,8 @@ for _ in $(seq 300); do
     [[ -n "$master" && -n "$port" ]] && break
     sleep 0.1
 done
-[[ -n "$master" && -n "$port" ]] || fail "local-server printed no token or wrote no port within 30 s; see $work/server.*"
+# The work dir goes when the script exits: show the server's output now.
+[[ -n "$master" && -n "$port" ]] || { cat "$work/server.err" >&2; fail "local-server printed no token or wrote no port within 30 s (its stderr is above)"; }
 
 if $plain_http; then
     base="http://127.0.0.1:$port"

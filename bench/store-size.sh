@@ -102,7 +102,8 @@ start() {
         [[ -n "$port" && -n "$token" ]] && break
         sleep 0.1
     done
-    [[ -n "$port" && -n "$token" ]] || fail "local-server on $label did not start; see $work/$label.err"
+    # The work dir goes when the script exits: show the server's output now.
+    [[ -n "$port" && -n "$token" ]] || { cat "$work/$label.err" >&2; fail "local-server on $label did not start (its stderr is above)"; }
     printf -v "port_$label" %s "$port"
     printf -v "token_$label" %s "$token"
 }

@@ -914,3 +914,47 @@ async fn a_failing_archive_cache_falls_back_to_the_upstream() {
         )]
     );
 }
+
+#[tokio::test]
+async fn a_signed_archive_url_the_upstream_cannot_serve_is_404_naming_it() {
+    // The upstream lists 0.1.0 but has no archive for it.
+    let h = harness(
+        FakeUpstream::default().with("hashicorp/consul/aws", &["0.1.0"]),
+        through_registry(),
+    );
+    let location = location_of(&h.download("hashicorp/consul/aws", "0.1.0").await);
+    let r = h.fetch_location(&location).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "{:?}", r.body());
+    let message = error_message(&r);
+    assert!(
+        message.contains(UPSTREAM)
+            && message.contains("hashicorp/consul/aws")
+            && message.contains("0.1.0"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_signed_archive_url_is_refused_once_the_lists_forbid_the_module() {
+    let upstream = || {
+        FakeUpstream::default()
+            .with("hashicorp/consul/aws", &["0.1.0"])
+            .with_archive("hashicorp/consul/aws", "0.1.0", consul_tarball("0.1.0"))
+    };
+    let before = harness(upstream(), through_registry());
+    let location = location_of(&before.download("hashicorp/consul/aws", "0.1.0").await);
+    // The same signing key, but the operator has denied the namespace since.
+    let after = harness(
+        upstream(),
+        ProxyConfig::enabled(Vec::new(), patterns(&["hashicorp"]))
+            .with_archives(UpstreamArchives::ThroughRegistry),
+    );
+    let r = after.fetch_location(&location).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "{:?}", r.body());
+    assert_eq!(after.upstream.calls(), 0, "the upstream was asked");
+    // Where the lists allow it, the same URL serves the module.
+    assert_eq!(
+        before.fetch_location(&location).await.status(),
+        StatusCode::OK
+    );
+}

@@ -614,9 +614,14 @@ impl GithubUpstream {
         if let Some(wait) = limited {
             let fail = Fail::Unavailable {
                 message: format!(
-                    "{shown} answered HTTP {status}: GitHub's rate limit for {} is used up; retry after {} s",
+                    "{shown} answered HTTP {status}: GitHub's rate limit for {} is used up; retry after {} s{}",
                     self.describe(request.auth.kind),
-                    wait.as_secs()
+                    wait.as_secs(),
+                    if request.auth.kind == AuthKind::None {
+                        " (configure a token, TFR_GITHUB_TOKEN, or a GitHub App, TFR_GITHUB_APP_ID, for a higher limit)"
+                    } else {
+                        ""
+                    }
                 ),
                 retry_after: Some(wait),
             };
@@ -836,11 +841,8 @@ impl Upstream for GithubUpstream {
     }
 }
 
-/// `Bearer {secret}`, marked sensitive; refused if `secret` is empty.
+/// [`upstream_http::bearer`] as a `Result`, for `map_err` with a message.
 fn bearer(secret: &str) -> Result<HeaderValue, ()> {
-    if secret.is_empty() {
-        return Err(());
-    }
     upstream_http::bearer(secret).ok_or(())
 }
 
@@ -1023,7 +1025,6 @@ mod tests {
     fn name_is_the_api_host_and_port() {
         let up = GithubUpstream::new(GithubConfig::new()).unwrap();
         assert_eq!(up.name(), "api.github.com");
-        assert_eq!(up.api_requests(), 0);
         let up = GithubUpstream::new(
             GithubConfig::new().with_api_base(url("https://ghe.example:8443/api/v3")),
         )

@@ -385,8 +385,8 @@ async fn tarballs_come_through_codeload_without_credentials() {
         up.download_location(&vpc(), &v("1.0.0")).await.unwrap()
     );
 
-    // The 302 crossed hosts, and no credentials went along.
-    assert_ne!(fake.codeload_url().port(), fake.api_url().port());
+    // One tarball request to the API, whose 302 led to codeload (another
+    // port: another host to the client), and no credentials went along.
     assert_eq!(
         fake.requests("/repos/acme/terraform-aws-vpc/tarball/v1.0.0"),
         1
@@ -738,6 +738,8 @@ async fn primary_rate_limit_403_is_unavailable_until_the_reset() {
         message.contains("403") && message.contains("rate limit"),
         "{message}"
     );
+    // Without credentials, the way to a higher limit.
+    assert!(message.contains("for a higher limit"), "{message}");
     assert_eq!(fake.requests(TAGS_PATH), 1);
     // Not cached: once the limit is over, it works.
     assert_eq!(strings(&up.list_versions(&vpc()).await.unwrap()), ["1.0.0"]);
@@ -750,11 +752,33 @@ async fn secondary_rate_limit_429_passes_retry_after_on() {
     fake.rate_limit_next("/repos/acme/terraform-aws-vpc/tarball/", 1, 429, 60);
     let up = upstream(config(&fake));
     let e = up.fetch_archive(&vpc(), &v("1.0.0")).await.unwrap_err();
-    let UpstreamError::Unavailable { retry_after, .. } = &e else {
+    let UpstreamError::Unavailable {
+        retry_after,
+        message,
+        ..
+    } = &e
+    else {
         panic!("{e:?}")
     };
     assert_eq!(*retry_after, Some(Duration::from_secs(60)));
     assert_eq!(fake.codeload_requests(), 0);
+
+    // With a token, no advice to configure one.
+    fake.rate_limit_next("/repos/acme/terraform-aws-vpc/tarball/", 1, 429, 60);
+    let with_token = upstream(config(&fake).with_auth(GithubAuth::Token("ghp_t".into())));
+    let e = with_token
+        .fetch_archive(&vpc(), &v("1.0.0"))
+        .await
+        .unwrap_err();
+    let UpstreamError::Unavailable {
+        message: with_token,
+        ..
+    } = &e
+    else {
+        panic!("{e:?}")
+    };
+    assert!(message.contains("for a higher limit"), "{message}");
+    assert!(!with_token.contains("for a higher limit"), "{with_token}");
 }
 
 #[tokio::test]

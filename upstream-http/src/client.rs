@@ -58,8 +58,12 @@ pub fn build_client(
 }
 
 /// `Bearer {secret}`, marked sensitive (never shown by `Debug`, and kept out
-/// of HTTP/2 header compression); `None` if an HTTP header cannot carry it.
+/// of HTTP/2 header compression); `None` if the secret is empty or blank, or
+/// an HTTP header cannot carry it.
 pub fn bearer(secret: &str) -> Option<HeaderValue> {
+    if secret.trim().is_empty() {
+        return None;
+    }
     let mut value = HeaderValue::from_str(&format!("Bearer {secret}")).ok()?;
     value.set_sensitive(true);
     Some(value)
@@ -105,7 +109,12 @@ pub async fn read_body(
     while let Some(chunk) = response.chunk().await.map_err(AttemptError::from_reqwest)? {
         if (body.len() as u64).saturating_add(chunk.len() as u64) > cap {
             match overflow {
-                Overflow::Truncate => break,
+                Overflow::Truncate => {
+                    // What fits of this chunk, so a large one-chunk body keeps its start.
+                    let room = usize::try_from(cap).unwrap_or(usize::MAX) - body.len();
+                    body.extend_from_slice(&chunk[..room]);
+                    break;
+                }
                 Overflow::Refuse => return Err(AttemptError::Fatal(too_large())),
             }
         }
@@ -134,6 +143,7 @@ mod tests {
         assert_eq!(v.to_str().unwrap(), "Bearer tok");
         assert!(v.is_sensitive());
         assert!(bearer("a\nb").is_none());
+        assert!(bearer("").is_none() && bearer("  ").is_none());
     }
 
     #[test]

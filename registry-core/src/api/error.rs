@@ -153,7 +153,7 @@ fn storage_response(e: StorageError) -> Response<Bytes> {
 /// or a timeout the backend did not classify as such, i.e. an [`std::io::Error`]
 /// of kind `TimedOut` in the error's source chain (e.g.
 /// `StorageError::other("nfs", io_error)`).
-fn is_transient(e: &StorageError) -> bool {
+pub(crate) fn is_transient(e: &StorageError) -> bool {
     if matches!(e, StorageError::Unavailable { .. }) {
         return true;
     }

@@ -66,6 +66,8 @@ use crate::upstream::{Upstream, UpstreamError};
 use crate::version::{parse_version, sort_versions};
 use crate::{ModuleAddress, Version};
 
+#[cfg(test)]
+pub(crate) use error::is_transient;
 use error::{json, ApiError};
 use router::{Route, ARCHIVES_PREFIX, MODULES_PREFIX};
 
@@ -200,9 +202,11 @@ impl Registry {
     /// included) within `ttl`. `Duration::ZERO` leaves the stores as they are.
     /// The archive cache and the pin store are not wrapped.
     ///
-    /// `ttl` is capped at half of [`RegistryConfig::archive_url_ttl`], so a
-    /// presigned URL served from the cache always has at least half its
-    /// lifetime left.
+    /// `ttl` is capped at half of [`RegistryConfig::archive_url_ttl`]. URLs this
+    /// registry signs are signed afresh for every download; a storage's
+    /// presigned URLs, cached with its archive locations, keep at least half
+    /// their lifetime if the storage presigns for `archive_url_ttl`, as the
+    /// servers in `examples/` configure storage-s3 to.
     pub fn with_read_cache(mut self, ttl: Duration) -> Self {
         let ttl = ttl.min(self.config.archive_url_ttl / 2);
         if !ttl.is_zero() {
@@ -613,7 +617,7 @@ impl Registry {
             })?;
         if archive.info().format != format {
             return Err(ApiError::BadGateway(format!(
-                "{} serves module {module} version {version} as a {} archive, which this registry only proxies through its own URLs as .tar.gz",
+                "{} serves module {module} version {version} as a {} archive, which this registry only proxies through its own URLs as .tar.gz; pin the version instead (POST /v1/pins/{module}/{version} with the master token), which stores it as it is",
                 fetched.upstream,
                 archive.info().format.suffix()
             )));
