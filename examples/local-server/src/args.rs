@@ -79,9 +79,9 @@ pub(crate) struct Args {
     #[arg(long, env = "TFR_MAX_ARCHIVE_ENTRIES")]
     pub(crate) max_archive_entries: Option<u64>,
 
-    /// How long a signed archive download URL stays valid, in seconds
-    /// [default: 300].
-    #[arg(long, env = "TFR_ARCHIVE_URL_TTL_SECS")]
+    /// How long a signed archive download URL stays valid, in seconds, 1 to
+    /// 604800 (7 days, the longest a presigned S3 URL may live) [default: 300].
+    #[arg(long, env = "TFR_ARCHIVE_URL_TTL_SECS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub(crate) archive_url_ttl_secs: Option<u64>,
 
     /// How long token lookups, version lists and archive locations are kept in
@@ -452,6 +452,20 @@ mod tests {
     fn parse(args: &[&str]) -> Result<Args, clap::Error> {
         Args::try_parse_from(std::iter::once("local-server").chain(args.iter().copied()))
             .and_then(Args::check)
+    }
+
+    #[test]
+    fn archive_url_lifetimes_are_bounded() {
+        // 0 would make every download URL expired, and the read cache off.
+        for bad in ["0", "604801"] {
+            let error = parse(&["--archive-url-ttl-secs", bad]).unwrap_err();
+            assert!(
+                error.to_string().contains("--archive-url-ttl-secs"),
+                "{error}"
+            );
+        }
+        let args = parse(&["--archive-url-ttl-secs", "60"]).unwrap();
+        assert_eq!(args.archive_url_ttl_secs, Some(60));
     }
 
     #[test]
