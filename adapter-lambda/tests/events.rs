@@ -52,7 +52,7 @@ async fn publish_then_fetch(kind: Kind) {
     let version = parse_version("1.0.0").unwrap();
     let stored = h.storage.read_archive(&module, &version).await.unwrap();
     assert_eq!(
-        stored.bytes()[..],
+        stored.to_bytes().unwrap()[..],
         archive[..],
         "stored bytes are the uploaded bytes"
     );

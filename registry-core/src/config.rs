@@ -95,6 +95,16 @@ pub struct RegistryConfig {
     /// What may be fetched from the upstream ([`crate::Registry::with_upstream`]).
     /// Default: proxying off, empty lists.
     pub proxy: ProxyConfig,
+    /// How many uploads (publishes) are validated and stored at once; more
+    /// wait their turn. Validation reads and decompresses the whole archive, so
+    /// this bounds the CPU and disk work of uploads, while each upload's memory
+    /// stays bounded by streaming (bodies past a few hundred KiB are spooled to
+    /// [`RegistryConfig::spool_dir`]). Default 4; at least 1.
+    pub max_concurrent_uploads: usize,
+    /// Where upload bodies and rebuilt archives past the in-memory threshold
+    /// are written as temporary files (removed when done). `None`: the
+    /// system's temporary directory. Default `None`.
+    pub spool_dir: Option<std::path::PathBuf>,
 }
 
 impl RegistryConfig {
@@ -109,6 +119,8 @@ impl RegistryConfig {
             anonymous_reads: false,
             master_token_hash: None,
             proxy: ProxyConfig::default(),
+            max_concurrent_uploads: 4,
+            spool_dir: None,
         }
     }
 
@@ -139,6 +151,18 @@ impl RegistryConfig {
     /// Sets [`RegistryConfig::max_body_bytes`].
     pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Sets [`RegistryConfig::max_concurrent_uploads`] (0 is taken as 1).
+    pub fn with_max_concurrent_uploads(mut self, uploads: usize) -> Self {
+        self.max_concurrent_uploads = uploads.max(1);
+        self
+    }
+
+    /// Sets [`RegistryConfig::spool_dir`].
+    pub fn with_spool_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.spool_dir = Some(dir.into());
         self
     }
 

@@ -256,7 +256,7 @@ pub mod storage {
             .expect_err("second publish must fail");
         assert!(matches!(err, StorageError::AlreadyExists), "{err:?}");
         let read = s.read_archive(&m, &ver).await.expect("read");
-        assert_eq!(read.bytes(), first.bytes());
+        assert_eq!(read.to_bytes().unwrap(), first.to_bytes().unwrap());
         assert_eq!(read.info(), first.info());
     }
 
@@ -269,7 +269,7 @@ pub mod storage {
             let a = archive(format, 9, 1000);
             s.publish(&m, &v(ver), &a).await.expect("publish");
             let read = s.read_archive(&m, &v(ver)).await.expect("read");
-            assert_eq!(read.bytes(), a.bytes(), "{ver}");
+            assert_eq!(read.to_bytes().unwrap(), a.to_bytes().unwrap(), "{ver}");
             assert_eq!(read.info(), a.info(), "{ver}");
         }
     }
@@ -343,7 +343,7 @@ pub mod storage {
             .await
             .expect("republish after delete");
         let read = s.read_archive(&m, &ver).await.expect("read");
-        assert_eq!(read.bytes(), again.bytes());
+        assert_eq!(read.to_bytes().unwrap(), again.to_bytes().unwrap());
         assert_eq!(
             s.locate_archive(&m, &ver).await.expect("locate").info,
             *again.info()
@@ -396,8 +396,10 @@ pub mod storage {
         for (i, ver) in versions.iter().enumerate() {
             let read = s.read_archive(&m, &v(ver)).await.expect("read");
             assert_eq!(
-                read.bytes(),
-                archive(ArchiveFormat::TarGz, i as u8, 20).bytes(),
+                read.to_bytes().unwrap(),
+                archive(ArchiveFormat::TarGz, i as u8, 20)
+                    .to_bytes()
+                    .unwrap(),
                 "{ver}"
             );
         }
@@ -409,7 +411,10 @@ pub mod storage {
         s.publish(&m, &ver, &a).await.expect("publish");
         let read = s.read_archive(&m, &ver).await.expect("read");
         assert_eq!(read.info(), a.info());
-        assert!(read.bytes() == a.bytes(), "bytes differ");
+        assert!(
+            read.to_bytes().unwrap() == a.to_bytes().unwrap(),
+            "bytes differ"
+        );
     }
 
     pub async fn concurrent_publishes_have_one_winner(s: Arc<dyn Storage>) {
@@ -434,8 +439,8 @@ pub mod storage {
         assert_eq!(winners.len(), 1, "exactly one of 16 racing publishes wins");
         let read = s.read_archive(&m, &ver).await.expect("read");
         assert_eq!(
-            read.bytes(),
-            winners[0].bytes(),
+            read.to_bytes().unwrap(),
+            winners[0].to_bytes().unwrap(),
             "stored bytes are the winner's"
         );
         assert_eq!(sorted(s.list_versions(&m).await.expect("list")), ["1.0.0"]);

@@ -24,8 +24,8 @@ pub use config::{RegistryConfig, SigningKey};
 pub use pins::{PinRecord, PinStore};
 pub use proxy::{ModulePattern, ProxyConfig, UpstreamArchives};
 pub use storage::{
-    Archive, ArchiveAccess, ArchiveFormat, ArchiveInfo, ArchiveLocation, Sha256Digest, Storage,
-    StorageError,
+    Archive, ArchiveAccess, ArchiveContent, ArchiveFormat, ArchiveInfo, ArchiveLocation,
+    Sha256Digest, Storage, StorageError,
 };
 pub use tokens::{NewToken, Tier, TokenHash, TokenRecord, TokenStore};
 pub use upstream::{FetchedArchive, NoUpstream, Upstream, UpstreamError};

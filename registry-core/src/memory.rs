@@ -32,12 +32,16 @@ impl Storage for InMemoryStorage {
         version: &Version,
         archive: &Archive,
     ) -> Result<(), StorageError> {
+        // Held in memory, so a file-backed upload's file can go.
+        let bytes = archive
+            .to_bytes()
+            .map_err(|e| StorageError::other("memory", e))?;
         let mut modules = self.modules.lock().expect("not poisoned");
         let versions = modules.entry(module.clone()).or_default();
         if versions.contains_key(version) {
             return Err(StorageError::AlreadyExists);
         }
-        versions.insert(version.clone(), archive.clone());
+        versions.insert(version.clone(), Archive::new(archive.info().format, bytes));
         Ok(())
     }
 

@@ -1,6 +1,8 @@
 //! The `Storage` port: where published module archives live.
 
 use std::fmt;
+use std::io::{self, Read};
+use std::path::Path;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -91,14 +93,39 @@ pub struct ArchiveInfo {
     pub size: u64,
 }
 
-/// An archive's bytes with their [`ArchiveInfo`].
+/// An archive's bytes with their [`ArchiveInfo`], held in memory or in a
+/// temporary file.
 ///
 /// Archives handed to [`Storage::publish`] by the registry have passed
 /// [`crate::archive::validate_archive`]: flat (module at the root) and safe to unpack.
-#[derive(Clone, PartialEq, Eq)]
+/// An upload larger than a few hundred KiB arrives file-backed
+/// ([`Archive::from_temp_file`]), so a storage should copy it with
+/// [`Archive::reader`] (bounded memory) rather than [`Archive::to_bytes`].
+///
+/// Clones share the bytes; a temporary file is removed when the last clone is
+/// dropped. Two archives are equal when their [`ArchiveInfo`]s are (same
+/// format, size and SHA-256).
+#[derive(Clone)]
 pub struct Archive {
     info: ArchiveInfo,
-    bytes: Bytes,
+    content: Content,
+}
+
+/// Where an [`Archive`]'s bytes are, as [`Archive::content`] answers.
+#[derive(Debug, Clone, Copy)]
+pub enum ArchiveContent<'a> {
+    /// In memory.
+    Memory(&'a Bytes),
+    /// In a temporary file that lives as long as the archive.
+    File(&'a Path),
+}
+
+/// Where an [`Archive`]'s bytes are.
+#[derive(Clone)]
+enum Content {
+    Memory(Bytes),
+    /// Removed from disk when the last clone is dropped.
+    File(std::sync::Arc<tempfile::TempPath>),
 }
 
 impl Archive {
@@ -109,7 +136,31 @@ impl Archive {
             sha256: Sha256Digest::of(&bytes),
             size: bytes.len() as u64,
         };
-        Self { info, bytes }
+        Self {
+            info,
+            content: Content::Memory(bytes),
+        }
+    }
+
+    /// An archive whose bytes are the temporary file at `path`, which it owns
+    /// (and removes when the last clone is dropped). Reads the file once to
+    /// compute its digest and size, in bounded memory. Blocking I/O.
+    ///
+    /// # Errors
+    /// What reading the file fails with.
+    pub fn from_temp_file(format: ArchiveFormat, path: tempfile::TempPath) -> io::Result<Self> {
+        let mut file = std::fs::File::open(&path)?;
+        let mut hasher = Sha256::new();
+        let size = io::copy(&mut file, &mut HashWriter(&mut hasher))?;
+        let info = ArchiveInfo {
+            format,
+            sha256: Sha256Digest(hasher.finalize().into()),
+            size,
+        };
+        Ok(Self {
+            info,
+            content: Content::File(std::sync::Arc::new(path)),
+        })
     }
 
     /// Format, digest and size.
@@ -117,17 +168,85 @@ impl Archive {
         &self.info
     }
 
-    /// The archive's bytes (cheap to clone).
-    pub fn bytes(&self) -> &Bytes {
-        &self.bytes
+    /// Where the bytes are: in memory or in a temporary file.
+    pub fn content(&self) -> ArchiveContent<'_> {
+        match &self.content {
+            Content::Memory(bytes) => ArchiveContent::Memory(bytes),
+            Content::File(path) => ArchiveContent::File(path),
+        }
+    }
+
+    /// The bytes, when they are held in memory (cheap to clone); `None` for a
+    /// file-backed archive.
+    pub fn in_memory(&self) -> Option<&Bytes> {
+        match &self.content {
+            Content::Memory(bytes) => Some(bytes),
+            Content::File(_) => None,
+        }
+    }
+
+    /// The temporary file holding the bytes, for a file-backed archive.
+    pub fn file_path(&self) -> Option<&Path> {
+        match &self.content {
+            Content::Memory(_) => None,
+            Content::File(path) => Some(path),
+        }
+    }
+
+    /// A reader over the bytes, from the start. Blocking I/O for a
+    /// file-backed archive.
+    ///
+    /// # Errors
+    /// What opening the file fails with.
+    pub fn reader(&self) -> io::Result<Box<dyn Read + Send>> {
+        Ok(match &self.content {
+            Content::Memory(bytes) => Box::new(io::Cursor::new(bytes.clone())),
+            Content::File(path) => Box::new(io::BufReader::new(std::fs::File::open(&***path)?)),
+        })
+    }
+
+    /// All the bytes in memory: a cheap clone for an in-memory archive, the
+    /// whole file read for a file-backed one (blocking I/O). Prefer
+    /// [`Archive::reader`] for large archives.
+    ///
+    /// # Errors
+    /// What reading the file fails with.
+    pub fn to_bytes(&self) -> io::Result<Bytes> {
+        match &self.content {
+            Content::Memory(bytes) => Ok(bytes.clone()),
+            Content::File(path) => std::fs::read(&***path).map(Bytes::from),
+        }
     }
 }
+
+impl PartialEq for Archive {
+    fn eq(&self, other: &Self) -> bool {
+        self.info == other.info
+    }
+}
+
+impl Eq for Archive {}
 
 impl fmt::Debug for Archive {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Archive")
             .field("info", &self.info)
+            .field("file", &self.file_path())
             .finish_non_exhaustive()
+    }
+}
+
+/// Feeds what is written into a SHA-256 hasher.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -503,7 +503,7 @@ async fn pinning_stores_the_flat_module_records_its_origin_and_makes_it_local() 
         .await
         .unwrap();
     assert_eq!(
-        untar(stored.bytes()),
+        untar(&stored.to_bytes().unwrap()),
         [(
             "main.tf".to_owned(),
             "output \"version\" { value = \"0.1.0\" }\n".to_owned()
@@ -760,7 +760,7 @@ async fn the_archive_cache_keeps_fetched_versions_without_making_the_module_loca
         .read_archive(&addr("hashicorp/consul/aws"), &ver("0.1.0"))
         .await
         .unwrap();
-    assert_eq!(cached.bytes(), first.body());
+    assert_eq!(&cached.to_bytes().unwrap(), first.body());
 
     // Later downloads: a URL with the checksum, served from the cache.
     let calls = h.upstream.calls();

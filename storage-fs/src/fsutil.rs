@@ -84,6 +84,19 @@ pub(crate) fn write_new_synced(path: &Path, bytes: &[u8]) -> Result<(), StorageE
     file.sync_all().map_err(|e| classify(e, cx))
 }
 
+/// Creates `path` (which must not exist) with everything `reader` yields,
+/// copied in bounded memory, and flushes it to disk.
+pub(crate) fn copy_new_synced(path: &Path, reader: &mut dyn io::Read) -> Result<(), StorageError> {
+    let cx = Context::op("writing", path);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| classify(e, cx))?;
+    io::copy(reader, &mut file).map_err(|e| classify(e, cx))?;
+    file.sync_all().map_err(|e| classify(e, cx))
+}
+
 /// Flushes a directory's entries (creations, renames, removals) to disk.
 /// A no-op where directories cannot be opened as files (Windows).
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {

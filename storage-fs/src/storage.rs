@@ -8,16 +8,17 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use bytes::Bytes;
 use registry_core::{
-    Archive, ArchiveAccess, ArchiveFormat, ArchiveInfo, ArchiveLocation, ModuleAddress,
-    Sha256Digest, Storage, StorageError, Version,
+    Archive, ArchiveAccess, ArchiveContent, ArchiveFormat, ArchiveInfo, ArchiveLocation,
+    ModuleAddress, Sha256Digest, Storage, StorageError, Version,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{classify, corrupt, Context, BACKEND};
 use crate::fsutil::{
-    blocking, prepare_dir, random_name, remove_any, remove_stale, rename_noreplace, subdirs,
-    sync_dir, sync_dir_or_warn, unix_secs, write_new_synced, TempGuard, TEMP_PREFIX, TRASH_PREFIX,
+    blocking, copy_new_synced, prepare_dir, random_name, remove_any, remove_stale,
+    rename_noreplace, subdirs, sync_dir, sync_dir_or_warn, unix_secs, write_new_synced, TempGuard,
+    TEMP_PREFIX, TRASH_PREFIX,
 };
 
 /// The metadata file in every version directory the registry writes.
@@ -322,7 +323,15 @@ fn publish_blocking(p: &VersionPaths, archive: &Archive) -> Result<(), StorageEr
     let archive_path = tmp
         .path()
         .join(format!("{}{}", p.archive_stem, info.format.suffix()));
-    write_new_synced(&archive_path, archive.bytes())?;
+    match archive.content() {
+        ArchiveContent::Memory(bytes) => write_new_synced(&archive_path, bytes)?,
+        ArchiveContent::File(_) => {
+            let mut reader = archive
+                .reader()
+                .map_err(|e| StorageError::other(BACKEND, e))?;
+            copy_new_synced(&archive_path, &mut reader)?;
+        }
+    }
     let json = ArchiveJson {
         format: format_name(info.format).to_owned(),
         sha256: info.sha256.to_hex(),

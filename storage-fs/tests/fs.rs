@@ -344,7 +344,7 @@ async fn hand_placed_versions_are_listed_located_and_read() {
         assert_eq!(loc.info.sha256, Sha256Digest::of(bytes));
         assert_eq!(loc.info.size, bytes.len() as u64);
         let read = s.read_archive(&m, &v(version)).await.unwrap();
-        assert_eq!(read.bytes().as_ref(), bytes.as_slice());
+        assert_eq!(read.to_bytes().unwrap().as_ref(), bytes.as_slice());
         assert_eq!(read.info(), &loc.info);
         // Computed, not cached.
         assert!(!md.join(version).join("archive.json").exists());
@@ -411,7 +411,7 @@ async fn on_disk_layout_matches_the_readme() {
     let vd = module_dir(dir.path(), "acme", "vpc", "aws");
     assert_eq!(
         fs::read(vd.join("1.0.0/vpc-aws-1.0.0.tar.gz")).unwrap(),
-        tgz.bytes().as_ref()
+        tgz.to_bytes().unwrap().as_ref()
     );
     for (version, a, format) in [("1.0.0", &tgz, "tar.gz"), ("1.1.0-rc.1+b.5", &zip, "zip")] {
         let json: serde_json::Value =

@@ -43,6 +43,15 @@ impl fmt::Debug for Bucket {
     }
 }
 
+/// The body of a `PutObject`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PutBody<'a> {
+    /// Bytes in memory.
+    Bytes(&'a Bytes),
+    /// A file, streamed from disk on each attempt.
+    File(&'a std::path::Path),
+}
+
 /// What [`Bucket::head`] reports about an object.
 #[derive(Debug, Clone)]
 pub(crate) struct Head {
@@ -143,12 +152,19 @@ impl Bucket {
     pub(crate) async fn put_if_absent(
         &self,
         key: &str,
-        body: Bytes,
+        body: PutBody<'_>,
         sha256: Option<Sha256Digest>,
         content_type: &str,
     ) -> Result<(), StorageError> {
         let mut attempt = 0;
         loop {
+            let stream = match body {
+                PutBody::Bytes(bytes) => ByteStream::from(bytes.clone()),
+                // Streamed from the file, so a large upload is never held whole.
+                PutBody::File(path) => ByteStream::from_path(path).await.map_err(|e| {
+                    StorageError::other(BACKEND, format!("reading {}: {e}", path.display()))
+                })?,
+            };
             let mut req = self
                 .client
                 .put_object()
@@ -156,7 +172,7 @@ impl Bucket {
                 .key(key)
                 .if_none_match("*")
                 .content_type(content_type)
-                .body(ByteStream::from(body.clone()));
+                .body(stream);
             if let Some(digest) = sha256 {
                 req = req
                     .checksum_algorithm(ChecksumAlgorithm::Sha256)

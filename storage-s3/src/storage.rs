@@ -8,11 +8,11 @@ use aws_sdk_s3::Client;
 use bytes::Bytes;
 use registry_core::version::sort_versions;
 use registry_core::{
-    Archive, ArchiveAccess, ArchiveFormat, ArchiveInfo, ArchiveLocation, ModuleAddress, Storage,
-    StorageError, Version,
+    Archive, ArchiveAccess, ArchiveContent, ArchiveFormat, ArchiveInfo, ArchiveLocation,
+    ModuleAddress, Storage, StorageError, Version,
 };
 
-use crate::bucket::{Bucket, Head};
+use crate::bucket::{Bucket, Head, PutBody};
 use crate::config::S3Config;
 use crate::error::corrupt;
 
@@ -239,18 +239,22 @@ impl Storage for S3Storage {
             Err(e) => return Err(e),
         }
         let key = self.archive_key(module, version, info.format);
+        let body = match archive.content() {
+            ArchiveContent::Memory(bytes) => PutBody::Bytes(bytes),
+            ArchiveContent::File(path) => PutBody::File(path),
+        };
         self.bucket
-            .put_if_absent(
-                &key,
-                archive.bytes().clone(),
-                Some(info.sha256),
-                info.format.content_type(),
-            )
+            .put_if_absent(&key, body, Some(info.sha256), info.format.content_type())
             .await?;
         let claim = Bytes::from_static(&info.format.suffix().as_bytes()[1..]);
         match self
             .bucket
-            .put_if_absent(&self.claim_key(module, version), claim, None, "text/plain")
+            .put_if_absent(
+                &self.claim_key(module, version),
+                PutBody::Bytes(&claim),
+                None,
+                "text/plain",
+            )
             .await
         {
             Ok(()) => Ok(()),

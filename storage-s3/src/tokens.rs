@@ -11,7 +11,7 @@ use registry_core::tokens::validate_token_name;
 use registry_core::{Sha256Digest, StorageError, Tier, TokenHash, TokenRecord, TokenStore};
 use serde::{Deserialize, Serialize};
 
-use crate::bucket::Bucket;
+use crate::bucket::{Bucket, PutBody};
 use crate::config::S3Config;
 use crate::error::{corrupt, BACKEND};
 
@@ -151,7 +151,7 @@ impl TokenStore for S3TokenStore {
         );
         let name_key = self.name_key(&record.name);
         self.bucket
-            .put_if_absent(&name_key, body.clone(), None, "application/json")
+            .put_if_absent(&name_key, PutBody::Bytes(&body), None, "application/json")
             .await?;
         // Hash objects are overwritten (a left-over of a failed create or a
         // delete interrupted by a crash may be there): their content is only

@@ -214,7 +214,7 @@ async fn v_prefixed_and_bare_tags_the_bare_one_wins() {
     assert_eq!(fetched.git_ref.as_deref(), Some("1.2.0"));
     assert_eq!(fetched.source, location);
     let module = extract_module(fetched.bytes, true, None, &Default::default()).unwrap();
-    assert_eq!(tar_file(module.bytes(), "main.tf"), "# bare\n");
+    assert_eq!(tar_file(&module.to_bytes().unwrap(), "main.tf"), "# bare\n");
 
     let rc = up.fetch_archive(&vpc(), &v("1.3.0-rc.1")).await.unwrap();
     assert_eq!(rc.git_ref.as_deref(), Some("v1.3.0-rc.1"));
@@ -406,7 +406,7 @@ async fn tarballs_come_through_codeload_without_credentials() {
     // registry-core strips GitHub's top directory.
     let module = extract_module(fetched.bytes, true, None, &Default::default()).unwrap();
     assert_eq!(
-        tar_files(module.bytes()),
+        tar_files(&module.to_bytes().unwrap()),
         ["main.tf", "modules/subnet/main.tf", "variables.tf"]
     );
 }

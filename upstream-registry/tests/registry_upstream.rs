@@ -730,8 +730,14 @@ async fn pins_a_github_subdirectory_and_the_module_ends_up_flat() {
         &Default::default(),
     )
     .unwrap();
-    assert_eq!(tar_files(module.bytes()), ["main.tf", "variables.tf"]);
-    assert_eq!(tar_file(module.bytes(), "main.tf"), "# module x\n");
+    assert_eq!(
+        tar_files(&module.to_bytes().unwrap()),
+        ["main.tf", "variables.tf"]
+    );
+    assert_eq!(
+        tar_file(&module.to_bytes().unwrap(), "main.tf"),
+        "# module x\n"
+    );
 }
 
 #[tokio::test]
@@ -758,8 +764,8 @@ async fn a_pinned_archive_ends_up_flat_too() {
         &Default::default(),
     )
     .unwrap();
-    assert_eq!(tar_files(module.bytes()), ["main.tf"]);
-    assert_eq!(tar_file(module.bytes(), "main.tf"), "# sub\n");
+    assert_eq!(tar_files(&module.to_bytes().unwrap()), ["main.tf"]);
+    assert_eq!(tar_file(&module.to_bytes().unwrap(), "main.tf"), "# sub\n");
 }
 
 #[tokio::test]

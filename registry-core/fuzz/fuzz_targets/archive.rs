@@ -26,7 +26,7 @@ fn entries(archive: &Archive) -> Vec<(String, bool, String)> {
     match archive.info().format {
         ArchiveFormat::TarGz => {
             let mut tar =
-                tar::Archive::new(flate2::read::MultiGzDecoder::new(&archive.bytes()[..]));
+                tar::Archive::new(flate2::read::MultiGzDecoder::new(Cursor::new(archive.to_bytes().unwrap())));
             for entry in tar.entries().expect("an accepted tar reads") {
                 let entry = entry.expect("an accepted tar reads");
                 let kind = entry.header().entry_type();
@@ -51,7 +51,7 @@ fn entries(archive: &Archive) -> Vec<(String, bool, String)> {
             }
         }
         ArchiveFormat::Zip => {
-            let mut zip = zip::ZipArchive::new(Cursor::new(&archive.bytes()[..]))
+            let mut zip = zip::ZipArchive::new(Cursor::new(archive.to_bytes().unwrap()))
                 .expect("an accepted zip reads");
             for i in 0..zip.len() {
                 let mut f = zip.by_index(i).expect("an accepted zip reads");
@@ -72,8 +72,8 @@ fn entries(archive: &Archive) -> Vec<(String, bool, String)> {
 }
 
 fn check(archive: &Archive, limits: &ArchiveLimits) {
-    assert_eq!(detect_format(archive.bytes()), Some(archive.info().format));
-    let again = validate_archive(archive.bytes().clone(), limits);
+    assert_eq!(detect_format(&archive.to_bytes().unwrap()), Some(archive.info().format));
+    let again = validate_archive(archive.to_bytes().unwrap(), limits);
     assert_eq!(again.as_ref(), Ok(archive), "re-validation");
     let entries = entries(archive);
     assert!(entries.len() as u64 <= limits.max_entries);

@@ -999,7 +999,12 @@ fn archive_path(module: &ModuleAddress, version: &Version, format: ArchiveFormat
 
 /// `200` with the archive, its content type, and its SHA-256 as the `ETag`.
 fn archive_response(archive: &Archive) -> Response<Bytes> {
-    let mut r = Response::new(archive.bytes().clone());
+    // Archives served here come from `read_archive` or an upstream, in memory.
+    let bytes = match archive.to_bytes() {
+        Ok(bytes) => bytes,
+        Err(e) => return ApiError::Storage(StorageError::other("archive", e)).into_response(),
+    };
+    let mut r = Response::new(bytes);
     let h = r.headers_mut();
     h.insert(
         CONTENT_TYPE,

@@ -519,7 +519,7 @@ mod tests {
     fn extract_strips_the_repository_directory() {
         let a = extract(targz(&repo_entries()), true, None).unwrap();
         assert_eq!(a.info().format, ArchiveFormat::TarGz);
-        let u = untar(a.bytes());
+        let u = untar(&a.to_bytes().unwrap());
         assert_eq!(
             paths(&u),
             [
@@ -541,8 +541,8 @@ mod tests {
             let a = extract(bytes, true, Some("modules/cluster")).unwrap();
             assert_eq!(a.info().format, format);
             let u = match format {
-                ArchiveFormat::TarGz => untar(a.bytes()),
-                ArchiveFormat::Zip => unzip(a.bytes()),
+                ArchiveFormat::TarGz => untar(&a.to_bytes().unwrap()),
+                ArchiveFormat::Zip => unzip(&a.to_bytes().unwrap()),
             };
             assert_eq!(paths(&u), ["main.tf", "run.sh", "vars.tf"], "{format:?}");
             assert_eq!(find(&u, "main.tf").2, b"# cluster");
@@ -550,7 +550,10 @@ mod tests {
         }
         // `./x/` and a trailing slash mean the same directory.
         let a = extract(targz(&repo_entries()), true, Some("./modules/cluster/")).unwrap();
-        assert_eq!(paths(&untar(a.bytes())), ["main.tf", "run.sh", "vars.tf"]);
+        assert_eq!(
+            paths(&untar(&a.to_bytes().unwrap())),
+            ["main.tf", "run.sh", "vars.tf"]
+        );
     }
 
     #[test]
@@ -561,7 +564,7 @@ mod tests {
             E::File("mod/main.tf", MAIN_TF),
         ]);
         let a = extract(bytes, false, Some("mod")).unwrap();
-        assert_eq!(paths(&untar(a.bytes())), ["main.tf"]);
+        assert_eq!(paths(&untar(&a.to_bytes().unwrap())), ["main.tf"]);
     }
 
     #[test]

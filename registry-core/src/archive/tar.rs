@@ -663,9 +663,9 @@ mod tests {
             E::Hard("./mod/hard.tf", "./mod/main.tf"),
         ]);
         let archive = check(bytes.clone()).unwrap();
-        assert_ne!(archive.bytes(), &bytes);
+        assert_ne!(archive.to_bytes().unwrap(), bytes);
         assert_eq!(archive.info().format, ArchiveFormat::TarGz);
-        let files = untar(archive.bytes());
+        let files = untar(&archive.to_bytes().unwrap());
         let names: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
         assert_eq!(
             names,
@@ -681,7 +681,7 @@ mod tests {
         assert_eq!(find(&files, "hard.tf").1, b'1');
         assert_eq!(find(&files, "hard.tf").2, b"main.tf");
         // The flattened archive is flat: validating it again keeps it.
-        assert_unchanged(archive.bytes().clone());
+        assert_unchanged(archive.to_bytes().unwrap());
     }
 
     #[test]
@@ -691,7 +691,7 @@ mod tests {
             E::File("mymodule/sub/x.tf", b"x"),
         ]);
         let archive = check(bytes).unwrap();
-        let files = untar(archive.bytes());
+        let files = untar(&archive.to_bytes().unwrap());
         assert_eq!(files.len(), 2);
         assert_eq!(find(&files, "main.tf").2, MAIN_TF);
         assert_eq!(find(&files, "sub/x.tf").2, b"x");
@@ -707,7 +707,7 @@ mod tests {
         b.append_data(&mut h, &long, MAIN_TF).unwrap();
         append(&mut b, E::File("mod/main.tf", MAIN_TF));
         let archive = check(Bytes::from(gz(&b.into_inner().unwrap()))).unwrap();
-        let files = untar(archive.bytes());
+        let files = untar(&archive.to_bytes().unwrap());
         assert_eq!(find(&files, &long[4..]).2, MAIN_TF);
     }
 }

@@ -247,7 +247,7 @@ pub(super) fn check(bytes: Bytes) -> Result<Archive, ArchiveError> {
 
 pub(super) fn assert_unchanged(bytes: Bytes) {
     let archive = check(bytes.clone()).unwrap();
-    assert_eq!(archive.bytes(), &bytes);
+    assert_eq!(archive.to_bytes().unwrap(), bytes);
     assert_eq!(
         archive.info().sha256,
         crate::storage::Sha256Digest::of(&bytes)

@@ -552,10 +552,13 @@ mod tests {
             E::Symlink("mod/link", "main.tf"),
         ]);
         let archive = check(bytes.clone()).unwrap();
-        assert_ne!(archive.bytes(), &bytes);
+        assert_ne!(archive.to_bytes().unwrap(), bytes);
         assert_eq!(archive.info().format, ArchiveFormat::Zip);
-        assert_eq!(detect_format(archive.bytes()), Some(ArchiveFormat::Zip));
-        let files = unzip(archive.bytes());
+        assert_eq!(
+            detect_format(&archive.to_bytes().unwrap()),
+            Some(ArchiveFormat::Zip)
+        );
+        let files = unzip(&archive.to_bytes().unwrap());
         let names: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
         assert_eq!(names, ["main.tf", "run.sh", "sub/", "sub/x.tf", "link"]);
         assert_eq!(find(&files, "main.tf").2, MAIN_TF);
@@ -565,6 +568,6 @@ mod tests {
         assert_eq!(find(&files, "sub/").1, b'd');
         assert_eq!(find(&files, "link").1, b'l');
         assert_eq!(find(&files, "link").2, b"main.tf");
-        assert_unchanged(archive.bytes().clone());
+        assert_unchanged(archive.to_bytes().unwrap());
     }
 }

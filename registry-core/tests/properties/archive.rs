@@ -561,8 +561,9 @@ fn read_back(archive: &Archive) -> Result<Vec<Out>, String> {
     let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|e| format!("not UTF-8: {e}"));
     match archive.info().format {
         ArchiveFormat::TarGz => {
-            let mut tar =
-                tar::Archive::new(flate2::read::MultiGzDecoder::new(&archive.bytes()[..]));
+            let mut tar = tar::Archive::new(flate2::read::MultiGzDecoder::new(Cursor::new(
+                archive.to_bytes().unwrap(),
+            )));
             for entry in tar.entries().map_err(|e| e.to_string())? {
                 let mut entry = entry.map_err(|e| e.to_string())?;
                 // Nothing is unpacked from a global header (go-getter skips it).
@@ -586,7 +587,7 @@ fn read_back(archive: &Archive) -> Result<Vec<Out>, String> {
             }
         }
         ArchiveFormat::Zip => {
-            let mut zip = zip::ZipArchive::new(Cursor::new(&archive.bytes()[..]))
+            let mut zip = zip::ZipArchive::new(Cursor::new(archive.to_bytes().unwrap()))
                 .map_err(|e| e.to_string())?;
             for i in 0..zip.len() {
                 let mut f = zip.by_index(i).map_err(|e| e.to_string())?;
@@ -651,7 +652,10 @@ fn check_accepted(
     archive: &Archive,
     limits: &ArchiveLimits,
 ) -> Result<Vec<(String, Vec<u8>)>, TestCaseError> {
-    prop_assert_eq!(detect_format(archive.bytes()), Some(archive.info().format));
+    prop_assert_eq!(
+        detect_format(&archive.to_bytes().unwrap()),
+        Some(archive.info().format)
+    );
     let entries = read_back(archive).map_err(TestCaseError::fail)?;
     prop_assert!(
         entries.len() as u64 <= limits.max_entries,
@@ -728,7 +732,7 @@ fn check_accepted(
         resolve(path, target, &links).map_err(TestCaseError::fail)?;
     }
     // The result re-validates to itself.
-    let again = validate_archive(archive.bytes().clone(), limits);
+    let again = validate_archive(archive.to_bytes().unwrap(), limits);
     prop_assert_eq!(again.as_ref(), Ok(archive), "re-validation");
     Ok(files)
 }
@@ -825,7 +829,7 @@ fn check_validated(
             prop_assert!(!has_absolute_symlink(model), "accepted an absolute symlink");
             prop_assert_eq!(archive.info().format, format);
             let files = check_accepted(&archive, limits)?;
-            let prefix = if archive.bytes() == input {
+            let prefix = if archive.to_bytes().unwrap() == input {
                 String::new()
             } else {
                 let top = single_top(model);
@@ -1038,7 +1042,7 @@ proptest! {
             .map_err(|e| TestCaseError::fail(format!("{e} for {model:?}")))?;
         let files = check_accepted(&archive, &limits)?;
         let prefix = single_top(&model).map(|t| format!("{t}/")).unwrap_or_default();
-        prop_assert_eq!(prefix.is_empty(), archive.bytes() == &input, "flattened iff one top directory");
+        prop_assert_eq!(prefix.is_empty(), archive.to_bytes().unwrap() == input, "flattened iff one top directory");
         check_contents(&model, &files, &prefix, archive.info().format, false)?;
         let expected = model.entries.iter().filter(|e| matches!(e.kind, Kind::File { .. })).count();
         prop_assert_eq!(files.len(), expected);
