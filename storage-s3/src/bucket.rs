@@ -91,7 +91,9 @@ impl Bucket {
     /// Loads the AWS configuration (default credential chain and region, with the
     /// overrides of `config`) and builds a client.
     pub(crate) async fn connect(config: &S3Config) -> Result<Self, StorageError> {
-        config.check().map_err(misconfigured)?;
+        config
+            .validate()
+            .map_err(|e| misconfigured(e.to_string()))?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client());
         if let Some(region) = &config.region {
             loader = loader.region(Region::new(region.clone()));
@@ -99,7 +101,7 @@ impl Bucket {
         let sdk = loader.load().await;
         if sdk.region().is_none() {
             return Err(misconfigured(
-                "no AWS region configured: set TFR_S3_REGION (or AWS_REGION) to the bucket's \
+                "no AWS region configured: set `region` (or AWS_REGION) to the bucket's \
                  region"
                     .into(),
             ));
@@ -132,9 +134,8 @@ impl Bucket {
                 // HEAD answers carry no error code: name the two common cases.
                 match status {
                     Some(404) => Err(misconfigured(format!(
-                        "HeadBucket s3://{}: bucket {:?} does not exist: create it, or set \
-                         TFR_S3_BUCKET (and TFR_S3_REGION / TFR_S3_ENDPOINT_URL) to an \
-                         existing bucket",
+                        "HeadBucket s3://{}: bucket {:?} does not exist: create it, or \
+                         configure an existing bucket (`bucket`, and `region` / `endpoint_url`)",
                         self.name, self.name
                     ))),
                     _ => Err(classify(e, Context::op("HeadBucket", &self.name, ""))),
@@ -336,7 +337,7 @@ impl Bucket {
     ) -> Result<String, StorageError> {
         let presigning = PresigningConfig::expires_in(ttl).map_err(|e| {
             misconfigured(format!(
-                "presigned URL lifetime {ttl:?}: {e} (TFR_S3_PRESIGN_TTL_SECS)"
+                "presigned URL lifetime {ttl:?}: {e} (`presign_ttl`)"
             ))
         })?;
         let req = self

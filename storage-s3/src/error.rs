@@ -130,7 +130,7 @@ fn permissions_hint(bucket: &str) -> String {
 /// |---|---|
 /// | 412, `PreconditionFailed` (a conditional put lost) | `AlreadyExists` |
 /// | 404 `NoSuchKey` / `NotFound` (lookups) | `NotFound` (otherwise `Other`) |
-/// | 404 `NoSuchBucket` | `Misconfigured`: create the bucket or fix `TFR_S3_BUCKET` |
+/// | 404 `NoSuchBucket` | `Misconfigured`: create the bucket or fix [`S3Config::bucket`](crate::S3Config::bucket) |
 /// | `InvalidAccessKeyId`, `SignatureDoesNotMatch`, `ExpiredToken`, `InvalidToken`, ... | `Misconfigured`: fix the credentials |
 /// | 403 `AccessDenied` (and other 403s) | `Misconfigured`: grant the IAM permissions |
 /// | 403 without a code (`HEAD` answers) | `Misconfigured`: fix the credentials or the permissions |
@@ -157,8 +157,8 @@ pub(crate) fn classify_response(
     match (status, code_str) {
         (412, _) | (_, "PreconditionFailed") => StorageError::AlreadyExists,
         (_, "NoSuchBucket") => misconfigured(&format!(
-            "bucket {:?} does not exist: create it, or set TFR_S3_BUCKET (and TFR_S3_REGION / \
-             TFR_S3_ENDPOINT_URL) to an existing bucket",
+            "bucket {:?} does not exist: create it, or configure an existing bucket \
+             (`bucket`, and `region` / `endpoint_url`)",
             cx.bucket
         )),
         (404, "NoSuchKey" | "NotFound" | "") if cx.missing_means_not_found => {
@@ -187,10 +187,10 @@ pub(crate) fn classify_response(
             | "IllegalLocationConstraintException",
         )
         | (301, _) => misconfigured(
-            "the bucket is in another region: set TFR_S3_REGION (or AWS_REGION) to the \
+            "the bucket is in another region: set `region` (or AWS_REGION) to the \
              bucket's region",
         ),
-        (_, "InvalidBucketName") => misconfigured("invalid bucket name: fix TFR_S3_BUCKET"),
+        (_, "InvalidBucketName") => misconfigured("invalid bucket name: fix `bucket`"),
         (403, "") => misconfigured(&format!(
             "access denied, or the credentials were rejected (this answer carries no error \
              code); {CREDENTIALS_HINT}; {}",
@@ -227,7 +227,7 @@ pub(crate) fn classify_transport(kind: Transport, detail: &str, cx: Context<'_>)
         Transport::Timeout | Transport::Io => StorageError::Unavailable {
             backend: BACKEND,
             message: format!(
-                "{cx}: {detail} (check TFR_S3_ENDPOINT_URL / the network if this persists)"
+                "{cx}: {detail} (check `endpoint_url` / the network if this persists)"
             ),
         },
         Transport::Construction | Transport::Other => {
@@ -309,11 +309,11 @@ mod tests {
         assert!(creds.contains("s3://my-bucket/p/k"), "{creds}");
         let bucket = msg(classify_response(404, Some("NoSuchBucket"), "d", cx));
         assert!(bucket.contains("\"my-bucket\" does not exist"), "{bucket}");
-        assert!(bucket.contains("TFR_S3_BUCKET"), "{bucket}");
+        assert!(bucket.contains("`bucket`"), "{bucket}");
         let denied = msg(classify_response(403, Some("AccessDenied"), "d", cx));
         assert!(denied.contains("s3:PutObject"), "{denied}");
         let region = msg(classify_response(301, None, "d", cx));
-        assert!(region.contains("TFR_S3_REGION"), "{region}");
+        assert!(region.contains("`region`"), "{region}");
         let none = msg(classify_transport(Transport::Credentials, "d", cx));
         assert!(none.contains("AWS_PROFILE"), "{none}");
     }

@@ -142,12 +142,12 @@ async fn a_missing_bucket_is_misconfigured() {
     let m = common::module("acme", "vpc", "aws");
     assert_misconfigured(
         storage.list_versions(&m).await.unwrap_err(),
-        &["\"no-such-bucket-here\" does not exist", "TFR_S3_BUCKET"],
+        &["\"no-such-bucket-here\" does not exist", "`bucket`"],
     );
     let tokens = S3TokenStore::from_client(t.client(), config.clone());
-    assert_misconfigured(tokens.list().await.unwrap_err(), &["TFR_S3_BUCKET"]);
+    assert_misconfigured(tokens.list().await.unwrap_err(), &["`bucket`"]);
     let pins = S3PinStore::from_client(t.client(), config);
-    assert_misconfigured(pins.list().await.unwrap_err(), &["TFR_S3_BUCKET"]);
+    assert_misconfigured(pins.list().await.unwrap_err(), &["`bucket`"]);
     // (No publish here: s3s-fs creates a missing bucket's directory on PutObject.
     // `connect` checks the bucket with HeadBucket: see tests/connect.rs.)
 }

@@ -49,7 +49,7 @@ async fn connect_uses_the_credential_chain_and_checks_the_bucket() {
         msg.contains("\"no-such-bucket-here\" does not exist"),
         "{msg}"
     );
-    assert!(msg.contains("TFR_S3_BUCKET"), "{msg}");
+    assert!(msg.contains("`bucket`"), "{msg}");
     misconfigured(S3TokenStore::connect(missing).await.unwrap_err());
 
     let msg = misconfigured(
@@ -57,7 +57,7 @@ async fn connect_uses_the_credential_chain_and_checks_the_bucket() {
             .await
             .unwrap_err(),
     );
-    assert!(msg.contains("TFR_S3_PRESIGN_TTL_SECS"), "{msg}");
+    assert!(msg.contains("presign_ttl"), "{msg}");
 
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "wrong");
     let msg = misconfigured(S3Storage::connect(t.config()).await.unwrap_err());

@@ -101,32 +101,37 @@ impl GithubUpstream {
     /// first requested, on the first lookup.
     ///
     /// # Errors
-    /// [`ConfigError::Setting`] for an API base that is not http(s), a token
-    /// or user agent that cannot be sent in a header, or PEM text holding no
-    /// valid certificate; [`ConfigError::Client`] if the client cannot be built.
+    /// [`ConfigError::Invalid`], naming the field, for an API base that is not
+    /// http(s) (or has credentials, a query or a fragment), a token or user
+    /// agent that cannot be sent in a header, or PEM text holding no valid
+    /// certificate; [`ConfigError::Client`] if the client cannot be built.
     pub fn new(mut config: GithubConfig) -> Result<Self, ConfigError> {
         // Shown without credentials or query: those are what a refused URL may hold.
-        check_base_url(&config.api_base).map_err(|r| {
-            ConfigError::Setting(format!("api_base {}: {r}", shown_url(&config.api_base)))
+        check_base_url(&config.api_base).map_err(|r| ConfigError::Invalid {
+            field: "api_base",
+            reason: format!("{}: {r}", shown_url(&config.api_base)),
         })?;
         with_trailing_slash(&mut config.api_base);
         let name = host_port(&config.api_base);
         let web_base = web_base(&config.api_base);
         let token = match &config.auth {
             GithubAuth::Token(token) => Some(bearer(token.trim()).map_err(|()| {
-                ConfigError::Setting(
-                    "the GitHub token is empty or holds characters an HTTP header cannot carry"
-                        .to_owned(),
-                )
+                ConfigError::Invalid {
+                    field: "auth",
+                    reason:
+                        "the GitHub token is empty or holds characters an HTTP header cannot carry"
+                            .to_owned(),
+                }
             })?),
             GithubAuth::None | GithubAuth::App(_) => None,
         };
         if config.user_agent.trim().is_empty() || HeaderValue::from_str(&config.user_agent).is_err()
         {
-            return Err(ConfigError::Setting(
-                "the user agent must be non-empty text an HTTP header can carry (GitHub refuses requests without one)"
+            return Err(ConfigError::Invalid {
+                field: "user_agent",
+                reason: "the user agent must be non-empty text an HTTP header can carry (GitHub refuses requests without one)"
                     .to_owned(),
-            ));
+            });
         }
         let builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
@@ -136,7 +141,10 @@ impl GithubUpstream {
             .user_agent(config.user_agent.clone());
         let client =
             build_client(builder, &config.extra_root_certificates).map_err(|e| match e {
-                ClientError::Certificate(message) => ConfigError::Setting(message),
+                ClientError::Certificate(reason) => ConfigError::Invalid {
+                    field: "extra_root_certificates",
+                    reason,
+                },
                 ClientError::Build(e) => ConfigError::Client(Box::new(e)),
             })?;
         let entries = config.max_cache_entries;
@@ -484,7 +492,7 @@ impl GithubUpstream {
                 // A discovered installation may have been removed since.
                 self.installations.remove(&owner.to_ascii_lowercase());
                 let hint = match app.installation_id() {
-                    Some(_) => "check TFR_GITHUB_APP_INSTALLATION_ID (the number in the installation's settings URL)",
+                    Some(_) => "check the App's installation id (`installation_id`: the number in the installation's settings URL)",
                     None => "it was discovered earlier and may have been uninstalled since; it is looked up again on the next request",
                 };
                 return Err(Fail::other(format!(
@@ -543,7 +551,7 @@ impl GithubUpstream {
             (AuthKind::None, _) => {
                 "unauthenticated requests (no credentials are configured)".to_owned()
             }
-            (AuthKind::Token, _) => "the token (TFR_GITHUB_TOKEN)".to_owned(),
+            (AuthKind::Token, _) => "the token (`auth`)".to_owned(),
             (AuthKind::Installation(id), GithubAuth::App(app)) => format!(
                 "the installation token of GitHub App {} installation {id}",
                 app.app_id()
@@ -561,12 +569,12 @@ impl GithubUpstream {
         let advice = match kind {
             AuthKind::None => {
                 return Fail::other(format!(
-                    "{shown} answered HTTP 401{says}: GitHub wants credentials and none are configured; configure a token (TFR_GITHUB_TOKEN) or a GitHub App (TFR_GITHUB_APP_ID)"
+                    "{shown} answered HTTP 401{says}: GitHub wants credentials and none are configured; configure a token or a GitHub App (`auth`)"
                 ))
             }
             AuthKind::Token => "the token is invalid, expired or revoked: configure a new one",
             AuthKind::Installation(_) => "a new installation token is requested on the next call",
-            AuthKind::Jwt => "check that the App id (TFR_GITHUB_APP_ID, its App ID or client ID) belongs to this private key, and that this machine's clock is right",
+            AuthKind::Jwt => "check that the App id (`app_id`, its App ID or client ID) belongs to this private key, and that this machine's clock is right",
         };
         Fail::other(format!(
             "{shown} answered HTTP 401{says}: GitHub refused {}; {advice}",
@@ -618,7 +626,7 @@ impl GithubUpstream {
                     self.describe(request.auth.kind),
                     wait.as_secs(),
                     if request.auth.kind == AuthKind::None {
-                        " (configure a token, TFR_GITHUB_TOKEN, or a GitHub App, TFR_GITHUB_APP_ID, for a higher limit)"
+                        " (configure a token or a GitHub App, `auth`, for a higher limit)"
                     } else {
                         ""
                     }
@@ -1051,32 +1059,24 @@ mod tests {
 
     #[test]
     fn refuses_unusable_settings() {
+        let field = |config| match GithubUpstream::new(config) {
+            Err(ConfigError::Invalid { field, reason }) => {
+                assert!(!reason.contains("TFR_"), "{reason}");
+                field
+            }
+            other => panic!("{other:?}"),
+        };
         let bad_token = GithubConfig::new().with_auth(GithubAuth::Token("a\nb".into()));
-        assert!(matches!(
-            GithubUpstream::new(bad_token),
-            Err(ConfigError::Setting(_))
-        ));
+        assert_eq!(field(bad_token), "auth");
         let empty_token = GithubConfig::new().with_auth(GithubAuth::Token("  ".into()));
-        assert!(matches!(
-            GithubUpstream::new(empty_token),
-            Err(ConfigError::Setting(_))
-        ));
+        assert_eq!(field(empty_token), "auth");
         let bad_pem =
             GithubConfig::new().with_extra_root_certificates(vec![b"not a certificate".to_vec()]);
-        assert!(matches!(
-            GithubUpstream::new(bad_pem),
-            Err(ConfigError::Setting(_))
-        ));
+        assert_eq!(field(bad_pem), "extra_root_certificates");
         let bad_base = GithubConfig::new().with_api_base(url("file:///tmp"));
-        assert!(matches!(
-            GithubUpstream::new(bad_base),
-            Err(ConfigError::Setting(_))
-        ));
+        assert_eq!(field(bad_base), "api_base");
         let no_agent = GithubConfig::new().with_user_agent("");
-        assert!(matches!(
-            GithubUpstream::new(no_agent),
-            Err(ConfigError::Setting(_))
-        ));
+        assert_eq!(field(no_agent), "user_agent");
     }
 
     #[test]

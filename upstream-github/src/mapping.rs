@@ -60,14 +60,17 @@ impl RepoMapping {
     /// A mapping by `template` alone, e.g. `"{namespace}/terraform-{system}-{name}"`.
     ///
     /// # Errors
-    /// [`ConfigError::Mapping`] saying what is wrong: an unknown placeholder,
+    /// [`ConfigError::Invalid`] (field `repos`) saying what is wrong: an unknown placeholder,
     /// an unbalanced brace, no `{name}`, not exactly one `/`, an empty owner or
     /// repository part, or a literal character GitHub does not allow there.
     pub fn template(t: &str) -> Result<Self, ConfigError> {
         let bad = |why: String| {
-            ConfigError::Mapping(format!(
+            ConfigError::Invalid {
+            field: "repos",
+            reason: format!(
                 "invalid repository template {t:?}: {why}; use {{namespace}}, {{name}} and {{system}} around one '/', e.g. \"{DEFAULT_REPO_TEMPLATE}\""
-            ))
+            ),
+        }
         };
         let Some((owner, repo)) = t.split_once('/') else {
             return Err(bad("it has no '/' between owner and repository".to_owned()));
@@ -102,18 +105,18 @@ impl RepoMapping {
     /// whatever the template says.
     ///
     /// # Errors
-    /// [`ConfigError::Mapping`] if `module` is not a valid module address or
+    /// [`ConfigError::Invalid`] (field `repos`) if `module` is not a valid module address or
     /// `repo` is not `owner/repo` with characters GitHub allows.
     pub fn with_repo(mut self, module: &str, repo: &str) -> Result<Self, ConfigError> {
-        let address = parse_module(module).map_err(|why| {
-            ConfigError::Mapping(format!(
-                "invalid module {module:?} in a repository mapping: {why}"
-            ))
+        let address = parse_module(module).map_err(|why| ConfigError::Invalid {
+            field: "repos",
+            reason: format!("invalid module {module:?} in a repository mapping: {why}"),
         })?;
-        let (owner, name) = parse_repo(repo).map_err(|why| {
-            ConfigError::Mapping(format!(
+        let (owner, name) = parse_repo(repo).map_err(|why| ConfigError::Invalid {
+            field: "repos",
+            reason: format!(
                 "invalid repository {repo:?} for module {module}: {why}; write owner/repo, e.g. acme/terraform-aws-vpc"
-            ))
+            ),
         })?;
         self.explicit.insert(address, (owner, name));
         Ok(self)

@@ -466,7 +466,7 @@ async fn refused_tokens_say_which_credentials_and_never_show_them() {
     let wrong = upstream(config(&fake).with_auth(GithubAuth::Token("wrong-token".into())));
     let e = wrong.list_versions(&vpc()).await.unwrap_err();
     let text = chain(&e);
-    assert!(text.contains("the token (TFR_GITHUB_TOKEN)"), "{text}");
+    assert!(text.contains("the token (`auth`)"), "{text}");
     assert!(text.contains("Bad credentials"), "{text}");
     assert!(!text.contains("wrong-token"), "{text}");
     // Not retried, not cached.
@@ -567,7 +567,7 @@ async fn app_with_a_configured_installation_id_and_a_pkcs8_key() {
     let text = chain(&e);
     assert!(matches!(e, UpstreamError::Other { .. }), "{e:?}");
     assert!(text.contains("has no installation 778"), "{text}");
-    assert!(text.contains("TFR_GITHUB_APP_INSTALLATION_ID"), "{text}");
+    assert!(text.contains("`installation_id`"), "{text}");
 }
 
 #[tokio::test]
@@ -690,7 +690,7 @@ async fn a_jwt_from_another_key_is_refused() {
         text.contains("401") && text.contains("JWT of GitHub App 12345"),
         "{text}"
     );
-    assert!(text.contains("TFR_GITHUB_APP_ID"), "{text}");
+    assert!(text.contains("`app_id`"), "{text}");
     assert!(!text.contains("BEGIN") && !text.contains("eyJ"), "{text}");
     assert_eq!(fake.token_exchanges(), 0);
 

@@ -1,7 +1,6 @@
 #![doc = include_str!("../README.md")]
 
 mod client;
-mod env;
 mod error;
 mod retry;
 mod url;
@@ -10,7 +9,6 @@ mod url;
 pub mod fake;
 
 pub use client::{bearer, build_client, json, read_body, Answer, ClientError, Overflow};
-pub use env::{env_lookup, parse_secs};
 pub use error::{AttemptError, Fail, OtherError};
 /// The single-flight TTL cache, which lives in registry-core (its read caches use it too).
 pub use registry_core::cache::Cache;

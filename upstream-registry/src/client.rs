@@ -61,19 +61,19 @@ impl RegistryUpstream {
     /// Makes no request: discovery happens on first use.
     ///
     /// # Errors
-    /// [`ConfigError::Setting`] for a base URL or tarball base that is not
-    /// http(s), a token that cannot be sent in a header, or PEM text holding no
-    /// valid certificate; [`ConfigError::Client`] if the client cannot be built.
+    /// [`ConfigError::Invalid`], naming the field, for a base URL or tarball
+    /// base that is not http(s) (or has credentials, a query or a fragment), a
+    /// token that cannot be sent in a header, or PEM text holding no valid
+    /// certificate; [`ConfigError::Client`] if the client cannot be built.
     pub fn new(mut config: RegistryUpstreamConfig) -> Result<Self, ConfigError> {
         // Shown without credentials or query: those are what a refused URL may hold.
-        check_base_url(&config.base_url).map_err(|r| {
-            ConfigError::Setting(format!("base_url {}: {r}", shown_url(&config.base_url)))
+        check_base_url(&config.base_url).map_err(|r| ConfigError::Invalid {
+            field: "base_url",
+            reason: format!("{}: {r}", shown_url(&config.base_url)),
         })?;
-        check_base_url(&config.github_tarball_base).map_err(|r| {
-            ConfigError::Setting(format!(
-                "github_tarball_base {}: {r}",
-                shown_url(&config.github_tarball_base)
-            ))
+        check_base_url(&config.github_tarball_base).map_err(|r| ConfigError::Invalid {
+            field: "github_tarball_base",
+            reason: format!("{}: {r}", shown_url(&config.github_tarball_base)),
         })?;
         with_trailing_slash(&mut config.base_url);
         with_trailing_slash(&mut config.github_tarball_base);
@@ -81,10 +81,10 @@ impl RegistryUpstream {
         let name = host_port(&config.base_url);
         let auth = match &config.token {
             None => None,
-            Some(token) => Some(bearer(token.trim()).ok_or_else(|| {
-                ConfigError::Setting(
-                    "the upstream token holds characters an HTTP header cannot carry".to_owned(),
-                )
+            Some(token) => Some(bearer(token.trim()).ok_or_else(|| ConfigError::Invalid {
+                field: "token",
+                reason: "the upstream token is empty or holds characters an HTTP header cannot carry"
+                    .to_owned(),
             })?),
         };
         let builder = reqwest::Client::builder()
@@ -96,7 +96,10 @@ impl RegistryUpstream {
             ));
         let client =
             build_client(builder, &config.extra_root_certificates).map_err(|e| match e {
-                ClientError::Certificate(message) => ConfigError::Setting(message),
+                ClientError::Certificate(reason) => ConfigError::Invalid {
+                    field: "extra_root_certificates",
+                    reason,
+                },
                 ClientError::Build(e) => ConfigError::Client(Box::new(e)),
             })?;
         let entries = config.max_cache_entries;
@@ -345,11 +348,11 @@ impl RegistryUpstream {
         } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             Verdict::Fail(Fail::other(match (target, &self.auth) {
                 (Target::Api, Some(_)) => format!(
-                    "{shown} answered HTTP {}: the upstream refused the registry's credentials; check the upstream token (TFR_UPSTREAM_TOKEN)",
+                    "{shown} answered HTTP {}: the upstream refused the registry's credentials; check the upstream token (`token`)",
                     status.as_u16()
                 ),
                 (Target::Api, None) => format!(
-                    "{shown} answered HTTP {}: the upstream refused the registry's credentials (none are configured; set an upstream token, TFR_UPSTREAM_TOKEN)",
+                    "{shown} answered HTTP {}: the upstream refused the registry's credentials (none are configured; set an upstream token, `token`)",
                     status.as_u16()
                 ),
                 (Target::Archive, _) => format!(
@@ -619,21 +622,22 @@ mod tests {
 
     #[test]
     fn refuses_unusable_settings() {
+        let field = |config| match RegistryUpstream::new(config) {
+            Err(ConfigError::Invalid { field, reason }) => {
+                assert!(!reason.contains("TFR_"), "{reason}");
+                field
+            }
+            other => panic!("{other:?}"),
+        };
         let bad_token = RegistryUpstreamConfig::default().with_token("a\nb");
-        assert!(matches!(
-            RegistryUpstream::new(bad_token),
-            Err(ConfigError::Setting(_))
-        ));
+        assert_eq!(field(bad_token), "token");
         let bad_pem = RegistryUpstreamConfig::default()
             .with_extra_root_certificates(vec![b"not a certificate".to_vec()]);
-        assert!(matches!(
-            RegistryUpstream::new(bad_pem),
-            Err(ConfigError::Setting(_))
-        ));
+        assert_eq!(field(bad_pem), "extra_root_certificates");
         let bad_base = RegistryUpstreamConfig::new(Url::parse("file:///tmp").unwrap());
-        assert!(matches!(
-            RegistryUpstream::new(bad_base),
-            Err(ConfigError::Setting(_))
-        ));
+        assert_eq!(field(bad_base), "base_url");
+        let bad_tarballs = RegistryUpstreamConfig::default()
+            .with_github_tarball_base(Url::parse("https://u:p@codeload.example.com/").unwrap());
+        assert_eq!(field(bad_tarballs), "github_tarball_base");
     }
 }

@@ -1,11 +1,9 @@
 //! [`RegistryUpstreamConfig`]: which registry to talk to, and how patiently.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::Url;
-use upstream_http::{env_lookup, parse_base_url, parse_secs, shown_url_text};
 
 /// The registry used when nothing else is configured.
 pub const DEFAULT_BASE_URL: &str = "https://registry.terraform.io/";
@@ -17,8 +15,9 @@ pub const DEFAULT_GITHUB_TARBALL_BASE: &str = "https://codeload.github.com/";
 /// registry: address, credentials, timeouts, retries, caching and limits.
 ///
 /// Plain data: build it with [`RegistryUpstreamConfig::new`] (or
-/// [`Default`], for `registry.terraform.io`) and the `with_*` methods, or read
-/// it with [`RegistryUpstreamConfig::from_env`]. `Debug` never shows the token.
+/// [`Default`], for `registry.terraform.io`) and the `with_*` methods (the
+/// binaries' settings layer, `registry-settings`, maps flags and environment
+/// variables to them). `Debug` never shows the token.
 ///
 /// ```
 /// use std::time::Duration;
@@ -191,65 +190,6 @@ impl RegistryUpstreamConfig {
         self.extra_root_certificates = pems;
         self
     }
-
-    /// Reads the configuration from the environment:
-    ///
-    /// | variable | meaning | default |
-    /// |---|---|---|
-    /// | `TFR_UPSTREAM_URL` | the upstream registry's base URL | `https://registry.terraform.io` |
-    /// | `TFR_UPSTREAM_TOKEN` | bearer token for the upstream registry's API | none |
-    /// | `TFR_UPSTREAM_TIMEOUT_SECS` | total time per HTTP attempt, in seconds (1 to 3600) | `10` |
-    /// | `TFR_UPSTREAM_CACHE_TTL_SECS` | how long version lists and download locations are cached, in seconds (0 to 86400) | `300` |
-    /// | `TFR_UPSTREAM_CA_FILE` | path to a PEM file of CA certificates trusted in addition to the webpki roots | none |
-    /// | `TFR_GITHUB_TARBALL_URL` | where GitHub tarballs are fetched when pinning (`{base}{OWNER}/{REPO}/tar.gz/{REF}`) | `https://codeload.github.com/` |
-    ///
-    /// Empty values count as unset. Everything else keeps its default.
-    ///
-    /// # Errors
-    /// [`ConfigError`] naming the variable and what is wrong with it.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// [`from_env`](Self::from_env) over any variable lookup (for tests).
-    pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = env_lookup(get);
-        let url = |var: &'static str, example: &str| -> Result<Option<Url>, ConfigError> {
-            get(var)
-                .map(|value| {
-                    parse_base_url(&value, example).map_err(|reason| ConfigError::Invalid {
-                        var,
-                        // Never the credentials or query a refused URL may hold.
-                        value: shown_url_text(&value),
-                        reason,
-                    })
-                })
-                .transpose()
-        };
-        let mut config = match url("TFR_UPSTREAM_URL", DEFAULT_BASE_URL)? {
-            Some(base_url) => Self::new(base_url),
-            None => Self::default(),
-        };
-        if let Some(base) = url("TFR_GITHUB_TARBALL_URL", DEFAULT_GITHUB_TARBALL_BASE)? {
-            config.github_tarball_base = base;
-        }
-        config.token = get("TFR_UPSTREAM_TOKEN");
-        if let Some(v) = get("TFR_UPSTREAM_TIMEOUT_SECS") {
-            config.timeout = secs("TFR_UPSTREAM_TIMEOUT_SECS", v, 1, 3600)?;
-        }
-        if let Some(v) = get("TFR_UPSTREAM_CACHE_TTL_SECS") {
-            config.versions_ttl = secs("TFR_UPSTREAM_CACHE_TTL_SECS", v, 0, 86_400)?;
-        }
-        if let Some(path) = get("TFR_UPSTREAM_CA_FILE") {
-            let path = PathBuf::from(path);
-            let pem = std::fs::read(&path).map_err(|source| ConfigError::CaFile {
-                path: path.clone(),
-                source,
-            })?;
-            config.extra_root_certificates = vec![pem];
-        }
-        Ok(config)
-    }
 }
 
 impl Default for RegistryUpstreamConfig {
@@ -283,124 +223,37 @@ impl fmt::Debug for RegistryUpstreamConfig {
     }
 }
 
-/// Why a configuration was refused. The message names what to fix.
+/// Why a configuration was refused. The message names the field and what to fix.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// A variable's value is not usable.
-    #[error("{var}={value:?} is invalid: {reason}")]
+    /// A field's value cannot be used (a URL, the token, a certificate).
+    #[error("{field}: {reason}")]
     Invalid {
-        /// The variable.
-        var: &'static str,
-        /// Its value.
-        value: String,
-        /// What is wrong with it.
+        /// The field of [`RegistryUpstreamConfig`], e.g. `base_url`.
+        field: &'static str,
+        /// What is wrong with it (never the token, nor a URL's credentials or query).
         reason: String,
     },
-    /// The CA file could not be read.
-    #[error("cannot read the CA file {path:?} (TFR_UPSTREAM_CA_FILE): {source}")]
-    CaFile {
-        /// The path.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A configured value cannot be used (a URL, the token, a certificate).
-    #[error("invalid upstream configuration: {0}")]
-    Setting(String),
     /// The HTTP client could not be built.
     #[error("cannot build the upstream HTTP client: {0}")]
     Client(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-fn secs(var: &'static str, value: String, min: u64, max: u64) -> Result<Duration, ConfigError> {
-    parse_secs(&value, min, max).map_err(|reason| ConfigError::Invalid { var, value, reason })
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-
-    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        move |name| map.get(name).cloned()
-    }
 
     #[test]
     fn the_url_defaults_to_the_public_registry() {
-        for vars in [&[][..], &[("TFR_UPSTREAM_URL", "  ")]] {
-            let c = RegistryUpstreamConfig::from_lookup(lookup(vars)).unwrap();
-            assert_eq!(c.base_url.as_str(), DEFAULT_BASE_URL);
-            assert_eq!(c.github_tarball_base.as_str(), DEFAULT_GITHUB_TARBALL_BASE);
-        }
-    }
-
-    #[test]
-    fn reads_every_variable() {
-        let dir = std::env::temp_dir().join(format!("upstream-registry-ca-{}", std::process::id()));
-        std::fs::write(&dir, b"-----BEGIN CERTIFICATE-----\n").unwrap();
-        let c = RegistryUpstreamConfig::from_lookup(lookup(&[
-            ("TFR_UPSTREAM_URL", "https://registry.example.com"),
-            ("TFR_UPSTREAM_TOKEN", "tok"),
-            ("TFR_UPSTREAM_TIMEOUT_SECS", "20"),
-            ("TFR_UPSTREAM_CACHE_TTL_SECS", "0"),
-            ("TFR_UPSTREAM_CA_FILE", dir.to_str().unwrap()),
-            ("TFR_GITHUB_TARBALL_URL", "http://127.0.0.1:9/codeload/"),
-        ]))
-        .unwrap();
-        std::fs::remove_file(&dir).unwrap();
-        assert_eq!(c.base_url.as_str(), "https://registry.example.com/");
-        assert_eq!(c.token.as_deref(), Some("tok"));
-        assert_eq!(c.timeout, Duration::from_secs(20));
-        assert_eq!(c.versions_ttl, Duration::ZERO);
-        assert_eq!(
-            c.github_tarball_base.as_str(),
-            "http://127.0.0.1:9/codeload/"
-        );
-        assert_eq!(
-            c.extra_root_certificates,
-            vec![b"-----BEGIN CERTIFICATE-----\n".to_vec()]
-        );
-        // Untouched defaults.
+        let c = RegistryUpstreamConfig::default();
+        assert_eq!(c.base_url.as_str(), DEFAULT_BASE_URL);
+        assert_eq!(c.github_tarball_base.as_str(), DEFAULT_GITHUB_TARBALL_BASE);
+        assert_eq!(c.timeout, Duration::from_secs(10));
+        assert_eq!(c.versions_ttl, Duration::from_secs(300));
         assert_eq!(c.not_found_ttl, Duration::from_secs(30));
         assert_eq!(c.max_attempts, 3);
-    }
-
-    #[test]
-    fn refuses_bad_values() {
-        for (var, value) in [
-            ("TFR_UPSTREAM_URL", "registry.example.com"),
-            ("TFR_UPSTREAM_URL", "ftp://registry.example.com"),
-            ("TFR_UPSTREAM_URL", "https://u:p@registry.example.com"),
-            ("TFR_UPSTREAM_TIMEOUT_SECS", "0"),
-            ("TFR_UPSTREAM_TIMEOUT_SECS", "ten"),
-            ("TFR_UPSTREAM_CACHE_TTL_SECS", "-1"),
-            ("TFR_GITHUB_TARBALL_URL", "codeload.github.com"),
-        ] {
-            let mut vars = vec![("TFR_UPSTREAM_URL", "https://r.example.com")];
-            vars.push((var, value));
-            let e = RegistryUpstreamConfig::from_lookup(lookup(&vars)).unwrap_err();
-            assert!(
-                matches!(e, ConfigError::Invalid { var: v, .. } if v == var),
-                "{var}={value}: {e}"
-            );
-            assert!(
-                !e.to_string().contains("u:p"),
-                "a refused password is shown: {e}"
-            );
-        }
-        let e = RegistryUpstreamConfig::from_lookup(lookup(&[
-            ("TFR_UPSTREAM_URL", "https://r.example.com"),
-            ("TFR_UPSTREAM_CA_FILE", "/nonexistent/ca.pem"),
-        ]))
-        .unwrap_err();
-        assert!(matches!(e, ConfigError::CaFile { .. }), "{e}");
+        assert!(c.token.is_none() && c.extra_root_certificates.is_empty());
     }
 
     #[test]

@@ -2,32 +2,28 @@
 
 mod args;
 
-use std::io::IsTerminal as _;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use adapter_hyper::{Server, ServerConfig, TlsFiles};
 use registry_core::{Registry, Storage};
+use registry_settings::github::github_client_error;
+use registry_settings::listen::Transport;
+use registry_settings::upstream::Upstream;
 use storage_fs::{FsStorage, FsTokenStore};
-use tracing_subscriber::EnvFilter;
 use upstream_github::GithubUpstream;
 
-use crate::args::Args;
+use crate::args::{Args, Settings};
 
 fn main() -> ExitCode {
     // One line per request: batched per runtime worker (see adapter_hyper::log_writer).
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(adapter_hyper::log_writer)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let args = Args::parse_checked();
+    registry_settings::init_server_logging(adapter_hyper::log_writer);
+    let settings = Args::parse_checked();
     let result = match adapter_hyper::runtime() {
-        Ok(runtime) => runtime.block_on(run(args)).map_err(|e| e.to_string()),
+        Ok(runtime) => runtime
+            .block_on(run(settings))
+            .map_err(|e| registry_settings::chain(e.as_ref())),
         Err(e) => Err(format!("could not start the Tokio runtime: {e}")),
     };
     match result {
@@ -39,10 +35,21 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let config = args.registry_config();
-    let github = GithubUpstream::new(args.github.github_config(config.max_body_bytes)?)?;
-    let data_dir = std::path::absolute(&args.data_dir)?;
+async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let Some(Upstream::Github {
+        config: github,
+        cache_archives,
+    }) = settings.upstream.upstream
+    else {
+        unreachable!("github-server's upstream is GitHub");
+    };
+    let config = settings
+        .registry
+        .config
+        .clone()
+        .with_proxy(settings.upstream.proxy);
+    let github = GithubUpstream::new(*github).map_err(github_client_error)?;
+    let data_dir = std::path::absolute(&settings.data_dir)?;
     let storage = FsStorage::open(&data_dir)?;
     let tokens = FsTokenStore::open(&data_dir)?;
     tracing::info!(
@@ -53,14 +60,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "modules from GitHub"
     );
     let mut registry = Registry::new(Arc::new(storage), Arc::new(tokens), config)
-        .with_read_cache(Duration::from_millis(args.read_cache_ttl_ms))
+        .with_read_cache(settings.registry.read_cache_ttl)
         .with_upstream(Arc::new(github));
-    if args.cache_archives {
+    if cache_archives {
         registry = registry.with_archive_cache(archive_cache(&data_dir)?);
     }
 
-    let mut server_config = ServerConfig::new(args.listen);
-    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+    let mut server_config = ServerConfig::new(settings.listen.addr);
+    if let Transport::Tls { cert, key } = &settings.listen.transport {
         server_config = server_config.with_tls(TlsFiles::new(cert, key));
     }
     let server = Server::bind(server_config).await?;
@@ -68,8 +75,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let scheme = if server.is_tls() { "https" } else { "http" };
     tracing::info!(%addr, tls = server.is_tls(), "listening");
     println!("listening on {scheme}://{addr}");
-    if let Some(path) = &args.port_file {
-        write_port_file(path, addr.port())?;
+    if let Some(path) = &settings.listen.port_file {
+        registry_settings::write_port_file(path, addr.port())?;
     }
     server
         .serve(Arc::new(registry), adapter_hyper::shutdown_signal())
@@ -84,11 +91,4 @@ fn archive_cache(data_dir: &Path) -> Result<Arc<dyn Storage>, registry_core::Sto
     let dir = data_dir.join("github-cache");
     tracing::info!(dir = %dir.display(), "archives fetched from GitHub are kept");
     Ok(Arc::new(FsStorage::open(dir)?))
-}
-
-/// Writes `port` to `path` atomically (write, then rename).
-fn write_port_file(path: &Path, port: u16) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, port.to_string())?;
-    std::fs::rename(&tmp, path)
 }

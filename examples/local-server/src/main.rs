@@ -5,31 +5,24 @@ mod banner;
 mod setup;
 mod stores;
 
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use adapter_hyper::{Server, ServerConfig, TlsFiles};
-use registry_core::cache::DEFAULT_READ_CACHE_TTL;
 use registry_core::Registry;
-use tracing_subscriber::EnvFilter;
+use registry_settings::upstream::{registry_client_error, Upstream};
 use upstream_registry::RegistryUpstream;
 
-use crate::args::Args;
+use crate::args::{Args, Settings};
 
 fn main() -> ExitCode {
     // One line per request: batched per runtime worker (see adapter_hyper::log_writer).
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(adapter_hyper::log_writer)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let args = Args::parse_checked();
+    registry_settings::init_server_logging(adapter_hyper::log_writer);
+    let settings = Args::parse_checked();
     let result = match adapter_hyper::runtime() {
-        Ok(runtime) => runtime.block_on(run(args)).map_err(|e| chain(e.as_ref())),
+        Ok(runtime) => runtime
+            .block_on(run(settings))
+            .map_err(|e| registry_settings::chain(e.as_ref())),
         Err(e) => Err(format!("could not start the Tokio runtime: {e}")),
     };
     match result {
@@ -41,35 +34,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// `error` and its sources, skipping a source whose text the message already holds.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message = format!("{message}: {text}");
-        }
-        source = cause.source();
-    }
-    message
-}
-
-async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let setup = setup::prepare(&args)?;
-    let config = args.registry_config(setup.signing_key.clone(), setup.master_token.hash());
-    let stores = stores::open_stores(&args, &setup.data_dir, config.archive_url_ttl).await?;
-    let upstream = args.upstream.client_config(config.max_body_bytes)?;
-    let read_cache_ttl = args
-        .read_cache_ttl_ms
-        .map_or(DEFAULT_READ_CACHE_TTL, Duration::from_millis);
-    let mut registry =
-        Registry::new(stores.storage, stores.tokens, config).with_read_cache(read_cache_ttl);
-    if let Some(upstream) = upstream {
-        let upstream = RegistryUpstream::new(upstream)?;
+async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let setup = setup::prepare(&settings)?;
+    let mut config = settings.registry.config.clone();
+    config.signing_key = setup.signing_key.clone();
+    config = config
+        .with_master_token_hash(setup.master_token.hash())
+        .with_proxy(settings.upstream.proxy.clone());
+    let stores = stores::open_stores(settings.s3.as_ref(), &setup.data_dir).await?;
+    let mut registry = Registry::new(stores.storage, stores.tokens, config)
+        .with_read_cache(settings.registry.read_cache_ttl);
+    if let Some(Upstream::Registry(upstream)) = settings.upstream.upstream {
+        let upstream = RegistryUpstream::new(*upstream).map_err(registry_client_error)?;
         tracing::info!(
             upstream = %upstream.config().base_url,
-            mode = ?args.upstream.mode,
+            mode = ?settings.mode,
             "upstream registry"
         );
         registry = registry
@@ -78,7 +57,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let registry = Arc::new(registry);
 
-    let mut server_config = ServerConfig::new(args.listen);
+    let mut server_config = ServerConfig::new(settings.listen.addr);
     if let Some(tls) = &setup.tls {
         server_config = server_config.with_tls(TlsFiles::new(&tls.cert_path, &tls.key_path));
     }
@@ -87,8 +66,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(%addr, tls = server.is_tls(), "listening");
     setup.persist_master_token()?;
     banner::print(&setup, addr);
-    if let Some(port_file) = &args.port_file {
-        setup::write_port_file(port_file, addr.port())?;
+    if let Some(port_file) = &settings.listen.port_file {
+        registry_settings::write_port_file(port_file, addr.port())?;
     }
 
     server

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use rand::RngCore as _;
 use registry_core::{NewToken, SigningKey, TokenHash};
+use registry_settings::listen::Transport;
 
-use crate::args::Args;
+use crate::args::Settings;
 
 /// Secrets and keys: readable by the owner only.
 const PRIVATE: u32 = 0o600;
@@ -75,12 +76,6 @@ pub(crate) enum SetupError {
     )]
     BadTokenHash { path: PathBuf },
     #[error(
-        "--master-token-sha256 (TFR_MASTER_TOKEN_SHA256) must be 64 hex digits, e.g. the output of `printf %s \"$TOKEN\" | sha256sum`"
-    )]
-    BadConfiguredTokenHash,
-    #[error("--master-token (TFR_MASTER_TOKEN) is empty; set a token or leave it unset to use the generated one")]
-    EmptyConfiguredToken,
-    #[error(
         "{} does not hold a signing key of 64 or more hex digits; delete it and restart to generate a new one \
          (archive download URLs already handed out stop working)",
         path.display()
@@ -105,33 +100,33 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Setu
     }
 }
 
-/// Creates what is missing under `--data-dir` and reads what is there. The
-/// hash of a new master token is not written yet: see [`Setup::persist_master_token`].
-pub(crate) fn prepare(args: &Args) -> Result<Setup, SetupError> {
-    let data_dir = std::path::absolute(&args.data_dir)
-        .map_err(io_error("resolve the data directory", &args.data_dir))?;
+/// Creates what is missing under `--data-dir` and reads what is there: the
+/// signing key unless `--signing-key` gives one, the master token unless
+/// `--master-token` or `--master-token-sha256` does. The hash of a new master
+/// token is not written yet: see [`Setup::persist_master_token`].
+pub(crate) fn prepare(settings: &Settings) -> Result<Setup, SetupError> {
+    let data_dir = std::path::absolute(&settings.data_dir)
+        .map_err(io_error("resolve the data directory", &settings.data_dir))?;
     create_private_dir(&data_dir)?;
 
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        _ if args.plain_http => None,
-        (Some(cert), Some(key)) => Some(Tls {
+    let tls = match &settings.listen.transport {
+        Transport::Tls { cert, key } => Some(Tls {
             cert_path: cert.clone(),
             key_path: key.clone(),
             self_signed: false,
         }),
-        _ => Some(self_signed_tls(&data_dir, args.listen.ip())?),
+        Transport::PlainHttp => None,
+        _ => Some(self_signed_tls(&data_dir, settings.listen.addr.ip())?),
     };
-    let signing_key = signing_key(&data_dir.join("signing-key"))?;
+    let signing_key = if settings.registry.signing_key_given {
+        settings.registry.config.signing_key.clone()
+    } else {
+        signing_key(&data_dir.join("signing-key"))?
+    };
     let master_token_file = data_dir.join("master-token.sha256");
-    let master_token = match (&args.master_token, &args.master_token_sha256) {
-        (Some(token), _) if token.trim().is_empty() => {
-            return Err(SetupError::EmptyConfiguredToken)
-        }
-        (Some(token), _) => MasterToken::Configured(TokenHash::of(token.trim())),
-        (None, Some(hex)) => MasterToken::Configured(
-            TokenHash::from_hex(hex).ok_or(SetupError::BadConfiguredTokenHash)?,
-        ),
-        (None, None) => master_token(&master_token_file)?,
+    let master_token = match settings.master_token {
+        Some(hash) => MasterToken::Configured(hash),
+        None => master_token(&master_token_file)?,
     };
 
     Ok(Setup {
@@ -156,11 +151,6 @@ impl Setup {
         }
         Ok(())
     }
-}
-
-/// Writes `port` to `path` (atomically, so a script never reads half of it).
-pub(crate) fn write_port_file(path: &Path, port: u16) -> Result<(), SetupError> {
-    write_file(path, format!("{port}\n").as_bytes(), PUBLIC)
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), SetupError> {

@@ -4,13 +4,10 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use registry_core::{PinStore, Storage, StorageError, TokenStore};
 use storage_fs::{FsPinStore, FsStorage, FsTokenStore};
-use storage_s3::{S3PinStore, S3Storage, S3TokenStore};
-
-use crate::args::{Args, StorageKind};
+use storage_s3::{S3Config, S3PinStore, S3Storage, S3TokenStore};
 
 /// The module storage, the token store and the pin store, on one backend.
 #[derive(Debug)]
@@ -23,18 +20,16 @@ pub(crate) struct Stores {
 
 /// Opens the module storage, the token store and the pin store that
 /// `--storage` names: under `data_dir` (creating `modules/`, `tokens/` and
-/// `pins/` if needed), or all three in the `--s3-bucket`, whose presigned URLs
-/// live `archive_url_ttl`.
+/// `pins/` if needed), or, with `s3` (`--storage s3`), all three in the bucket.
 ///
 /// The one place that chooses the stores: swap them here (e.g. for
 /// `registry_core::memory`'s in-memory ones) without touching the rest.
 pub(crate) async fn open_stores(
-    args: &Args,
+    s3: Option<&S3Config>,
     data_dir: &Path,
-    archive_url_ttl: Duration,
 ) -> Result<Stores, StorageError> {
-    match args.storage {
-        StorageKind::Fs => {
+    match s3 {
+        None => {
             let storage = FsStorage::open(data_dir)?;
             let tokens = FsTokenStore::open(data_dir)?;
             let pins = FsPinStore::open(data_dir)?;
@@ -45,13 +40,7 @@ pub(crate) async fn open_stores(
                 pins: Arc::new(pins),
             })
         }
-        StorageKind::S3 => {
-            let config =
-                args.s3_config(archive_url_ttl)
-                    .ok_or_else(|| StorageError::Misconfigured {
-                        backend: "s3",
-                        message: "--storage s3 needs --s3-bucket (TFR_S3_BUCKET)".to_owned(),
-                    })?;
+        Some(config) => {
             tracing::info!(
                 bucket = %config.bucket,
                 prefix = %config.prefix,
@@ -60,7 +49,7 @@ pub(crate) async fn open_stores(
             );
             let storage = S3Storage::connect(config.clone()).await?;
             let tokens = S3TokenStore::connect(config.clone()).await?;
-            let pins = S3PinStore::connect(config).await?;
+            let pins = S3PinStore::connect(config.clone()).await?;
             Ok(Stores {
                 storage: Arc::new(storage),
                 tokens: Arc::new(tokens),
