@@ -18,7 +18,7 @@ pub mod version;
 pub mod conformance;
 
 pub use address::{AddressError, ModuleAddress};
-pub use api::{AdapterError, Registry};
+pub use api::{AdapterError, Admitted, BodySpool, Registry, RequestBody};
 pub use archive::{ArchiveError, ArchiveLimits};
 pub use config::{RegistryConfig, SigningKey};
 pub use pins::{PinRecord, PinStore};

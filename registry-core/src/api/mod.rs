@@ -44,6 +44,8 @@
 //! and records its origin in the [`PinStore`]. From then on the module is
 //! local. Deleting a pinned version forgets its origin too.
 
+mod admission;
+mod body;
 mod error;
 mod router;
 
@@ -51,7 +53,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
 use http::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 
@@ -59,9 +61,9 @@ use crate::archive::{extract_module, validate_archive, ArchiveError};
 use crate::config::RegistryConfig;
 use crate::pins::{PinRecord, PinStore};
 use crate::proxy::UpstreamArchives;
-use crate::signing::{SignatureError, UrlSigner};
+use crate::signing::UrlSigner;
 use crate::storage::{Archive, ArchiveAccess, ArchiveFormat, Sha256Digest, Storage, StorageError};
-use crate::tokens::{validate_token_name, NewToken, Tier, TokenHash, TokenRecord, TokenStore};
+use crate::tokens::{validate_token_name, NewToken, Tier, TokenRecord, TokenStore};
 use crate::upstream::{Upstream, UpstreamError};
 use crate::version::{parse_version, sort_versions};
 use crate::{ModuleAddress, Version};
@@ -69,7 +71,12 @@ use crate::{ModuleAddress, Version};
 #[cfg(test)]
 pub(crate) use error::is_transient;
 use error::{json, ApiError};
-use router::{Route, ARCHIVES_PREFIX, MODULES_PREFIX};
+use router::{ARCHIVES_PREFIX, MODULES_PREFIX};
+
+pub use admission::Admitted;
+use admission::Call;
+use body::BodyContent;
+pub use body::{BodySpool, RequestBody};
 
 /// The OpenAPI 3 document of this API, served at `GET /openapi.json`.
 const OPENAPI_JSON: &str = include_str!("openapi.json");
@@ -85,6 +92,9 @@ pub enum AdapterError {
     BodyReadTimeout,
     /// The body could not be read (connection reset, bad chunking) (`400`).
     BodyReadFailed,
+    /// The upload could not be written to its temporary file (disk full,
+    /// unwritable spool directory) (`503`).
+    BodySpoolFailed,
 }
 
 /// The clock the registry reads (URL expiry, token creation times).
@@ -125,6 +135,9 @@ pub struct Registry {
     config: RegistryConfig,
     signer: UrlSigner,
     clock: Clock,
+    /// Permits for uploads being validated and stored at once
+    /// ([`RegistryConfig::max_concurrent_uploads`]).
+    uploads: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -138,13 +151,6 @@ impl std::fmt::Debug for Registry {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
-}
-
-/// Who is asking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Caller {
-    Anonymous,
-    Token(Tier),
 }
 
 impl Registry {
@@ -161,6 +167,9 @@ impl Registry {
             pins: None,
             archive_cache: None,
             signer: UrlSigner::new(config.signing_key.clone()),
+            uploads: Arc::new(tokio::sync::Semaphore::new(
+                config.max_concurrent_uploads.max(1),
+            )),
             config,
             clock: Arc::new(SystemTime::now),
         }
@@ -243,88 +252,113 @@ impl Registry {
             AdapterError::BodyReadFailed => {
                 ApiError::BadRequest("the request body could not be read; send it again".into())
             }
+            AdapterError::BodySpoolFailed => ApiError::Storage(StorageError::Unavailable {
+                backend: "upload spool",
+                message: "the upload could not be written to a temporary file".into(),
+            }),
         }
         .into_response()
     }
 
-    /// Answers one request. Never panics on any input; every error body is JSON
+    /// Answers one request whose body is already in memory: [`admit`](Self::admit),
+    /// then [`respond`](Self::respond). The simple entry point for embedders
+    /// and tests. Never panics on any input; every error body is JSON
     /// `{"errors":["..."]}`, and 5xx bodies hide internals (they are logged).
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
-        let head = request.method() == Method::HEAD;
-        let mut response = match self.dispatch(request).await {
+        let (head, body) = request.into_parts();
+        let admitted = match self.admit(head).await {
+            Ok(admitted) => admitted,
+            Err(refused) => return refused,
+        };
+        if body.len() > admitted.body_limit() {
+            let head_only = admitted.head.method == Method::HEAD;
+            return head_response(
+                ApiError::PayloadTooLarge {
+                    limit: admitted.body_limit(),
+                }
+                .into_response(),
+                head_only,
+            );
+        }
+        self.respond(admitted, RequestBody::from(body)).await
+    }
+
+    /// Decides on a request from its head alone, before any of its body is
+    /// read: the route (`404`), the method (`405`), the caller's token or the
+    /// archive URL's signature (`401`, `403`), the path's module and version
+    /// (`400`), and a declared `Content-Length` over the route's limit
+    /// (`413`). A refused request is answered with the returned response and
+    /// its body must not be read (an adapter closes the connection instead);
+    /// an admitted one may carry at most [`Admitted::body_limit`] bytes, read
+    /// into [`Registry::body_spool`], then handed to [`Registry::respond`].
+    ///
+    /// # Errors
+    /// The refusal, ready to send (empty for `HEAD`).
+    pub async fn admit(&self, head: http::request::Parts) -> Result<Admitted, Response<Bytes>> {
+        let head_only = head.method == Method::HEAD;
+        self.try_admit(head)
+            .await
+            .map_err(|e| head_response(e.into_response(), head_only))
+    }
+
+    /// Where an adapter that streams bodies reads an admitted request's body:
+    /// within its limit, and for uploads spooled to a temporary file past
+    /// 256 KiB (see [`BodySpool`]).
+    pub fn body_spool(&self, admitted: &Admitted) -> BodySpool {
+        BodySpool::new(
+            admitted.body_limit(),
+            admitted.body_kind,
+            self.config.spool_dir.clone(),
+        )
+    }
+
+    /// Answers an [`Admitted`] request with its body. Never panics; errors
+    /// are JSON as for [`handle`](Self::handle).
+    pub async fn respond(&self, admitted: Admitted, body: RequestBody) -> Response<Bytes> {
+        let head_only = admitted.head.method == Method::HEAD;
+        let response = match self.dispatch(admitted, body).await {
             Ok(r) => r,
             Err(e) => e.into_response(),
         };
-        if head {
-            let len = response.body().len();
-            *response.body_mut() = Bytes::new();
-            response
-                .headers_mut()
-                .insert(CONTENT_LENGTH, HeaderValue::from(len));
-        }
-        response
+        head_response(response, head_only)
     }
 
-    async fn dispatch(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
-        let route = router::route(request.uri().path()).ok_or_else(|| {
-            ApiError::NotFound(format!("no such route: {}", request.uri().path()))
-        })?;
-        let method = request.method().clone();
-        if !route.allowed().contains(&method) {
-            return Err(ApiError::MethodNotAllowed(route.allowed()));
-        }
-        match route {
-            Route::Discovery => Ok(json(
+    async fn dispatch(
+        &self,
+        admitted: Admitted,
+        body: RequestBody,
+    ) -> Result<Response<Bytes>, ApiError> {
+        match admitted.call {
+            Call::Discovery => Ok(json(
                 StatusCode::OK,
                 &serde_json::json!({ "modules.v1": MODULES_PREFIX }),
             )),
-            Route::OpenApi => {
+            Call::OpenApi => {
                 let mut r = Response::new(Bytes::from_static(OPENAPI_JSON.as_bytes()));
                 r.headers_mut()
                     .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 Ok(r)
             }
-            Route::Archive { module, file } => self.archive(&request, &module, &file).await,
-            Route::Versions { module } => {
-                self.authorize(&request, Tier::Downloader).await?;
-                self.versions(&parse_module(&module)?).await
-            }
-            Route::Download { module, version } => {
-                self.authorize(&request, Tier::Downloader).await?;
-                self.download(&parse_module(&module)?, &parse_ver(&version)?)
-                    .await
-            }
-            Route::ModuleVersion { module, version } if method == Method::PUT => {
-                self.authorize(&request, Tier::Uploader).await?;
-                let (module, version) = (parse_module(&module)?, parse_ver(&version)?);
-                self.publish(&module, &version, request.into_body()).await
-            }
-            Route::ModuleVersion { module, version } => {
-                self.authorize(&request, Tier::Master).await?;
-                let (module, version) = (parse_module(&module)?, parse_ver(&version)?);
-                self.delete_version(&module, &version).await
-            }
-            Route::Tokens => {
-                self.authorize(&request, Tier::Master).await?;
-                if method == Method::POST {
-                    self.create_token(request.body()).await
-                } else {
-                    self.list_tokens().await
-                }
-            }
-            Route::Token { name } => {
-                self.authorize(&request, Tier::Master).await?;
-                self.delete_token(&name).await
-            }
-            Route::Pins => {
-                self.authorize(&request, Tier::Master).await?;
-                self.list_pins().await
-            }
-            Route::Pin { module, version } => {
-                self.authorize(&request, Tier::Master).await?;
-                let (module, version) = (parse_module(&module)?, parse_ver(&version)?);
-                self.pin(&module, &version).await
-            }
+            Call::Archive {
+                module,
+                version,
+                format,
+                path,
+            } => self.archive(&module, &version, format, &path).await,
+            Call::Versions(module) => self.versions(&module).await,
+            Call::Download(module, version) => self.download(&module, &version).await,
+            Call::Publish(module, version) => self.publish(&module, &version, body).await,
+            Call::Delete(module, version) => self.delete_version(&module, &version).await,
+            Call::ListTokens => self.list_tokens().await,
+            Call::CreateToken => match body.into_content() {
+                BodyContent::Memory(bytes) => self.create_token(&bytes).await,
+                BodyContent::File(_) => Err(ApiError::PayloadTooLarge {
+                    limit: admitted.body_limit,
+                }),
+            },
+            Call::DeleteToken(name) => self.delete_token(&name).await,
+            Call::ListPins => self.list_pins().await,
+            Call::Pin(module, version) => self.pin(&module, &version).await,
         }
     }
 
@@ -336,50 +370,6 @@ impl Registry {
         self.now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
-    }
-
-    /// Checks the bearer token against `needed`.
-    async fn authorize(&self, request: &Request<Bytes>, needed: Tier) -> Result<Caller, ApiError> {
-        let caller = self.caller(request).await?;
-        match caller {
-            Caller::Anonymous if needed == Tier::Downloader && self.config.anonymous_reads => {
-                Ok(caller)
-            }
-            Caller::Anonymous => Err(ApiError::Unauthorized { invalid: false }),
-            Caller::Token(tier) if tier >= needed => Ok(caller),
-            Caller::Token(tier) => Err(ApiError::Forbidden(format!(
-                "this {tier} token cannot {}; a token of tier {needed} or higher is required",
-                match needed {
-                    Tier::Downloader => "read modules",
-                    Tier::Uploader => "publish modules",
-                    Tier::Master => "delete versions or manage tokens",
-                }
-            ))),
-        }
-    }
-
-    async fn caller(&self, request: &Request<Bytes>) -> Result<Caller, ApiError> {
-        let Some(value) = request.headers().get(AUTHORIZATION) else {
-            return Ok(Caller::Anonymous);
-        };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim())
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthorized { invalid: true })?;
-        let hash = TokenHash::of(token);
-        if let Some(master) = &self.config.master_token_hash {
-            if master.ct_eq(&hash) {
-                return Ok(Caller::Token(Tier::Master));
-            }
-        }
-        match self.tokens.find_by_hash(&hash).await? {
-            Some(record) => Ok(Caller::Token(record.tier)),
-            None => Err(ApiError::Unauthorized { invalid: true }),
-        }
     }
 
     async fn versions(&self, module: &ModuleAddress) -> Result<Response<Bytes>, ApiError> {
@@ -512,38 +502,17 @@ impl Registry {
         }
     }
 
+    /// A signed archive URL (verified at admission): the stored archive, or
+    /// one served from the upstream through this registry.
     async fn archive(
         &self,
-        request: &Request<Bytes>,
-        module: &[String; 3],
-        file: &str,
+        module: &ModuleAddress,
+        version: &Version,
+        format: ArchiveFormat,
+        path: &str,
     ) -> Result<Response<Bytes>, ApiError> {
-        let query = request.uri().query().unwrap_or("");
-        let param = |name: &str| {
-            query
-                .split('&')
-                .filter_map(|kv| kv.split_once('='))
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v)
-        };
-        let path = request.uri().path();
-        self.signer
-            .verify(path, param("expires"), param("signature"), self.unix_now())
-            .map_err(|e| {
-                ApiError::Forbidden(
-                    match e {
-                        SignatureError::Missing => "this archive URL is not signed; get a fresh one from the module's download endpoint",
-                        SignatureError::Invalid => "this archive URL's signature is invalid; get a fresh one from the module's download endpoint",
-                        SignatureError::Expired => "this archive URL has expired; get a fresh one from the module's download endpoint",
-                    }
-                    .to_owned(),
-                )
-            })?;
-        // The signature covers the path, so what follows was made by this registry.
+        let (module, version) = (module.clone(), version.clone());
         let not_found = || ApiError::NotFound(format!("no archive at {path}"));
-        let module = parse_module(module).map_err(|_| not_found())?;
-        let (version, format) = ArchiveFormat::split_suffix(file).ok_or_else(not_found)?;
-        let version = parse_ver(version).map_err(|_| not_found())?;
         let archive = match self.storage.read_archive(&module, &version).await {
             Err(StorageError::NotFound) => {
                 return self
@@ -639,9 +608,9 @@ impl Registry {
         &self,
         module: &ModuleAddress,
         version: &Version,
-        body: Bytes,
+        body: RequestBody,
     ) -> Result<Response<Bytes>, ApiError> {
-        if body.len() > self.config.max_body_bytes {
+        if body.len() > self.config.max_body_bytes as u64 {
             return Err(ApiError::PayloadTooLarge {
                 limit: self.config.max_body_bytes,
             });
@@ -651,6 +620,13 @@ impl Registry {
                 "the request body is empty: send the module as a .tar.gz or .zip archive (e.g. `curl --upload-file module.tar.gz`)".into(),
             ));
         }
+        // Validation reads and decompresses the whole archive: a bounded number
+        // at once, the others wait here (their bodies are already spooled).
+        let _permit = self
+            .uploads
+            .acquire()
+            .await
+            .map_err(|e| ApiError::Storage(StorageError::other("upload queue", e)))?;
         let archive = self.validate(body).await?;
         match self.storage.publish(module, version, &archive).await {
             Ok(()) => {}
@@ -694,12 +670,32 @@ impl Registry {
         ))
     }
 
-    /// Validates an upload off the async runtime's worker threads.
-    async fn validate(&self, body: Bytes) -> Result<Archive, ApiError> {
+    /// Validates an upload off the async runtime's worker threads: in memory,
+    /// or from its spool file (bounded memory).
+    async fn validate(&self, body: RequestBody) -> Result<Archive, ApiError> {
         let limits = self.config.archive_limits;
-        off_runtime(move || validate_archive(body, &limits))
-            .await?
-            .map_err(|e| ApiError::BadRequest(e.to_string()))
+        let spool_dir = self
+            .config
+            .spool_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir);
+        let result = match body.into_content() {
+            BodyContent::Memory(bytes) => {
+                off_runtime(move || validate_archive(bytes, &limits)).await?
+            }
+            BodyContent::File(path) => {
+                off_runtime(move || validate_archive_file(path, &limits, &spool_dir))
+                    .await?
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, "spooled upload could not be validated");
+                        ApiError::Storage(StorageError::Unavailable {
+                            backend: "upload spool",
+                            message: e.to_string(),
+                        })
+                    })?
+            }
+        };
+        result.map_err(|e| ApiError::BadRequest(e.to_string()))
     }
 
     async fn delete_version(
@@ -1037,6 +1033,18 @@ fn terraform_get(url: &str) -> Response<Bytes> {
     }
 }
 
+/// A `HEAD` answer is the `GET` answer without its body (and with its length).
+fn head_response(mut response: Response<Bytes>, head_only: bool) -> Response<Bytes> {
+    if head_only {
+        let len = response.body().len();
+        *response.body_mut() = Bytes::new();
+        response
+            .headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    response
+}
+
 fn no_content() -> Response<Bytes> {
     let mut r = Response::new(Bytes::new());
     *r.status_mut() = StatusCode::NO_CONTENT;
@@ -1045,4 +1053,15 @@ fn no_content() -> Response<Bytes> {
 
 fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Stand-in until `archive::validate_archive_file` (streaming) lands: reads the
+/// spooled upload back into memory.
+fn validate_archive_file(
+    path: tempfile::TempPath,
+    limits: &crate::ArchiveLimits,
+    _spool_dir: &std::path::Path,
+) -> std::io::Result<Result<Archive, ArchiveError>> {
+    let bytes = std::fs::read(&path)?;
+    Ok(validate_archive(Bytes::from(bytes), limits))
 }
