@@ -8,6 +8,7 @@ pub mod config;
 pub mod memory;
 pub mod pins;
 pub mod proxy;
+mod registry;
 mod signing;
 pub mod storage;
 pub mod tokens;
@@ -18,11 +19,12 @@ pub mod version;
 pub mod conformance;
 
 pub use address::{AddressError, ModuleAddress};
-pub use api::{AdapterError, Admitted, BodySpool, Registry, RequestBody};
+pub use api::{AdapterError, Admitted, BodySpool, RequestBody};
 pub use archive::{ArchiveError, ArchiveLimits};
 pub use config::{RegistryConfig, SigningKey};
 pub use pins::{PinRecord, PinStore};
 pub use proxy::{ModulePattern, ProxyConfig, UpstreamArchives};
+pub use registry::{Clock, CreatedToken, Pinned, Published, Registry, RegistryError};
 pub use storage::{
     Archive, ArchiveAccess, ArchiveContent, ArchiveFormat, ArchiveInfo, ArchiveLocation,
     Sha256Digest, Storage, StorageError,

@@ -172,13 +172,19 @@ fn refused_uploads_cost_no_memory_and_admitted_ones_stream_to_disk() {
     // No token: 401 on the head.
     let (outcomes, growth) = crowd_of_refused_uploads(&server, None, REFUSED_BODY);
     assert_refused_on_the_head(&outcomes, 401, REFUSED_BODY);
-    println!("32 unauthenticated 40 MiB PUTs: RSS grew by {} KiB", growth / 1024);
+    println!(
+        "32 unauthenticated 40 MiB PUTs: RSS grew by {} KiB",
+        growth / 1024
+    );
     assert!(growth < 32 * MIB, "RSS grew by {growth} bytes");
 
     // A downloader's token cannot publish: 403 on the head.
     let (outcomes, growth) = crowd_of_refused_uploads(&server, Some(downloader), REFUSED_BODY);
     assert_refused_on_the_head(&outcomes, 403, REFUSED_BODY);
-    println!("32 downloader-token 40 MiB PUTs: RSS grew by {} KiB", growth / 1024);
+    println!(
+        "32 downloader-token 40 MiB PUTs: RSS grew by {} KiB",
+        growth / 1024
+    );
     assert!(growth < 32 * MIB, "RSS grew by {growth} bytes");
 
     // An uploader declaring more than the 50 MiB limit: 413 at once.
@@ -198,8 +204,12 @@ fn refused_uploads_cost_no_memory_and_admitted_ones_stream_to_disk() {
             .iter()
             .enumerate()
             .map(|(i, archive)| {
-                let (http, base, token, archive) =
-                    (http.clone(), base.clone(), uploader.clone(), archive.clone());
+                let (http, base, token, archive) = (
+                    http.clone(),
+                    base.clone(),
+                    uploader.clone(),
+                    archive.clone(),
+                );
                 thread::spawn(move || {
                     let response = http
                         .put(format!("{base}/v1/modules/{MODULE}/1.0.{i}"))
@@ -218,7 +228,10 @@ fn refused_uploads_cost_no_memory_and_admitted_ones_stream_to_disk() {
             assert_eq!(status, 201, "{body}");
         }
     });
-    println!("8 authenticated 40 MiB uploads: RSS grew by {} KiB", growth / 1024);
+    println!(
+        "8 authenticated 40 MiB uploads: RSS grew by {} KiB",
+        growth / 1024
+    );
     assert!(growth < 64 * MIB, "RSS grew by {growth} bytes");
 
     // They are all there, whole.

@@ -33,12 +33,11 @@ pub(crate) enum Call {
     Download(ModuleAddress, Version),
     Publish(ModuleAddress, Version),
     Delete(ModuleAddress, Version),
-    /// A signed archive URL, already verified; `path` is what was signed.
+    /// A signed archive URL, already verified.
     Archive {
         module: ModuleAddress,
         version: Version,
         format: ArchiveFormat,
-        path: String,
     },
     ListTokens,
     CreateToken,
@@ -215,7 +214,6 @@ fn parse_call(route: Route, method: &Method, path: &str) -> Result<Call, ApiErro
                 module,
                 version,
                 format,
-                path: path.to_owned(),
             }
         }
         Route::Tokens if method == Method::POST => Call::CreateToken,

@@ -213,8 +213,6 @@ impl Route {
 
 /// The prefix of module routes, also announced by discovery as `modules.v1`.
 pub(crate) const MODULES_PREFIX: &str = "/v1/modules/";
-/// The prefix of signed archive URLs.
-pub(crate) const ARCHIVES_PREFIX: &str = "/v1/archives/";
 
 fn decode(segment: &str) -> Option<String> {
     percent_decode_str(segment)
