@@ -95,6 +95,38 @@ async fn publish_then_fetch(kind: Kind) {
     assert_eq!(status(&response), 403, "{response}");
 }
 
+/// The same admission as on a server: an upload without a token, or with an
+/// unknown one, is refused on its head (an oversized one too: 401, not
+/// 413), and nothing is stored.
+async fn refused_uploads_store_nothing(kind: Kind) {
+    let h = harness(1024);
+    let archive = module_tar_gz();
+    for (token, expected) in [(None, 401), (Some("tfr_not_a_token"), 401)] {
+        for body in [archive.clone(), vec![0x1f; 4096]] {
+            let event = put_event(kind, &body);
+            let mut event: serde_json::Value = serde_json::from_str(&event).unwrap();
+            for headers in ["headers", "multiValueHeaders"] {
+                if let Some(map) = event[headers].as_object_mut() {
+                    map.retain(|k, _| !k.eq_ignore_ascii_case("authorization"));
+                    if let Some(token) = token {
+                        let value = format!("Bearer {token}");
+                        let value = if headers == "headers" {
+                            serde_json::json!(value)
+                        } else {
+                            serde_json::json!([value])
+                        };
+                        map.insert("authorization".into(), value);
+                    }
+                }
+            }
+            let response = invoke(&h.registry, &event.to_string()).await;
+            assert_eq!(status(&response), expected, "{token:?}: {response}");
+        }
+    }
+    let module = ModuleAddress::new("acme", "vpc", "aws").unwrap();
+    assert!(h.storage.list_versions(&module).await.unwrap().is_empty());
+}
+
 async fn oversized_body_is_413(kind: Kind) {
     let h = harness(1024);
     let response = invoke(&h.registry, &put_event(kind, &[0x1f; 2048])).await;
@@ -126,6 +158,11 @@ macro_rules! per_kind {
             #[tokio::test]
             async fn base64_upload_stores_exact_bytes_and_download_returns_them() {
                 publish_then_fetch($kind).await;
+            }
+
+            #[tokio::test]
+            async fn refused_uploads_are_answered_on_their_head() {
+                refused_uploads_store_nothing($kind).await;
             }
 
             #[tokio::test]
