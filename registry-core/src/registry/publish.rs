@@ -1,7 +1,7 @@
 //! Publishing and deleting versions.
 
 use crate::api::{BodyContent, RequestBody};
-use crate::archive::validate_archive;
+use crate::archive::{validate_archive, validate_archive_file};
 use crate::storage::{Archive, ArchiveInfo, StorageError};
 use crate::{ModuleAddress, Version};
 
@@ -199,15 +199,4 @@ impl Registry {
         }
         Ok(())
     }
-}
-
-/// Stand-in until `archive::validate_archive_file` (streaming) lands: reads the
-/// spooled upload back into memory.
-fn validate_archive_file(
-    path: tempfile::TempPath,
-    limits: &crate::ArchiveLimits,
-    _spool_dir: &std::path::Path,
-) -> std::io::Result<Result<Archive, crate::ArchiveError>> {
-    let bytes = std::fs::read(&path)?;
-    Ok(validate_archive(bytes::Bytes::from(bytes), limits))
 }
