@@ -13,6 +13,7 @@ mod signing;
 pub mod storage;
 pub mod tokens;
 pub mod upstream;
+mod upstream_mode;
 pub mod version;
 
 #[cfg(feature = "conformance")]
@@ -23,7 +24,7 @@ pub use api::{AdapterError, Admitted, BodySpool, RequestBody};
 pub use archive::{ArchiveError, ArchiveLimits};
 pub use config::{RegistryConfig, SigningKey};
 pub use pins::{PinRecord, PinStore};
-pub use proxy::{ModulePattern, ProxyConfig, UpstreamArchives};
+pub use proxy::{ModulePattern, ProxyConfig};
 pub use registry::{Clock, CreatedToken, Pinned, Published, Registry, RegistryError};
 pub use storage::{
     Archive, ArchiveAccess, ArchiveContent, ArchiveFormat, ArchiveInfo, ArchiveLocation,
@@ -31,6 +32,7 @@ pub use storage::{
 };
 pub use tokens::{NewToken, Tier, TokenHash, TokenRecord, TokenStore};
 pub use upstream::{FetchedArchive, NoUpstream, Upstream, UpstreamError};
+pub use upstream_mode::{ProxiedArchives, UpstreamMode, UpstreamModeBuilder, UpstreamModeError};
 pub use version::Version;
 
 #[cfg(any(test, feature = "mock"))]

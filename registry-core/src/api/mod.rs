@@ -22,27 +22,31 @@
 //!
 //! # Upstream proxy and pinning
 //!
-//! With an upstream ([`Registry::with_upstream`]) and [`ProxyConfig::enabled`](crate::ProxyConfig::enabled),
-//! `versions` and `download` of a module that has **no local version** are
-//! answered from the upstream, if [`RegistryConfig::proxy`](crate::RegistryConfig::proxy)'s allow and deny
+//! What the registry takes from an upstream registry is its
+//! [`UpstreamMode`](crate::UpstreamMode) ([`Registry::with_upstream_mode`]):
+//! nothing, pins, or proxied modules.
+//!
+//! When proxying, `versions` and `download` of a module that has **no local
+//! version** are answered from the upstream, if
+//! [`RegistryConfig::proxy`](crate::RegistryConfig::proxy)'s allow and deny
 //! lists permit the module (`403` otherwise). A module with any local version
 //! is never mixed with upstream versions: this blocks dependency confusion (an
 //! outsider publishing a higher public version under a private module's
 //! address).
 //!
-//! With [`UpstreamArchives::ThroughRegistry`](crate::UpstreamArchives::ThroughRegistry)
-//! (e.g. for a GitHub-backed registry, whose clients have no GitHub access),
+//! With archives through the registry
+//! ([`ProxiedArchives::ThroughRegistry`](crate::ProxiedArchives::ThroughRegistry),
+//! e.g. for a GitHub-backed registry, whose clients have no GitHub access),
 //! `download` of such a module answers a signed archive URL of this registry
 //! instead of the upstream's location, and the archive route fetches the
 //! version from the upstream, cuts the module out like a pin and serves it as a
-//! flat `.tar.gz`, keeping it in the archive cache
-//! ([`Registry::with_archive_cache`]) if there is one.
+//! flat `.tar.gz`, keeping it in the archive cache if there is one.
 //!
-//! `POST /v1/pins/...` fetches a version from the upstream (the lists apply;
-//! [`ProxyConfig::enabled`](crate::ProxyConfig::enabled) does not need to be on), cuts the module out of
-//! the archive ([`crate::archive::extract_module`]), publishes it locally
-//! and records its origin in the [`PinStore`](crate::PinStore). From then on the module is
-//! local. Deleting a pinned version forgets its origin too.
+//! With a pin store, `POST /v1/pins/...` fetches a version from the upstream
+//! (the lists apply; proxying need not be on), cuts the module out of the
+//! archive ([`crate::archive::extract_module`]), publishes it locally and
+//! records its origin in the [`PinStore`](crate::PinStore). From then on the
+//! module is local. Deleting a pinned version forgets its origin too.
 
 mod admission;
 mod body;

@@ -22,11 +22,10 @@ pub use publish::Published;
 pub use tokens::CreatedToken;
 
 use crate::config::RegistryConfig;
-use crate::pins::PinStore;
 use crate::signing::UrlSigner;
 use crate::storage::{ArchiveFormat, Sha256Digest, Storage, StorageError};
 use crate::tokens::TokenStore;
-use crate::upstream::Upstream;
+use crate::upstream_mode::UpstreamMode;
 use crate::{ModuleAddress, Version};
 
 /// The prefix of signed archive URLs.
@@ -76,9 +75,7 @@ pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 pub struct Registry {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) tokens: Arc<dyn TokenStore>,
-    pub(crate) upstream: Option<Arc<dyn Upstream>>,
-    pub(crate) pins: Option<Arc<dyn PinStore>>,
-    pub(crate) archive_cache: Option<Arc<dyn Storage>>,
+    pub(crate) upstream: UpstreamMode,
     pub(crate) config: RegistryConfig,
     pub(crate) signer: UrlSigner,
     clock: Clock,
@@ -93,8 +90,6 @@ impl std::fmt::Debug for Registry {
             .field("storage", &self.storage)
             .field("tokens", &self.tokens)
             .field("upstream", &self.upstream)
-            .field("pins", &self.pins)
-            .field("archive_cache", &self.archive_cache)
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -110,9 +105,7 @@ impl Registry {
         Self {
             storage,
             tokens,
-            upstream: None,
-            pins: None,
-            archive_cache: None,
+            upstream: UpstreamMode::Off,
             signer: UrlSigner::new(config.signing_key.clone()),
             uploads: Arc::new(tokio::sync::Semaphore::new(
                 config.max_concurrent_uploads.max(1),
@@ -122,30 +115,11 @@ impl Registry {
         }
     }
 
-    /// Sets the upstream that modules with no local version are proxied from
-    /// (when [`ProxyConfig::enabled`](crate::ProxyConfig::enabled)) and that versions are pinned from.
-    pub fn with_upstream(mut self, upstream: Arc<dyn Upstream>) -> Self {
-        self.upstream = Some(upstream);
-        self
-    }
-
-    /// Sets where archives served from the upstream through this registry
-    /// ([`UpstreamArchives::ThroughRegistry`](crate::UpstreamArchives::ThroughRegistry))
-    /// are kept, so that a version is fetched from the upstream once and later
-    /// downloads are served from here.
-    ///
-    /// A separate store from the registry's own: a cached version does not make
-    /// its module local (the upstream stays the source of its versions, so new
-    /// upstream versions keep appearing), and it is never listed by itself.
-    pub fn with_archive_cache(mut self, cache: Arc<dyn Storage>) -> Self {
-        self.archive_cache = Some(cache);
-        self
-    }
-
-    /// Sets where the origins of pinned versions are recorded. Pinning needs
-    /// both this and an upstream; without either, the pin routes answer `404`.
-    pub fn with_pin_store(mut self, pins: Arc<dyn PinStore>) -> Self {
-        self.pins = Some(pins);
+    /// Sets what the registry takes from an upstream registry: nothing (the
+    /// default), pins, or proxied modules (see [`UpstreamMode`]). Which
+    /// modules it may take is [`RegistryConfig::proxy`]'s lists.
+    pub fn with_upstream_mode(mut self, mode: UpstreamMode) -> Self {
+        self.upstream = mode;
         self
     }
 
@@ -156,7 +130,7 @@ impl Registry {
     /// instead of a backend read. Writes through this registry are seen at
     /// once; writes by other processes sharing the backend (a deleted token
     /// included) within `ttl`. `Duration::ZERO` leaves the stores as they are.
-    /// The archive cache and the pin store are not wrapped.
+    /// The archive cache and the pin store of the [`UpstreamMode`] are not wrapped.
     ///
     /// `ttl` is capped at half of [`RegistryConfig::archive_url_ttl`]. URLs this
     /// registry signs are signed afresh for every download; a storage's

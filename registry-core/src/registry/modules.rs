@@ -2,7 +2,6 @@
 //! storage or, for modules with no local version, from the upstream.
 
 use crate::archive::{extract_module, ArchiveError};
-use crate::proxy::UpstreamArchives;
 use crate::storage::{Archive, ArchiveAccess, ArchiveFormat, StorageError};
 use crate::upstream::{FetchedArchive, Upstream, UpstreamError};
 use crate::version::sort_versions;
@@ -94,7 +93,8 @@ impl Registry {
     }
 
     /// `download_location` of a module with no local version: the upstream's
-    /// location, or with [`UpstreamArchives::ThroughRegistry`] a signed URL of
+    /// location, or with archives through the registry
+    /// ([`ProxiedArchives::ThroughRegistry`](crate::ProxiedArchives::ThroughRegistry)) a signed URL of
     /// this registry's archive route (with the checksum once the archive cache
     /// has it).
     async fn upstream_download_location(
@@ -104,13 +104,13 @@ impl Registry {
     ) -> Result<String, RegistryError> {
         let not_found = || format!("module {module} version {version} not found in this registry");
         let upstream = self.proxy_for(module, not_found)?;
-        if self.config.proxy.archives == UpstreamArchives::Redirect {
+        let Some((_, archive_cache)) = self.upstream.through_registry() else {
             return upstream
                 .download_location(module, version)
                 .await
                 .map_err(|e| not_found_as(e, not_found));
-        }
-        if let Some(cache) = &self.archive_cache {
+        };
+        if let Some(cache) = archive_cache {
             match cache.locate_archive(module, version).await {
                 Ok(cached) => {
                     return Ok(self.signed_archive_url(
@@ -181,19 +181,16 @@ impl Registry {
         version: &Version,
         format: ArchiveFormat,
     ) -> Result<Option<Archive>, RegistryError> {
-        let proxy = &self.config.proxy;
-        let Some(upstream) = self
-            .upstream
-            .as_ref()
-            .filter(|_| proxy.enabled && proxy.archives == UpstreamArchives::ThroughRegistry)
-        else {
+        let Some((upstream, archive_cache)) = self.upstream.through_registry() else {
             return Ok(None);
         };
         // The URL was signed when the rules allowed it; they may have changed since.
-        if proxy.check(module).is_err() || !self.storage.list_versions(module).await?.is_empty() {
+        if self.config.proxy.check(module).is_err()
+            || !self.storage.list_versions(module).await?.is_empty()
+        {
             return Ok(None);
         }
-        if let Some(cache) = &self.archive_cache {
+        if let Some(cache) = archive_cache {
             match cache.read_archive(module, version).await {
                 Ok(archive) => return Ok(Some(archive).filter(|a| a.info().format == format)),
                 Err(StorageError::NotFound) => {}
@@ -202,9 +199,7 @@ impl Registry {
                 }
             }
         }
-        let (fetched, extracted) = self
-            .fetch_module(upstream.as_ref(), module, version)
-            .await?;
+        let (fetched, extracted) = self.fetch_module(upstream, module, version).await?;
         let archive = extracted.map_err(|e| {
             tracing::error!(%module, %version, upstream = %fetched.upstream, source = %fetched.source, error = %e, "the upstream's archive is not a valid module");
             RegistryError::BadUpstreamArchive(format!(
@@ -219,7 +214,7 @@ impl Registry {
                 archive.info().format.suffix()
             )));
         }
-        if let Some(cache) = &self.archive_cache {
+        if let Some(cache) = archive_cache {
             match cache.publish(module, version, &archive).await {
                 Ok(()) => {
                     tracing::info!(%module, %version, sha256 = %archive.info().sha256, "cached from the upstream")
@@ -275,16 +270,15 @@ impl Registry {
         module: &ModuleAddress,
         not_found: impl FnOnce() -> String,
     ) -> Result<&dyn Upstream, RegistryError> {
-        let upstream = match &self.upstream {
-            Some(u) if self.config.proxy.enabled => u,
-            _ => return Err(RegistryError::NotFound(not_found())),
+        let Some(upstream) = self.upstream.proxied() else {
+            return Err(RegistryError::NotFound(not_found()));
         };
         self.config.proxy.check(module).map_err(|refusal| {
             RegistryError::Forbidden(format!(
                 "module {module} is not in this registry and is not proxied from its upstream: {refusal}; ask the registry's operator"
             ))
         })?;
-        Ok(upstream.as_ref())
+        Ok(upstream)
     }
 }
 

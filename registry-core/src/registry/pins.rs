@@ -24,8 +24,8 @@ impl Registry {
     /// on the module is local.
     ///
     /// # Errors
-    /// [`RegistryError::NotFound`] if pinning is off (no upstream or no pin
-    /// store) or the upstream has no such version; [`RegistryError::Forbidden`]
+    /// [`RegistryError::NotFound`] if pinning is off (the
+    /// [`UpstreamMode`](crate::UpstreamMode) has no pin store) or the upstream has no such version; [`RegistryError::Forbidden`]
     /// if the lists forbid the module; [`RegistryError::AlreadyExists`] if the
     /// version is already local; [`RegistryError::Unprocessable`] if what the
     /// upstream serves is not a valid module; storage and upstream failures.
@@ -36,7 +36,7 @@ impl Registry {
         module: &ModuleAddress,
         version: &Version,
     ) -> Result<Pinned, RegistryError> {
-        let (Some(upstream), Some(pins)) = (&self.upstream, &self.pins) else {
+        let Some((upstream, pins)) = self.upstream.pinning() else {
             return Err(RegistryError::NotFound(
                 "pinning is off: this registry was started without an upstream registry to pin from".into(),
             ));
@@ -49,9 +49,7 @@ impl Registry {
             Err(StorageError::NotFound) => {}
             Err(e) => return Err(e.into()),
         }
-        let (fetched, extracted) = self
-            .fetch_module(upstream.as_ref(), module, version)
-            .await?;
+        let (fetched, extracted) = self.fetch_module(upstream, module, version).await?;
         let archive = extracted.map_err(|e| {
             RegistryError::Unprocessable(format!(
                 "the archive {} serves for module {module} version {version} (from {}) cannot be stored: {e}",
@@ -85,7 +83,7 @@ impl Registry {
     /// # Errors
     /// Pin store failures.
     pub async fn pins(&self) -> Result<Vec<PinRecord>, RegistryError> {
-        let mut records = match &self.pins {
+        let mut records = match self.upstream.pin_store() {
             Some(pins) => pins.list().await?,
             None => Vec::new(),
         };

@@ -187,7 +187,7 @@ impl Registry {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(%module, %version, "deleted");
-        if let Some(pins) = &self.pins {
+        if let Some(pins) = self.upstream.pin_store() {
             match pins.delete(module, version).await {
                 Ok(()) => tracing::info!(%module, %version, "pin record deleted"),
                 Err(StorageError::NotFound) => {}
