@@ -422,7 +422,7 @@ impl<S: Storage, O: StorageOverrides> Storage for Forward<S, O> {
         version: &Version,
         archive: &Archive,
     ) -> Result<(), StorageError> {
-        (self.overrides)
+        self.overrides
             .publish(&self.inner, module, version, archive)
             .await
     }
@@ -436,7 +436,7 @@ impl<S: Storage, O: StorageOverrides> Storage for Forward<S, O> {
         module: &ModuleAddress,
         version: &Version,
     ) -> Result<Archive, StorageError> {
-        (self.overrides)
+        self.overrides
             .read_archive(&self.inner, module, version)
             .await
     }
@@ -446,7 +446,7 @@ impl<S: Storage, O: StorageOverrides> Storage for Forward<S, O> {
         module: &ModuleAddress,
         version: &Version,
     ) -> Result<ArchiveLocation, StorageError> {
-        (self.overrides)
+        self.overrides
             .locate_archive(&self.inner, module, version)
             .await
     }
@@ -456,7 +456,7 @@ impl<S: Storage, O: StorageOverrides> Storage for Forward<S, O> {
         module: &ModuleAddress,
         version: &Version,
     ) -> Result<(), StorageError> {
-        (self.overrides)
+        self.overrides
             .delete_version(&self.inner, module, version)
             .await
     }

@@ -174,7 +174,8 @@ impl Upstream for InMemoryUpstream {
         module: &ModuleAddress,
         version: &Version,
     ) -> Result<FetchedArchive, UpstreamError> {
-        let found = (self.archives)
+        let found = self
+            .archives
             .get(&(module.clone(), version.clone()))
             .cloned();
         self.answer(UpstreamCall::FetchArchive, found)
