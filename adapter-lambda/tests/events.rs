@@ -119,12 +119,12 @@ async fn refused_uploads_store_nothing(kind: Kind) {
                     }
                 }
             }
-            let response = invoke(&h.registry, &event.to_string()).await;
+            let response = invoke(h.registry(), &event.to_string()).await;
             assert_eq!(status(&response), expected, "{token:?}: {response}");
         }
     }
     let module = ModuleAddress::new("acme", "vpc", "aws").unwrap();
-    assert!(h.storage.list_versions(&module).await.unwrap().is_empty());
+    assert!(h.storage().list_versions(&module).await.unwrap().is_empty());
 }
 
 async fn oversized_body_is_413(kind: Kind) {
