@@ -18,6 +18,8 @@ pub mod version;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use address::{AddressError, ModuleAddress};
 pub use api::{AdapterError, Admitted, BodySpool, RequestBody};

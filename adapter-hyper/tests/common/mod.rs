@@ -11,8 +11,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use registry_core::memory::{InMemoryStorage, InMemoryTokenStore};
-use registry_core::{AdapterError, Registry, RegistryConfig, SigningKey, TokenHash};
+use registry_core::testing::TestRegistry;
+use registry_core::{AdapterError, Registry};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -35,13 +35,11 @@ pub async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output 
 pub const TOKEN: &str = "tfr_adapter_test_master";
 
 pub fn registry() -> Arc<Registry> {
-    Arc::new(Registry::new(
-        Arc::new(InMemoryStorage::new()),
-        Arc::new(InMemoryTokenStore::new()),
-        RegistryConfig::new(SigningKey::generate())
-            .with_max_body_bytes(LIMIT)
-            .with_master_token_hash(TokenHash::of(TOKEN)),
-    ))
+    let registry = TestRegistry::builder()
+        .master_token(TOKEN)
+        .config(|c| c.with_max_body_bytes(LIMIT))
+        .build();
+    Arc::clone(registry.registry())
 }
 
 /// Plain-HTTP defaults for tests; the listen address is ignored.
