@@ -14,6 +14,7 @@ use crate::pins::PinStore;
 use crate::storage::{Archive, Storage};
 use crate::tokens::{Tier, TokenHash, TokenRecord, TokenStore};
 use crate::upstream::Upstream;
+use crate::upstream_mode::UpstreamMode;
 use crate::version::parse_version;
 use crate::{ModuleAddress, Registry, RegistryConfig, SigningKey, Version};
 
@@ -74,6 +75,8 @@ pub struct TestRegistryBuilder {
     tokens: Arc<dyn TokenStore>,
     pins: Arc<dyn PinStore>,
     upstream: Option<Arc<dyn Upstream>>,
+    proxy: bool,
+    through_registry: bool,
     archive_cache: Option<Arc<dyn Storage>>,
     read_cache: Option<Duration>,
 }
@@ -88,6 +91,8 @@ impl Default for TestRegistryBuilder {
             tokens: Arc::new(InMemoryTokenStore::new()),
             pins: Arc::new(InMemoryPinStore::new()),
             upstream: None,
+            proxy: false,
+            through_registry: false,
             archive_cache: None,
             read_cache: None,
         }
@@ -129,16 +134,34 @@ impl TestRegistryBuilder {
         self
     }
 
-    /// The upstream to proxy and pin from (the pin store comes with it).
-    /// Whether modules are proxied is the configuration's
-    /// [`ProxyConfig`](crate::ProxyConfig).
+    /// The upstream to pin from (into the [`pins`](Self::pins) store):
+    /// [`UpstreamMode::Pin`](crate::UpstreamMode::Pin) unless
+    /// [`proxy`](Self::proxy) is called too. Which modules may be fetched is
+    /// the configuration's [`ProxyConfig`](crate::ProxyConfig).
     pub fn upstream(mut self, upstream: Arc<dyn Upstream>) -> Self {
         self.upstream = Some(upstream);
         self
     }
 
-    /// The archive cache for versions served from the upstream
-    /// ([`Registry::with_archive_cache`]).
+    /// Also proxies modules with no local version from the
+    /// [`upstream`](Self::upstream), redirecting to its archive locations
+    /// ([`UpstreamModeBuilder::proxy`](crate::UpstreamModeBuilder::proxy)).
+    pub fn proxy(mut self) -> Self {
+        self.proxy = true;
+        self
+    }
+
+    /// Proxies with archives served through the registry
+    /// ([`UpstreamModeBuilder::archives_through_registry`](crate::UpstreamModeBuilder::archives_through_registry)); implies
+    /// [`proxy`](Self::proxy).
+    pub fn through_registry(mut self) -> Self {
+        self.proxy = true;
+        self.through_registry = true;
+        self
+    }
+
+    /// The archive cache for archives served through the registry
+    /// ([`UpstreamModeBuilder::archive_cache`](crate::UpstreamModeBuilder::archive_cache)).
     pub fn archive_cache(mut self, cache: Arc<dyn Storage>) -> Self {
         self.archive_cache = Some(cache);
         self
@@ -165,12 +188,25 @@ impl TestRegistryBuilder {
         )
         .with_clock(Arc::new(move || *clock.lock().expect("not poisoned")));
         if let Some(upstream) = self.upstream {
-            registry = registry
-                .with_upstream(upstream)
-                .with_pin_store(Arc::clone(&self.pins));
-        }
-        if let Some(cache) = &self.archive_cache {
-            registry = registry.with_archive_cache(Arc::clone(cache));
+            let mut mode = UpstreamMode::builder(upstream).pins(Arc::clone(&self.pins));
+            if self.proxy {
+                mode = mode.proxy();
+            }
+            if self.through_registry {
+                mode = mode.archives_through_registry();
+            }
+            if let Some(cache) = &self.archive_cache {
+                mode = mode.archive_cache(Arc::clone(cache));
+            }
+            let mode = mode
+                .build()
+                .unwrap_or_else(|e| panic!("TestRegistryBuilder: {e}"));
+            registry = registry.with_upstream_mode(mode);
+        } else {
+            assert!(
+                !self.proxy && self.archive_cache.is_none(),
+                "TestRegistryBuilder: proxy and archive_cache need an upstream"
+            );
         }
         if let Some(ttl) = self.read_cache {
             registry = registry.with_read_cache(ttl);

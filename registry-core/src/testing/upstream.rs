@@ -22,7 +22,7 @@ use crate::{ModuleAddress, Version};
 ///
 /// ```
 /// use registry_core::testing::{ArchiveBuilder, InMemoryUpstream, TestRegistry};
-/// use registry_core::{FetchedArchive, ProxyConfig};
+/// use registry_core::FetchedArchive;
 /// use std::sync::Arc;
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -39,7 +39,7 @@ use crate::{ModuleAddress, Version};
 /// );
 /// let registry = TestRegistry::builder()
 ///     .upstream(upstream.clone())
-///     .config(|c| c.with_proxy(ProxyConfig::enabled(vec![], vec![])))
+///     .proxy()
 ///     .build();
 /// assert_eq!(registry.versions("hashicorp/consul/aws").await, ["0.1.0", "0.2.0"]);
 /// assert_eq!(
