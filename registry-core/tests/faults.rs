@@ -25,8 +25,8 @@ use registry_core::testing::{
     StorageCall, TestRegistry, MASTER_TOKEN as MASTER,
 };
 use registry_core::{
-    FetchedArchive, MockStorage, MockTokenStore, MockUpstream, PinStore, ProxyConfig, Sha256Digest,
-    StorageError, Tier, Upstream, UpstreamArchives,
+    FetchedArchive, MockStorage, MockTokenStore, MockUpstream, PinStore, Sha256Digest,
+    StorageError, Tier, Upstream,
 };
 use serde_json::Value;
 
@@ -517,24 +517,23 @@ async fn a_pin_over_failing_storage_fetches_nothing_and_records_nothing() {
 /// address from the upstream (which would reopen dependency confusion).
 #[tokio::test]
 async fn failing_local_storage_never_falls_back_to_the_upstream() {
-    for archives in [
-        UpstreamArchives::Redirect,
-        UpstreamArchives::ThroughRegistry,
-    ] {
+    for through_registry in [false, true] {
         for fault in FAULTS {
             let mut upstream = MockUpstream::new();
             upstream.expect_list_versions().never();
             upstream.expect_download_location().never();
             upstream.expect_fetch_archive().never();
             let storage: Arc<FailingStorage> = Arc::default();
-            let registry = TestRegistry::builder()
+            let mut builder = TestRegistry::builder()
                 .storage(storage.clone())
-                .config(|c| {
-                    c.with_proxy(ProxyConfig::enabled(vec![], vec![]).with_archives(archives))
-                })
                 .upstream(Arc::new(upstream))
-                .archive_cache(Arc::<FailingStorage>::default())
-                .build();
+                .proxy();
+            if through_registry {
+                builder = builder
+                    .through_registry()
+                    .archive_cache(Arc::<FailingStorage>::default());
+            }
+            let registry = builder.build();
             let publish = registry.publish("acme/vpc/aws", "1.0.0", module_tgz("1.0.0"));
             assert_eq!(publish.await.status(), StatusCode::CREATED);
             let r = registry.download("acme/vpc/aws", "1.0.0").await;
@@ -548,7 +547,7 @@ async fn failing_local_storage_never_falls_back_to_the_upstream() {
                 (archive.as_str(), None),
             ] {
                 let r = registry.get_as(uri, token).await;
-                assert_fault_response(&r, fault, &format!("GET {uri} ({archives:?})"));
+                assert_fault_response(&r, fault, &format!("GET {uri} (through registry: {through_registry})"));
             }
         }
     }

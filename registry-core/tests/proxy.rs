@@ -14,8 +14,7 @@ use registry_core::testing::{
 };
 use registry_core::version::parse_version;
 use registry_core::{
-    FetchedArchive, ModuleAddress, ModulePattern, ProxyConfig, UpstreamArchives, UpstreamError,
-    Version,
+    FetchedArchive, ModuleAddress, ModulePattern, ProxyConfig, UpstreamError, Version,
 };
 
 const UPSTREAM: &str = "registry.example.com";
@@ -86,20 +85,64 @@ impl Deref for Harness {
     }
 }
 
-fn harness(upstream: InMemoryUpstream, proxy: ProxyConfig) -> Harness {
-    harness_with(upstream, proxy, |b| b)
+/// What a harness does with its upstream, and which modules it may fetch.
+#[derive(Debug, Clone, Default)]
+struct Setup {
+    /// Proxy modules with no local version (else pin only).
+    proxy: bool,
+    /// Serve proxied archives through the registry (needs `proxy`).
+    through_registry: bool,
+    lists: ProxyConfig,
+}
+
+impl Setup {
+    /// Serves proxied archives through the registry.
+    fn through_registry(self) -> Self {
+        Self {
+            through_registry: true,
+            ..self
+        }
+    }
+}
+
+/// Pinning only: nothing is served live from the upstream.
+fn pin_only() -> Setup {
+    Setup::default()
+}
+
+/// Proxying (and pinning) every module.
+fn proxy_on() -> Setup {
+    proxy_with(Vec::new(), Vec::new())
+}
+
+/// Proxying (and pinning) what these lists allow.
+fn proxy_with(allow: Vec<ModulePattern>, deny: Vec<ModulePattern>) -> Setup {
+    Setup {
+        proxy: true,
+        through_registry: false,
+        lists: ProxyConfig::new(allow, deny),
+    }
+}
+
+fn harness(upstream: InMemoryUpstream, setup: Setup) -> Harness {
+    harness_with(upstream, setup, |b| b)
 }
 
 /// [`harness`] with more set up, e.g. an archive cache.
 fn harness_with(
     upstream: InMemoryUpstream,
-    proxy: ProxyConfig,
+    setup: Setup,
     more: impl FnOnce(TestRegistryBuilder) -> TestRegistryBuilder,
 ) -> Harness {
     let upstream = Arc::new(upstream);
-    let builder = TestRegistry::builder()
-        .config(|c| c.with_proxy(proxy))
+    let mut builder = TestRegistry::builder()
+        .config(|c| c.with_proxy(setup.lists))
         .upstream(upstream.clone());
+    if setup.through_registry {
+        builder = builder.through_registry();
+    } else if setup.proxy {
+        builder = builder.proxy();
+    }
     Harness {
         registry: more(builder).build(),
         upstream,
@@ -107,14 +150,10 @@ fn harness_with(
 }
 
 /// [`harness`] with an in-memory archive cache.
-fn cached_harness(upstream: InMemoryUpstream, proxy: ProxyConfig) -> Harness {
-    harness_with(upstream, proxy, |b| {
+fn cached_harness(upstream: InMemoryUpstream, setup: Setup) -> Harness {
+    harness_with(upstream, setup, |b| {
         b.archive_cache(Arc::new(registry_core::memory::InMemoryStorage::new()))
     })
-}
-
-fn proxy_on() -> ProxyConfig {
-    ProxyConfig::enabled(Vec::new(), Vec::new())
 }
 
 fn patterns(list: &[&str]) -> Vec<ModulePattern> {
@@ -148,7 +187,7 @@ impl Harness {
 async fn proxying_is_off_by_default() {
     let h = harness(
         upstream().with_versions("hashicorp/consul/aws", &["0.1.0"]),
-        ProxyConfig::default(),
+        pin_only(),
     );
     let r = h.listing("hashicorp/consul/aws").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
@@ -206,10 +245,7 @@ async fn allow_and_deny_lists_decide_what_is_proxied() {
         ),
     ];
     for (allow, deny, module, proxied) in table {
-        let h = harness(
-            upstream(),
-            ProxyConfig::enabled(patterns(allow), patterns(deny)),
-        );
+        let h = harness(upstream(), proxy_with(patterns(allow), patterns(deny)));
         for r in [
             h.listing(module).await,
             h.download(module, "0.1.0").await,
@@ -314,8 +350,9 @@ async fn upstream_failures_map_to_gateway_statuses_naming_the_upstream() {
             .faults()
             .fail_once(UpstreamCall::ListVersions, error);
         let registry = TestRegistry::builder()
-            .config(|c| c.with_anonymous_reads(true).with_proxy(proxy_on()))
+            .config(|c| c.with_anonymous_reads(true))
             .upstream(upstream.clone())
+            .proxy()
             .build();
         let r = registry
             .get_as("/v1/modules/hashicorp/consul/aws/versions", None)
@@ -342,7 +379,7 @@ async fn pinning_stores_the_flat_module_records_its_origin_and_makes_it_local() 
             .with_versions("hashicorp/consul/aws", &["0.1.0", "0.2.0"])
             .with_archive("hashicorp/consul/aws", "0.1.0", consul_tarball("0.1.0")),
         // Pinning works with live proxying off: vetted modules only.
-        ProxyConfig::default(),
+        pin_only(),
     );
     let r = h.pin("hashicorp/consul/aws", "0.1.0").await;
     assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.body());
@@ -412,7 +449,7 @@ async fn pin_refusals_change_nothing() {
         upstream()
             .with_versions("hashicorp/consul/aws", &["0.1.0", "0.2.0"])
             .with_archive("hashicorp/consul/aws", "0.2.0", broken),
-        ProxyConfig::enabled(Vec::new(), patterns(&["hashicorp/vault"])),
+        proxy_with(Vec::new(), patterns(&["hashicorp/vault"])),
     );
     let consul = addr("hashicorp/consul/aws");
 
@@ -511,8 +548,8 @@ async fn a_pinned_module_offers_only_pinned_versions() {
     assert_eq!(versions, ["0.1.0", "0.2.0"]);
 }
 
-fn through_registry() -> ProxyConfig {
-    proxy_on().with_archives(UpstreamArchives::ThroughRegistry)
+fn through_registry() -> Setup {
+    proxy_on().through_registry()
 }
 
 fn location_of(r: &Response<Bytes>) -> String {
@@ -759,8 +796,7 @@ async fn a_signed_archive_url_is_refused_once_the_lists_forbid_the_module() {
     // The same signing key, but the operator has denied the namespace since.
     let after = harness(
         upstream(),
-        ProxyConfig::enabled(Vec::new(), patterns(&["hashicorp"]))
-            .with_archives(UpstreamArchives::ThroughRegistry),
+        proxy_with(Vec::new(), patterns(&["hashicorp"])).through_registry(),
     );
     let r = after.fetch_location(&location).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "{:?}", r.body());

@@ -33,7 +33,7 @@ use registry_core::testing::{
     MASTER_TOKEN as MASTER,
 };
 use registry_core::{
-    ArchiveLimits, FetchedArchive, ModuleAddress, ProxyConfig, Tier, UpstreamArchives, Version,
+    ArchiveLimits, FetchedArchive, ModuleAddress, ProxyConfig, Tier, Version,
 };
 
 const UPLOADER: &str = "tfr_uploader-token-for-fuzzing-000000000000000";
@@ -92,13 +92,9 @@ fn fixture(setup: u8) -> Fixture {
     }
     if setup % 4 == 2 {
         builder = builder
-            .config(|c| {
-                c.with_proxy(
-                    ProxyConfig::enabled(vec![], vec!["evil".parse().unwrap()])
-                        .with_archives(UpstreamArchives::ThroughRegistry),
-                )
-            })
+            .config(|c| c.with_proxy(ProxyConfig::new(vec![], vec!["evil".parse().unwrap()])))
             .upstream(Arc::new(consul_upstream()))
+            .through_registry()
             .archive_cache(Arc::new(InMemoryStorage::new()));
     }
     let registry = builder.build();

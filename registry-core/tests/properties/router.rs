@@ -25,8 +25,7 @@ use registry_core::testing::{
     MASTER_TOKEN as MASTER,
 };
 use registry_core::{
-    ArchiveLimits, FetchedArchive, ModuleAddress, ProxyConfig, Sha256Digest, Tier,
-    UpstreamArchives, Version,
+    ArchiveLimits, FetchedArchive, ModuleAddress, ProxyConfig, Sha256Digest, Tier, Version,
 };
 use serde_json::Value;
 
@@ -113,13 +112,9 @@ impl Fixture {
         if setup == Setup::Proxy {
             let deny = vec!["evil".parse().unwrap()];
             builder = builder
-                .config(|c| {
-                    c.with_proxy(
-                        ProxyConfig::enabled(vec![], deny)
-                            .with_archives(UpstreamArchives::ThroughRegistry),
-                    )
-                })
+                .config(|c| c.with_proxy(ProxyConfig::new(vec![], deny)))
                 .upstream(Arc::new(consul_upstream()))
+                .through_registry()
                 .archive_cache(Arc::new(InMemoryStorage::new()));
         }
         let registry = builder.build();
