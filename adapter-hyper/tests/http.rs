@@ -106,7 +106,7 @@ async fn declared_content_length_above_the_limit_is_refused_before_reading() {
     assert!(raw.interim.is_empty(), "no 100 Continue for a refused body");
     assert_same(
         &raw.response,
-        &server.adapter_error(AdapterError::BodyTooLarge),
+        &server.adapter_error(AdapterError::BodyTooLarge { limit: LIMIT }),
     );
 
     assert_get_matches_direct(&server, WELL_KNOWN).await;
@@ -166,6 +166,35 @@ async fn unauthenticated_upload_is_refused_on_its_head_and_the_connection_closed
     server.stop().await;
 }
 
+/// A JSON route's body is held to its own (64 KiB) limit, not the upload
+/// limit, and the refusal names that limit.
+#[tokio::test]
+async fn a_json_body_past_the_small_limit_is_refused_naming_it() {
+    let server = TestServer::start(config()).await;
+    let mut conn = RawConnection::connect(server.addr).await;
+    let mut bytes = format!(
+        "POST /v1/tokens HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        server.host()
+    )
+    .into_bytes();
+    let chunk = [b' '; 1024];
+    for _ in 0..=64 {
+        bytes.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        bytes.extend_from_slice(&chunk);
+        bytes.extend_from_slice(b"\r\n");
+    }
+    conn.send(&bytes).await;
+    let raw = within("413 response", conn.read_response()).await;
+    assert_eq!(raw.response.status(), 413);
+    let message = registry_core::testing::error_message(&raw.response);
+    assert!(
+        message.contains(&format!("limit of {} bytes", 64 * 1024)),
+        "{message}"
+    );
+    assert!(64 * 1024 > LIMIT, "the small limit is not the upload limit");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn chunked_body_growing_past_the_limit_is_refused_while_reading() {
     let server = TestServer::start(config()).await;
@@ -189,7 +218,7 @@ async fn chunked_body_growing_past_the_limit_is_refused_while_reading() {
     let raw = within("413 response", conn.read_response()).await;
     assert_same(
         &raw.response,
-        &server.adapter_error(AdapterError::BodyTooLarge),
+        &server.adapter_error(AdapterError::BodyTooLarge { limit: LIMIT }),
     );
 
     assert_get_matches_direct(&server, WELL_KNOWN).await;
@@ -328,7 +357,10 @@ async fn h2c_body_above_the_limit_gets_the_registry_response() {
         ),
     )
     .await;
-    assert_same(&wire, &server.adapter_error(AdapterError::BodyTooLarge));
+    assert_same(
+        &wire,
+        &server.adapter_error(AdapterError::BodyTooLarge { limit: LIMIT }),
+    );
     server.stop().await;
 }
 

@@ -39,7 +39,7 @@ pub async fn run(registry: Arc<Registry>) -> Result<(), lambda_http::Error> {
 /// - The body (`isBase64Encoded` bodies arrive already decoded) is handed over
 ///   byte for byte; one larger than the admitted request's
 ///   [`body_limit`](registry_core::Admitted::body_limit) is answered with
-///   [`Registry::adapter_error`]`(BodyTooLarge)`.
+///   [`Registry::adapter_error`]`(BodyTooLarge { limit })`.
 /// - Text answers (JSON) go back as [`Body::Text`], everything else (archives)
 ///   as [`Body::Binary`], which lambda_http base64-encodes; empty ones as
 ///   [`Body::Empty`].
@@ -57,7 +57,9 @@ pub async fn respond(registry: &Registry, event: lambda_http::Request) -> Respon
         Err(refused) => refused,
         Ok(admitted) if body.len() > admitted.body_limit() => {
             tracing::debug!(%method, %path, "request body over the limit");
-            registry.adapter_error(AdapterError::BodyTooLarge)
+            registry.adapter_error(AdapterError::BodyTooLarge {
+                limit: admitted.body_limit(),
+            })
         }
         Ok(admitted) => registry.respond(admitted, RequestBody::from(body)).await,
     };

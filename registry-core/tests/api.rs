@@ -211,7 +211,7 @@ async fn adapter_errors_map_to_json_statuses() {
     let h = harness();
     for (e, status) in [
         (
-            registry_core::AdapterError::BodyTooLarge,
+            registry_core::AdapterError::BodyTooLarge { limit: 1000 },
             StatusCode::PAYLOAD_TOO_LARGE,
         ),
         (

@@ -547,7 +547,11 @@ async fn failing_local_storage_never_falls_back_to_the_upstream() {
                 (archive.as_str(), None),
             ] {
                 let r = registry.get_as(uri, token).await;
-                assert_fault_response(&r, fault, &format!("GET {uri} (through registry: {through_registry})"));
+                assert_fault_response(
+                    &r,
+                    fault,
+                    &format!("GET {uri} (through registry: {through_registry})"),
+                );
             }
         }
     }

@@ -114,7 +114,9 @@ impl BodySpool {
     pub async fn push(&mut self, chunk: &[u8]) -> Result<(), AdapterError> {
         let len = self.len.saturating_add(chunk.len() as u64);
         if len > self.limit {
-            return Err(AdapterError::BodyTooLarge);
+            return Err(AdapterError::BodyTooLarge {
+                limit: usize::try_from(self.limit).unwrap_or(usize::MAX),
+            });
         }
         self.len = len;
         self.buffer.extend_from_slice(chunk);
@@ -222,7 +224,10 @@ mod tests {
         let mut upload = BodySpool::new(300_000, BodyKind::Archive, Some(dir.path().into()));
         upload.push(&[1; 299_999]).await.unwrap();
         upload.push(&[1]).await.unwrap();
-        assert_eq!(upload.push(&[1]).await, Err(AdapterError::BodyTooLarge));
+        assert_eq!(
+            upload.push(&[1]).await,
+            Err(AdapterError::BodyTooLarge { limit: 300_000 })
+        );
         drop(upload);
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),

@@ -129,7 +129,7 @@ impl ApiError {
             Self::Conflict(m) => error_body(StatusCode::CONFLICT, &m),
             Self::PayloadTooLarge { limit } => error_body(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("the request body is larger than this registry's limit of {limit} bytes; shrink the archive or ask the operator to raise the limit"),
+                &format!("the request body is larger than this route's limit of {limit} bytes; send a smaller body (an archive: shrink it, or ask the operator to raise the upload limit)"),
             ),
             Self::Unprocessable(m) => error_body(StatusCode::UNPROCESSABLE_ENTITY, &m),
             Self::BadGateway(m) => error_body(StatusCode::BAD_GATEWAY, &m),

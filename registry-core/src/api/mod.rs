@@ -82,8 +82,12 @@ pub(crate) use router::MODULES_PREFIX;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AdapterError {
-    /// The body is larger than [`Registry::max_body_bytes`] (`413`).
-    BodyTooLarge,
+    /// The body is larger than its route admits (`413`): `limit` is
+    /// [`Admitted::body_limit`] (uploads: [`Registry::max_body_bytes`]).
+    BodyTooLarge {
+        /// The limit, in bytes, the body went past.
+        limit: usize,
+    },
     /// The client was too slow sending the body (`408`).
     BodyReadTimeout,
     /// The body could not be read (connection reset, bad chunking) (`400`).
@@ -98,9 +102,7 @@ impl Registry {
     /// The response for a failure an adapter met while reading a request.
     pub fn adapter_error(&self, error: AdapterError) -> Response<Bytes> {
         match error {
-            AdapterError::BodyTooLarge => ApiError::PayloadTooLarge {
-                limit: self.config.max_body_bytes,
-            },
+            AdapterError::BodyTooLarge { limit } => ApiError::PayloadTooLarge { limit },
             AdapterError::BodyReadTimeout => ApiError::RequestTimeout,
             AdapterError::BodyReadFailed => {
                 ApiError::BadRequest("the request body could not be read; send it again".into())

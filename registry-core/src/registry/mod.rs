@@ -158,7 +158,7 @@ impl Registry {
     }
 
     /// The largest request body the registry accepts. Adapters stop reading
-    /// beyond it and answer with [`Registry::adapter_error`]`(BodyTooLarge)`.
+    /// beyond it and answer with [`Registry::adapter_error`]`(BodyTooLarge { limit })`.
     pub fn max_body_bytes(&self) -> usize {
         self.config.max_body_bytes
     }
