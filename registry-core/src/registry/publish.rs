@@ -86,13 +86,18 @@ impl Registry {
             ));
         }
         // Validation reads and decompresses the whole archive: a bounded number
-        // at once, the others wait here (their bodies are already spooled).
-        let _permit = self
-            .uploads
-            .acquire()
-            .await
-            .map_err(|e| StorageError::other("upload queue", e))?;
-        let archive = self.validate(body).await?;
+        // at once, the others wait here (their bodies are already spooled). The
+        // permit ends with validation: the store's write (an fsync on disk, a PUT
+        // to S3) holds no more memory than the validated archive, and writes
+        // waiting on one another would only serialise the storage's own batching.
+        let archive = {
+            let _permit = self
+                .uploads
+                .acquire()
+                .await
+                .map_err(|e| StorageError::other("upload queue", e))?;
+            self.validate(body).await?
+        };
         match self.storage.publish(module, version, &archive).await {
             Ok(()) => {}
             Err(StorageError::AlreadyExists) => {
