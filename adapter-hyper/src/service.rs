@@ -1,4 +1,5 @@
-//! One request: `hyper::Request<Incoming>` → `http::Request<Bytes>` → `Registry::handle`
+//! One request: `hyper::Request<Incoming>` → `Registry::admit` on the head → the body
+//! into a `BodySpool` → `Registry::respond`
 //! → `hyper::Response<Full<Bytes>>`, plus the access log line.
 
 use std::net::SocketAddr;
@@ -6,13 +7,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::HOST;
+use http::header::{CONNECTION, HOST};
 use http::{HeaderValue, Request, Response};
-use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Body as _, Incoming};
-use registry_core::{AdapterError, Registry};
+use registry_core::{AdapterError, BodySpool, Registry, RequestBody};
 
 /// Answers `request` from `registry` and logs it.
+///
+/// The registry first decides on the head alone ([`Registry::admit`]). A
+/// refused request is answered without reading any of its body, so hyper sends
+/// no `100 Continue` and an unauthenticated upload costs no memory; on HTTP/1
+/// the answer then carries `Connection: close`, since the client may still be
+/// sending. An admitted request's body is read into the registry's
+/// [`BodySpool`](registry_core::BodySpool) (uploads past 256 KiB go to a
+/// temporary file) within its limit and the body read timeout.
 pub(crate) async fn respond(
     registry: &Registry,
     request: Request<Incoming>,
@@ -25,11 +34,42 @@ pub(crate) async fn respond(
     let path = request.uri().path().to_owned();
     let version = request.version();
 
-    let response = match read_request(request, registry.max_body_bytes(), body_read_timeout).await {
-        Ok(request) => registry.handle(request).await,
-        Err(error) => {
-            tracing::debug!(%peer, %method, %path, ?error, "request body not read");
-            registry.adapter_error(error)
+    let (mut head, body) = request.into_parts();
+    // HTTP/2 carries the host in the `:authority` pseudo-header, which hyper puts
+    // in the URI; give the registry the `Host` header an HTTP/1.1 request has.
+    if !head.headers.contains_key(HOST) {
+        if let Some(authority) = head.uri.authority() {
+            if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+                head.headers.insert(HOST, host);
+            }
+        }
+    }
+    let body_pending = !body.is_end_stream();
+
+    let response = match registry.admit(head).await {
+        Err(mut refused) => {
+            if body_pending && version < http::Version::HTTP_2 {
+                refused
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            refused
+        }
+        Ok(admitted) => {
+            let spool = registry.body_spool(&admitted);
+            match read_body(body, spool, body_read_timeout).await {
+                Ok(body) => registry.respond(admitted, body).await,
+                Err(error) => {
+                    tracing::debug!(%peer, %method, %path, ?error, "request body not read");
+                    let mut response = registry.adapter_error(error);
+                    if version < http::Version::HTTP_2 {
+                        response
+                            .headers_mut()
+                            .insert(CONNECTION, HeaderValue::from_static("close"));
+                    }
+                    response
+                }
+            }
         }
     };
 
@@ -47,42 +87,28 @@ pub(crate) async fn respond(
     response.map(Full::new)
 }
 
-/// Collects the body, refusing early when it is declared or turns out larger
-/// than `limit`, so an oversized upload is never buffered.
-async fn read_request(
-    request: Request<Incoming>,
-    limit: usize,
+/// Reads an admitted request's body into `spool`, frame by frame, within the
+/// limit the spool enforces and `timeout` for the whole body.
+async fn read_body(
+    mut body: Incoming,
+    mut spool: BodySpool,
     timeout: Duration,
-) -> Result<Request<Bytes>, AdapterError> {
-    let (mut parts, body) = request.into_parts();
-
-    // Content-Length (HTTP/1.1 and HTTP/2 alike) is the body's exact size hint.
-    let limit_u64 = u64::try_from(limit).unwrap_or(u64::MAX);
-    if body.size_hint().lower() > limit_u64 {
-        return Err(AdapterError::BodyTooLarge);
-    }
-
-    let body = match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
-        Err(_elapsed) => return Err(AdapterError::BodyReadTimeout),
-        Ok(Err(error)) if error.is::<LengthLimitError>() => return Err(AdapterError::BodyTooLarge),
-        Ok(Err(error)) => {
-            tracing::debug!(error, "request body read failed");
-            return Err(AdapterError::BodyReadFailed);
-        }
-        Ok(Ok(collected)) => collected.to_bytes(),
-    };
-
-    // HTTP/2 carries the host in the `:authority` pseudo-header, which hyper puts
-    // in the URI; give the registry the `Host` header an HTTP/1.1 request has.
-    if !parts.headers.contains_key(HOST) {
-        if let Some(authority) = parts.uri.authority() {
-            if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
-                parts.headers.insert(HOST, host);
+) -> Result<RequestBody, AdapterError> {
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|error| {
+                tracing::debug!(%error, "request body read failed");
+                AdapterError::BodyReadFailed
+            })?;
+            if let Some(data) = frame.data_ref() {
+                spool.push(data).await?;
             }
         }
-    }
-
-    Ok(Request::from_parts(parts, body))
+        spool.finish().await
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or(Err(AdapterError::BodyReadTimeout))
 }
 
 /// Shared, cheaply cloned state of the per-connection service.

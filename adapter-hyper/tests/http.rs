@@ -9,7 +9,7 @@ use adapter_hyper::{ServeError, Server, ServerConfig};
 use bytes::Bytes;
 use common::{
     assert_get_matches_direct, assert_same, config, request, send_http1, send_http2,
-    wait_until_refused, within, RawConnection, TestServer, LIMIT,
+    wait_until_refused, within, RawConnection, TestServer, LIMIT, TOKEN,
 };
 use http::Request;
 use registry_core::AdapterError;
@@ -95,7 +95,7 @@ async fn declared_content_length_above_the_limit_is_refused_before_reading() {
     // body byte is sent: an adapter that tried to read it would hang here.
     conn.send(
         format!(
-            "PUT /v1/modules/acme/vpc/aws/1.0.0 HTTP/1.1\r\nHost: {}\r\n\
+            "PUT /v1/modules/acme/vpc/aws/1.0.0 HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\n\
              Content-Length: 5368709120\r\nExpect: 100-continue\r\n\r\n",
             server.host()
         )
@@ -106,10 +106,92 @@ async fn declared_content_length_above_the_limit_is_refused_before_reading() {
     assert!(raw.interim.is_empty(), "no 100 Continue for a refused body");
     assert_same(
         &raw.response,
-        &server.adapter_error(AdapterError::BodyTooLarge),
+        &server.adapter_error(AdapterError::BodyTooLarge { limit: LIMIT }),
     );
 
     assert_get_matches_direct(&server, WELL_KNOWN).await;
+    server.stop().await;
+}
+
+/// Admission happens on the head: an upload without a token is answered `401`
+/// before any of its body is read (no `100 Continue`, nothing buffered), and the
+/// connection is closed, since the client may still be sending.
+#[tokio::test]
+async fn unauthenticated_upload_is_refused_on_its_head_and_the_connection_closed() {
+    let server = TestServer::start(config()).await;
+    let path = "/v1/modules/acme/vpc/aws/1.0.0";
+    for auth in ["", "Authorization: Bearer tfr_not_a_token\r\n"] {
+        let mut conn = RawConnection::connect(server.addr).await;
+        conn.send(
+            format!(
+                "PUT {path} HTTP/1.1\r\nHost: {}\r\n{auth}\
+                 Content-Length: 5368709120\r\nExpect: 100-continue\r\n\r\n",
+                server.host()
+            )
+            .as_bytes(),
+        )
+        .await;
+        let raw = within("401 response", conn.read_response()).await;
+        assert!(
+            raw.interim.is_empty(),
+            "no 100 Continue for a refused request"
+        );
+        let mut expected = request("PUT", path, &server.host(), b"");
+        if auth.is_empty() {
+            expected.headers_mut().remove(http::header::AUTHORIZATION);
+        } else {
+            expected.headers_mut().insert(
+                http::header::AUTHORIZATION,
+                "Bearer tfr_not_a_token".parse().unwrap(),
+            );
+        }
+        let expected = server.direct(expected).await;
+        assert_eq!(expected.status(), 401);
+        assert_same(&raw.response, &expected);
+        assert_eq!(
+            raw.response
+                .headers()
+                .get(http::header::CONNECTION)
+                .unwrap(),
+            "close"
+        );
+        assert!(
+            within("close after the refusal", conn.read_to_end())
+                .await
+                .is_empty(),
+            "nothing follows the refusal"
+        );
+    }
+    assert_get_matches_direct(&server, WELL_KNOWN).await;
+    server.stop().await;
+}
+
+/// A JSON route's body is held to its own (64 KiB) limit, not the upload
+/// limit, and the refusal names that limit.
+#[tokio::test]
+async fn a_json_body_past_the_small_limit_is_refused_naming_it() {
+    let server = TestServer::start(config()).await;
+    let mut conn = RawConnection::connect(server.addr).await;
+    let mut bytes = format!(
+        "POST /v1/tokens HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        server.host()
+    )
+    .into_bytes();
+    let chunk = [b' '; 1024];
+    for _ in 0..=64 {
+        bytes.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        bytes.extend_from_slice(&chunk);
+        bytes.extend_from_slice(b"\r\n");
+    }
+    conn.send(&bytes).await;
+    let raw = within("413 response", conn.read_response()).await;
+    assert_eq!(raw.response.status(), 413);
+    let message = registry_core::testing::error_message(&raw.response);
+    assert!(
+        message.contains(&format!("limit of {} bytes", 64 * 1024)),
+        "{message}"
+    );
+    assert!(64 * 1024 > LIMIT, "the small limit is not the upload limit");
     server.stop().await;
 }
 
@@ -118,7 +200,7 @@ async fn chunked_body_growing_past_the_limit_is_refused_while_reading() {
     let server = TestServer::start(config()).await;
     let mut conn = RawConnection::connect(server.addr).await;
     let mut bytes = format!(
-        "PUT /v1/modules/acme/vpc/aws/1.0.0 HTTP/1.1\r\nHost: {}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "PUT /v1/modules/acme/vpc/aws/1.0.0 HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n",
         server.host()
     )
     .into_bytes();
@@ -136,7 +218,7 @@ async fn chunked_body_growing_past_the_limit_is_refused_while_reading() {
     let raw = within("413 response", conn.read_response()).await;
     assert_same(
         &raw.response,
-        &server.adapter_error(AdapterError::BodyTooLarge),
+        &server.adapter_error(AdapterError::BodyTooLarge { limit: LIMIT }),
     );
 
     assert_get_matches_direct(&server, WELL_KNOWN).await;
@@ -150,7 +232,7 @@ async fn body_exactly_at_the_limit_is_accepted() {
     let path = "/v1/modules/acme/vpc/aws/1.0.0";
     let body = vec![b'y'; LIMIT];
     let mut bytes = format!(
-        "PUT {path} HTTP/1.1\r\nHost: {}\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+        "PUT {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
         server.host(),
         LIMIT
     )
@@ -173,7 +255,7 @@ async fn slow_body_gets_the_registry_timeout_response() {
     let mut conn = RawConnection::connect(server.addr).await;
     conn.send(
         format!(
-            "PUT /v1/modules/acme/vpc/aws/1.0.0 HTTP/1.1\r\nHost: {}\r\nContent-Length: 10\r\n\r\nabc",
+            "PUT /v1/modules/acme/vpc/aws/1.0.0 HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 10\r\n\r\nabc",
             server.host()
         )
         .as_bytes(),
@@ -194,7 +276,7 @@ async fn malformed_chunked_body_gets_the_registry_read_failure_response() {
     let mut conn = RawConnection::connect(server.addr).await;
     conn.send(
         format!(
-            "PUT /v1/modules/acme/vpc/aws/1.0.0 HTTP/1.1\r\nHost: {}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            "PUT /v1/modules/acme/vpc/aws/1.0.0 HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
             server.host()
         )
         .as_bytes(),
@@ -266,10 +348,19 @@ async fn h2c_body_above_the_limit_gets_the_registry_response() {
     let body = Bytes::from(vec![b'x'; LIMIT + 1]);
     let wire = within(
         "h2c PUT",
-        send_http2(stream, Request::put(uri).body(body).unwrap()),
+        send_http2(
+            stream,
+            Request::put(uri)
+                .header(http::header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+                .body(body)
+                .unwrap(),
+        ),
     )
     .await;
-    assert_same(&wire, &server.adapter_error(AdapterError::BodyTooLarge));
+    assert_same(
+        &wire,
+        &server.adapter_error(AdapterError::BodyTooLarge { limit: LIMIT }),
+    );
     server.stop().await;
 }
 
@@ -280,7 +371,7 @@ async fn graceful_shutdown_finishes_in_flight_requests_and_refuses_new_connectio
     let mut conn = RawConnection::connect(server.addr).await;
     conn.send(
         format!(
-            "PUT {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+            "PUT {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
             server.host()
         )
         .as_bytes(),
@@ -336,7 +427,7 @@ async fn shutdown_gives_up_on_requests_after_the_grace_period() {
     let mut conn = RawConnection::connect(server.addr).await;
     conn.send(
         format!(
-            "PUT /v1/modules/acme/vpc/aws/1.0.0 HTTP/1.1\r\nHost: {}\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+            "PUT /v1/modules/acme/vpc/aws/1.0.0 HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
             server.host()
         )
         .as_bytes(),

@@ -7,10 +7,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::uri::{PathAndQuery, Uri};
-use http::{HeaderMap, Request, Response};
+use http::{HeaderMap, Response};
 use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, RequestExt as _};
-use registry_core::{AdapterError, Registry};
+use registry_core::{AdapterError, Registry, RequestBody};
 
 /// Serves `registry` on the Lambda runtime: polls the runtime API for events
 /// (API Gateway REST and HTTP APIs, function URLs, ALB) and answers each with
@@ -28,14 +28,18 @@ pub async fn run(registry: Arc<Registry>) -> Result<(), lambda_http::Error> {
     .await
 }
 
-/// Answers one event: `lambda_http::Request` → `http::Request<Bytes>` →
-/// [`Registry::handle`] → `lambda_http::Response<Body>`, plus the access log line.
+/// Answers one event: `lambda_http::Request` → [`Registry::admit`] on its head →
+/// [`Registry::respond`] with its body → `lambda_http::Response<Body>`, plus the
+/// access log line.
 ///
 /// - The path the registry routes on is the request path without the API
 ///   Gateway stage (`/prod/v1/...` → `/v1/...`); the query string is kept as is.
+/// - The registry admits the request on its head first, exactly as on a
+///   server; a refused one is answered without looking at its body.
 /// - The body (`isBase64Encoded` bodies arrive already decoded) is handed over
-///   byte for byte; one larger than [`Registry::max_body_bytes`] is answered
-///   with [`Registry::adapter_error`]`(BodyTooLarge)`.
+///   byte for byte; one larger than the admitted request's
+///   [`body_limit`](registry_core::Admitted::body_limit) is answered with
+///   [`Registry::adapter_error`]`(BodyTooLarge { limit })`.
 /// - Text answers (JSON) go back as [`Body::Text`], everything else (archives)
 ///   as [`Body::Binary`], which lambda_http base64-encodes; empty ones as
 ///   [`Body::Empty`].
@@ -46,12 +50,18 @@ pub async fn respond(registry: &Registry, event: lambda_http::Request) -> Respon
     let path = routing_path(&event).to_owned();
     let origin = origin(&event);
 
-    let response = match into_registry_request(event, &path, registry.max_body_bytes()) {
-        Ok(request) => registry.handle(request).await,
-        Err(error) => {
-            tracing::debug!(%method, %path, ?error, "request body not accepted");
-            registry.adapter_error(error)
+    let (head, body) = into_registry_parts(event, &path);
+    // The same admission as on a server, though the body is already here: a
+    // refused request is answered as it would be there, its body never looked at.
+    let response = match registry.admit(head).await {
+        Err(refused) => refused,
+        Ok(admitted) if body.len() > admitted.body_limit() => {
+            tracing::debug!(%method, %path, "request body over the limit");
+            registry.adapter_error(AdapterError::BodyTooLarge {
+                limit: admitted.body_limit(),
+            })
         }
+        Ok(admitted) => registry.respond(admitted, RequestBody::from(body)).await,
     };
 
     tracing::info!(
@@ -112,38 +122,31 @@ fn is_function_url(
         .is_some_and(|domain| domain.contains(".lambda-url."))
 }
 
-/// The registry's request: method, stage-free path + the query, headers, body.
-fn into_registry_request(
-    event: lambda_http::Request,
-    path: &str,
-    limit: usize,
-) -> Result<Request<Bytes>, AdapterError> {
-    let (parts, body) = event.into_parts();
+/// The registry's request head (method, stage-free path + the query,
+/// headers) and the body.
+fn into_registry_parts(event: lambda_http::Request, path: &str) -> (http::request::Parts, Bytes) {
+    let (mut parts, body) = event.into_parts();
     let body = match body {
         Body::Text(text) => Bytes::from(text),
         Body::Binary(bytes) => Bytes::from(bytes),
         _ => Bytes::new(),
     };
-    if body.len() > limit {
-        return Err(AdapterError::BodyTooLarge);
-    }
     let path_and_query = match parts.uri.query() {
         Some(query) => format!("{path}?{query}"),
         None => path.to_owned(),
     };
     // Both halves come from a valid URI, so this only fails if lambda_http
     // built an invalid one; the registry then answers the original URI (404).
-    let uri = PathAndQuery::try_from(path_and_query)
+    if let Some(uri) = PathAndQuery::try_from(path_and_query)
         .ok()
         .and_then(|pq| Uri::builder().path_and_query(pq).build().ok())
-        .unwrap_or(parts.uri);
-
-    let mut request = Request::new(body);
-    *request.method_mut() = parts.method;
-    *request.uri_mut() = uri;
-    *request.version_mut() = parts.version;
-    *request.headers_mut() = parts.headers;
-    Ok(request)
+    {
+        parts.uri = uri;
+    }
+    // lambda_http keeps its event context in the extensions; the registry
+    // needs none of it.
+    parts.extensions = http::Extensions::new();
+    (parts, body)
 }
 
 /// The registry's answer as lambda_http's: text for text content types,

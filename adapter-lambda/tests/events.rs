@@ -9,7 +9,7 @@ use common::{
 };
 use lambda_http::Body;
 use registry_core::version::parse_version;
-use registry_core::{ModuleAddress, Storage as _};
+use registry_core::ModuleAddress;
 
 const DISCOVERY: &str = "/.well-known/terraform.json";
 const VERSIONS: &str = "/v1/modules/acme/vpc/aws/versions";
@@ -17,7 +17,7 @@ const DOWNLOAD: &str = "/v1/modules/acme/vpc/aws/1.0.0/download";
 
 async fn discovery(kind: Kind) {
     let h = harness(1 << 20);
-    let response = invoke(&h.registry, &get_event(kind, DISCOVERY, "", false)).await;
+    let response = invoke(h.registry(), &get_event(kind, DISCOVERY, "", false)).await;
     assert_eq!(status(&response), 200, "{response}");
     assert_eq!(
         header(&response, "content-type").as_deref(),
@@ -31,7 +31,7 @@ async fn discovery(kind: Kind) {
 
 async fn missing_token_is_401(kind: Kind) {
     let h = harness(1 << 20);
-    let response = invoke(&h.registry, &get_event(kind, VERSIONS, "", false)).await;
+    let response = invoke(h.registry(), &get_event(kind, VERSIONS, "", false)).await;
     assert_eq!(status(&response), 401, "{response}");
     let challenge = header(&response, "www-authenticate").expect("WWW-Authenticate");
     assert!(challenge.starts_with("Bearer"), "{challenge}");
@@ -45,26 +45,26 @@ async fn publish_then_fetch(kind: Kind) {
     let h = harness(1 << 20);
     let archive = module_tar_gz();
 
-    let response = invoke(&h.registry, &put_event(kind, &archive)).await;
+    let response = invoke(h.registry(), &put_event(kind, &archive)).await;
     assert_eq!(status(&response), 201, "{response}");
     assert_eq!(json(&response)["version"], "1.0.0");
     let module = ModuleAddress::new("acme", "vpc", "aws").unwrap();
     let version = parse_version("1.0.0").unwrap();
-    let stored = h.storage.read_archive(&module, &version).await.unwrap();
+    let stored = h.storage().read_archive(&module, &version).await.unwrap();
     assert_eq!(
         stored.to_bytes().unwrap()[..],
         archive[..],
         "stored bytes are the uploaded bytes"
     );
 
-    let response = invoke(&h.registry, &get_event(kind, VERSIONS, "", true)).await;
+    let response = invoke(h.registry(), &get_event(kind, VERSIONS, "", true)).await;
     assert_eq!(status(&response), 200, "{response}");
     assert_eq!(
         json(&response)["modules"][0]["versions"][0]["version"],
         "1.0.0"
     );
 
-    let response = invoke(&h.registry, &get_event(kind, DOWNLOAD, "", true)).await;
+    let response = invoke(h.registry(), &get_event(kind, DOWNLOAD, "", true)).await;
     assert_eq!(status(&response), 204, "{response}");
     assert_eq!(body(&response), b"");
     let location = header(&response, "x-terraform-get").expect("X-Terraform-Get");
@@ -76,7 +76,7 @@ async fn publish_then_fetch(kind: Kind) {
     assert!(query.contains("signature="), "{query}");
 
     // Terraform sends no token for the archive: the signature is the credential.
-    let response = invoke(&h.registry, &get_event(kind, path, query, false)).await;
+    let response = invoke(h.registry(), &get_event(kind, path, query, false)).await;
     assert_eq!(status(&response), 200, "{response}");
     assert_eq!(response["isBase64Encoded"], true, "{response}");
     assert_eq!(
@@ -91,20 +91,52 @@ async fn publish_then_fetch(kind: Kind) {
 
     // The signature must survive the trip: a tampered one is refused.
     let tampered = query.replace("signature=", "signature=x");
-    let response = invoke(&h.registry, &get_event(kind, path, &tampered, false)).await;
+    let response = invoke(h.registry(), &get_event(kind, path, &tampered, false)).await;
     assert_eq!(status(&response), 403, "{response}");
+}
+
+/// The same admission as on a server: an upload without a token, or with an
+/// unknown one, is refused on its head (an oversized one too: 401, not
+/// 413), and nothing is stored.
+async fn refused_uploads_store_nothing(kind: Kind) {
+    let h = harness(1024);
+    let archive = module_tar_gz();
+    for (token, expected) in [(None, 401), (Some("tfr_not_a_token"), 401)] {
+        for body in [archive.clone(), vec![0x1f; 4096]] {
+            let event = put_event(kind, &body);
+            let mut event: serde_json::Value = serde_json::from_str(&event).unwrap();
+            for headers in ["headers", "multiValueHeaders"] {
+                if let Some(map) = event[headers].as_object_mut() {
+                    map.retain(|k, _| !k.eq_ignore_ascii_case("authorization"));
+                    if let Some(token) = token {
+                        let value = format!("Bearer {token}");
+                        let value = if headers == "headers" {
+                            serde_json::json!(value)
+                        } else {
+                            serde_json::json!([value])
+                        };
+                        map.insert("authorization".into(), value);
+                    }
+                }
+            }
+            let response = invoke(h.registry(), &event.to_string()).await;
+            assert_eq!(status(&response), expected, "{token:?}: {response}");
+        }
+    }
+    let module = ModuleAddress::new("acme", "vpc", "aws").unwrap();
+    assert!(h.storage().list_versions(&module).await.unwrap().is_empty());
 }
 
 async fn oversized_body_is_413(kind: Kind) {
     let h = harness(1024);
-    let response = invoke(&h.registry, &put_event(kind, &[0x1f; 2048])).await;
+    let response = invoke(h.registry(), &put_event(kind, &[0x1f; 2048])).await;
     assert_eq!(status(&response), 413, "{response}");
     assert!(json(&response)["errors"][0]
         .as_str()
         .unwrap()
         .contains("1024"));
     // At the limit is fine as far as size goes (then refused as no archive).
-    let response = invoke(&h.registry, &put_event(kind, &[0x1f; 1024])).await;
+    let response = invoke(h.registry(), &put_event(kind, &[0x1f; 1024])).await;
     assert_ne!(status(&response), 413, "{response}");
 }
 
@@ -129,6 +161,11 @@ macro_rules! per_kind {
             }
 
             #[tokio::test]
+            async fn refused_uploads_are_answered_on_their_head() {
+                refused_uploads_store_nothing($kind).await;
+            }
+
+            #[tokio::test]
             async fn oversized_body_is_413_json() {
                 oversized_body_is_413($kind).await;
             }
@@ -148,7 +185,7 @@ async fn rest_stage_in_path_routes_without_it() {
     let h = harness(1 << 20);
     let event = data("apigw_rest_stage_in_path.json");
     assert!(event.contains(r#""path": "/prod/.well-known/terraform.json""#));
-    let response = invoke(&h.registry, &event).await;
+    let response = invoke(h.registry(), &event).await;
     assert_eq!(status(&response), 200, "{response}");
     assert_eq!(
         json(&response),
@@ -163,7 +200,7 @@ async fn http_api_named_stage_in_raw_path_routes_without_it() {
     event["rawPath"] = "/prod/.well-known/terraform.json".into();
     event["requestContext"]["http"]["path"] = "/prod/.well-known/terraform.json".into();
     event["requestContext"]["stage"] = "prod".into();
-    let response = invoke(&h.registry, &event.to_string()).await;
+    let response = invoke(h.registry(), &event.to_string()).await;
     assert_eq!(status(&response), 200, "{response}");
 }
 
@@ -177,7 +214,7 @@ async fn a_path_that_is_not_the_stage_is_left_alone() {
         "",
         true,
     );
-    let response = invoke(&h.registry, &event).await;
+    let response = invoke(h.registry(), &event).await;
     assert_eq!(status(&response), 404, "{response}");
 }
 
@@ -189,12 +226,12 @@ async fn respond_chooses_text_binary_or_empty_bodies() {
     let request = |event: String| lambda_http::request::from_str(&event).unwrap();
 
     let response =
-        adapter_lambda::respond(&h.registry, request(put_event(Kind::Http, &archive))).await;
+        adapter_lambda::respond(h.registry(), request(put_event(Kind::Http, &archive))).await;
     assert_eq!(response.status(), 201);
     assert!(matches!(response.body(), Body::Text(t) if t.contains("\"sha256\"")));
 
     let response = adapter_lambda::respond(
-        &h.registry,
+        h.registry(),
         request(get_event(Kind::Http, DOWNLOAD, "", true)),
     )
     .await;
@@ -207,7 +244,7 @@ async fn respond_chooses_text_binary_or_empty_bodies() {
     let (path, query) = location.split_once('?').unwrap();
 
     let response = adapter_lambda::respond(
-        &h.registry,
+        h.registry(),
         request(get_event(Kind::Http, path, query, false)),
     )
     .await;

@@ -15,7 +15,7 @@ async fn routing_is_the_same_with_lambda_http_ignoring_the_stage() {
         get_event(Kind::Rest, "/.well-known/terraform.json", "", false),
         get_event(Kind::Http, "/.well-known/terraform.json", "", false),
     ] {
-        let response = invoke(&h.registry, &event).await;
+        let response = invoke(h.registry(), &event).await;
         assert_eq!(status(&response), 200, "{response}");
     }
 }

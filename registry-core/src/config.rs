@@ -92,8 +92,8 @@ pub struct RegistryConfig {
     /// SHA-256 of the master token. Without it no request has master rights
     /// (no token management, no deletes).
     pub master_token_hash: Option<TokenHash>,
-    /// What may be fetched from the upstream ([`crate::Registry::with_upstream`]).
-    /// Default: proxying off, empty lists.
+    /// Which modules may be fetched from the upstream, whatever the
+    /// [`UpstreamMode`](crate::UpstreamMode). Default: empty lists (all).
     pub proxy: ProxyConfig,
     /// How many uploads (publishes) are validated and stored at once; more
     /// wait their turn. Validation reads and decompresses the whole archive, so

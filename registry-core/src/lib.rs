@@ -8,27 +8,33 @@ pub mod config;
 pub mod memory;
 pub mod pins;
 pub mod proxy;
+mod registry;
 mod signing;
 pub mod storage;
 pub mod tokens;
 pub mod upstream;
+mod upstream_mode;
 pub mod version;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use address::{AddressError, ModuleAddress};
-pub use api::{AdapterError, Registry};
+pub use api::{AdapterError, Admitted, BodySpool, RequestBody};
 pub use archive::{ArchiveError, ArchiveLimits};
 pub use config::{RegistryConfig, SigningKey};
 pub use pins::{PinRecord, PinStore};
-pub use proxy::{ModulePattern, ProxyConfig, UpstreamArchives};
+pub use proxy::{ModulePattern, ProxyConfig};
+pub use registry::{Clock, CreatedToken, Pinned, Published, Registry, RegistryError};
 pub use storage::{
     Archive, ArchiveAccess, ArchiveContent, ArchiveFormat, ArchiveInfo, ArchiveLocation,
     Sha256Digest, Storage, StorageError,
 };
 pub use tokens::{NewToken, Tier, TokenHash, TokenRecord, TokenStore};
 pub use upstream::{FetchedArchive, NoUpstream, Upstream, UpstreamError};
+pub use upstream_mode::{ProxiedArchives, UpstreamMode, UpstreamModeBuilder, UpstreamModeError};
 pub use version::Version;
 
 #[cfg(any(test, feature = "mock"))]

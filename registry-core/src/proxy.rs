@@ -1,6 +1,7 @@
 //! Which modules the registry may fetch from its upstream: configuration, not code.
 //!
-//! - Proxying is off by default ([`ProxyConfig::enabled`]).
+//! - Whether the registry proxies, pins or does neither is its
+//!   [`UpstreamMode`](crate::UpstreamMode); these lists apply in every mode.
 //! - [`ProxyConfig::allow`] and [`ProxyConfig::deny`] hold [`ModulePattern`]s,
 //!   prefixes of `namespace/name/system` by whole segments; deny wins; an empty
 //!   allow list allows every module that is not denied.
@@ -96,41 +97,16 @@ impl ModulePattern {
     }
 }
 
-/// What the registry may fetch from its upstream.
+/// Which modules the registry may fetch from its upstream (proxy or pin),
+/// whatever its [`UpstreamMode`](crate::UpstreamMode). Default: empty lists,
+/// every module allowed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ProxyConfig {
-    /// Answer `versions` and `download` of modules with no local version from the
-    /// upstream. Default off. Pinning (`POST /v1/pins/...`) needs only an
-    /// upstream, so a registry can serve vetted, pinned public modules and
-    /// nothing live.
-    pub enabled: bool,
     /// Modules that may be fetched; empty means all (minus `deny`).
     pub allow: Vec<ModulePattern>,
     /// Modules that may never be fetched; wins over `allow`.
     pub deny: Vec<ModulePattern>,
-    /// How Terraform gets the archive of a proxied version. Default
-    /// [`UpstreamArchives::Redirect`].
-    pub archives: UpstreamArchives,
-}
-
-/// How the download endpoint answers for a version served from the upstream.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum UpstreamArchives {
-    /// `X-Terraform-Get` is the upstream's own download location: Terraform
-    /// fetches the archive from wherever the upstream keeps it (e.g. GitHub),
-    /// with its own access to it.
-    #[default]
-    Redirect,
-    /// `X-Terraform-Get` is a signed, expiring archive URL of this registry; the
-    /// archive route fetches the version from the upstream
-    /// ([`Upstream::fetch_archive`](crate::Upstream::fetch_archive)), cuts the
-    /// module out of it exactly like a pin and serves it as a flat `.tar.gz`.
-    /// Clients need no access to the upstream's archive host. With an archive
-    /// cache ([`Registry::with_archive_cache`](crate::Registry::with_archive_cache))
-    /// the module is kept there and later downloads are served from it.
-    ThroughRegistry,
 }
 
 /// Why the proxy rules refuse a module.
@@ -143,30 +119,12 @@ pub enum Refusal {
 }
 
 impl ProxyConfig {
-    /// Proxying on, with these lists.
-    pub fn enabled(allow: Vec<ModulePattern>, deny: Vec<ModulePattern>) -> Self {
-        Self {
-            enabled: true,
-            allow,
-            deny,
-            archives: UpstreamArchives::default(),
-        }
+    /// These lists.
+    pub fn new(allow: Vec<ModulePattern>, deny: Vec<ModulePattern>) -> Self {
+        Self { allow, deny }
     }
 
-    /// Sets [`ProxyConfig::archives`].
-    pub fn with_archives(mut self, archives: UpstreamArchives) -> Self {
-        self.archives = archives;
-        self
-    }
-
-    /// Sets [`ProxyConfig::enabled`].
-    pub fn with_enabled(mut self, yes: bool) -> Self {
-        self.enabled = yes;
-        self
-    }
-
-    /// Whether the lists let `module` be fetched from the upstream (ignores
-    /// [`ProxyConfig::enabled`]).
+    /// Whether the lists let `module` be fetched from the upstream.
     ///
     /// # Errors
     /// The [`Refusal`] naming the rule that refused it.
@@ -268,7 +226,7 @@ mod tests {
             ),
         ];
         for (allow, deny, module, expected) in table {
-            let config = ProxyConfig::enabled(pats(allow), pats(deny));
+            let config = ProxyConfig::new(pats(allow), pats(deny));
             assert_eq!(
                 config.check(&m(module)).is_ok(),
                 *expected,
@@ -279,7 +237,7 @@ mod tests {
 
     #[test]
     fn refusals_name_the_rule() {
-        let config = ProxyConfig::enabled(pats(&["hashicorp"]), pats(&["hashicorp/vault"]));
+        let config = ProxyConfig::new(pats(&["hashicorp"]), pats(&["hashicorp/vault"]));
         assert_eq!(
             config.check(&m("hashicorp/vault/aws")),
             Err(Refusal::Denied("hashicorp/vault".parse().unwrap()))
@@ -291,7 +249,7 @@ mod tests {
     }
 
     #[test]
-    fn off_by_default() {
-        assert!(!ProxyConfig::default().enabled);
+    fn empty_lists_allow_everything() {
+        assert_eq!(ProxyConfig::default().check(&m("any/module/aws")), Ok(()));
     }
 }

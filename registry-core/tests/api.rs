@@ -1,147 +1,38 @@
 //! `Registry::handle` end to end on the in-memory fakes (no sockets).
 
-use std::io::Write as _;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
-use registry_core::memory::{InMemoryStorage, InMemoryTokenStore};
-use registry_core::{
-    ArchiveAccess, ArchiveFormat, ArchiveInfo, ArchiveLocation, MockStorage, Registry,
-    RegistryConfig, Sha256Digest, SigningKey, Storage, StorageError, TokenHash,
+use http::{Method, Request, StatusCode};
+use registry_core::testing::{
+    error_message, json, ArchiveBuilder, TestRegistry, MASTER_TOKEN as MASTER,
 };
-use serde_json::Value;
-
-const MASTER: &str = "tfr_master-token-for-tests-only-0000000000000000";
+use registry_core::{
+    ArchiveAccess, ArchiveFormat, ArchiveInfo, ArchiveLocation, MockStorage, RegistryConfig,
+    Sha256Digest, StorageError, Tier, TokenHash,
+};
 
 /// A `.tar.gz` whose `main.tf` outputs `version`.
-fn module_tgz(version: &str) -> Vec<u8> {
-    let mut tar = tar::Builder::new(Vec::new());
-    let body = format!("output \"version\" {{ value = \"{version}\" }}\n");
-    let mut header = tar::Header::new_gnu();
-    header.set_size(body.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    tar.append_data(&mut header, "main.tf", body.as_bytes())
-        .unwrap();
-    let tar = tar.into_inner().unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&tar).unwrap();
-    gz.finish().unwrap()
+fn module_tgz(version: &str) -> Bytes {
+    ArchiveBuilder::module(format!("output \"version\" {{ value = \"{version}\" }}\n")).tar_gz()
 }
 
-struct Harness {
-    registry: Registry,
-    storage: Arc<InMemoryStorage>,
-    now: Arc<Mutex<SystemTime>>,
+fn harness_with(config: impl FnOnce(RegistryConfig) -> RegistryConfig) -> TestRegistry {
+    TestRegistry::builder().config(config).build()
 }
 
-fn harness_with(config: impl FnOnce(RegistryConfig) -> RegistryConfig) -> Harness {
-    let storage = Arc::new(InMemoryStorage::new());
-    let now = Arc::new(Mutex::new(
-        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-    ));
-    let clock_now = now.clone();
-    let config = config(
-        RegistryConfig::new(SigningKey::from_bytes([42u8; 32]).unwrap())
-            .with_master_token_hash(TokenHash::of(MASTER)),
-    );
-    let registry = Registry::new(storage.clone(), Arc::new(InMemoryTokenStore::new()), config)
-        .with_clock(Arc::new(move || *clock_now.lock().unwrap()));
-    Harness {
-        registry,
-        storage,
-        now,
-    }
-}
-
-fn harness() -> Harness {
-    harness_with(|c| c)
-}
-
-fn req(method: Method, uri: &str, token: Option<&str>, body: impl Into<Bytes>) -> Request<Bytes> {
-    let mut b = Request::builder().method(method).uri(uri);
-    if let Some(t) = token {
-        b = b.header("authorization", format!("Bearer {t}"));
-    }
-    b.body(body.into()).unwrap()
-}
-
-fn body_json(r: &Response<Bytes>) -> Value {
-    serde_json::from_slice(r.body()).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", r.body()))
-}
-
-fn error_message(r: &Response<Bytes>) -> String {
-    let v = body_json(r);
-    let errors = v["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no errors array: {v}"));
-    assert_eq!(errors.len(), 1, "{v}");
-    errors[0].as_str().unwrap().to_owned()
-}
-
-impl Harness {
-    async fn call(
-        &self,
-        method: Method,
-        uri: &str,
-        token: Option<&str>,
-        body: impl Into<Bytes>,
-    ) -> Response<Bytes> {
-        self.registry.handle(req(method, uri, token, body)).await
-    }
-
-    async fn publish(&self, module: &str, version: &str) -> Response<Bytes> {
-        self.call(
-            Method::PUT,
-            &format!("/v1/modules/{module}/{version}"),
-            Some(MASTER),
-            module_tgz(version),
-        )
-        .await
-    }
-
-    async fn token(&self, name: &str, tier: &str) -> String {
-        let r = self
-            .call(
-                Method::POST,
-                "/v1/tokens",
-                Some(MASTER),
-                format!(r#"{{"name":"{name}","tier":"{tier}"}}"#),
-            )
-            .await;
-        assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.body());
-        body_json(&r)["token"].as_str().unwrap().to_owned()
-    }
-
-    /// The `X-Terraform-Get` of a download.
-    async fn download_url(&self, module: &str, version: &str) -> String {
-        let r = self
-            .call(
-                Method::GET,
-                &format!("/v1/modules/{module}/{version}/download"),
-                Some(MASTER),
-                "",
-            )
-            .await;
-        assert_eq!(r.status(), StatusCode::NO_CONTENT, "{:?}", r.body());
-        r.headers()["x-terraform-get"].to_str().unwrap().to_owned()
-    }
+fn harness() -> TestRegistry {
+    TestRegistry::new()
 }
 
 #[tokio::test]
 async fn discovery_is_open_and_exact() {
     let h = harness();
-    let r = h
-        .call(Method::GET, "/.well-known/terraform.json", None, "")
-        .await;
+    let r = h.get_as("/.well-known/terraform.json", None).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/json");
-    assert_eq!(
-        body_json(&r),
-        serde_json::json!({"modules.v1": "/v1/modules/"})
-    );
+    assert_eq!(json(&r), serde_json::json!({"modules.v1": "/v1/modules/"}));
     let head = h
         .call(Method::HEAD, "/.well-known/terraform.json", None, "")
         .await;
@@ -163,7 +54,7 @@ async fn unknown_routes_404_and_wrong_methods_405_with_allow() {
         "/nope",
         "/v1/modules/a/b/c/1.0.0/download/x",
     ] {
-        let r = h.call(Method::GET, path, Some(MASTER), "").await;
+        let r = h.get(path).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
         assert!(error_message(&r).contains("no such route"), "{path}");
     }
@@ -196,9 +87,9 @@ async fn publish_then_versions_sorted_by_semver() {
         "2.0.0",
         "1.9.9",
     ] {
-        let r = h.publish("acme/vpc/aws", v).await;
+        let r = h.publish("acme/vpc/aws", v, module_tgz(v)).await;
         assert_eq!(r.status(), StatusCode::CREATED, "{v}: {:?}", r.body());
-        let b = body_json(&r);
+        let b = json(&r);
         let expected = Sha256Digest::of(&module_tgz(v)).to_hex();
         assert_eq!(b["sha256"], expected.as_str());
         assert_eq!(b["size"], module_tgz(v).len());
@@ -212,17 +103,10 @@ async fn publish_then_versions_sorted_by_semver() {
             (Some("acme"), Some("vpc"), Some("aws"), Some(v))
         );
     }
-    let r = h
-        .call(
-            Method::GET,
-            "/v1/modules/acme/vpc/aws/versions",
-            Some(MASTER),
-            "",
-        )
-        .await;
+    let r = h.get("/v1/modules/acme/vpc/aws/versions").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
-        body_json(&r),
+        json(&r),
         serde_json::json!({"modules": [{"source": "acme/vpc/aws", "versions": [
             {"version": "1.2.0-beta"}, {"version": "1.2.0"}, {"version": "1.9.9"},
             {"version": "1.10.0"}, {"version": "2.0.0-rc.1"}, {"version": "2.0.0"}
@@ -243,33 +127,17 @@ async fn invalid_addresses_and_versions_are_400_stating_the_rule() {
         ),
         ("/v1/modules/acme/v%2Fpc/aws/1.0.0", "invalid module name"),
     ] {
-        let r = h
-            .call(Method::PUT, path, Some(MASTER), module_tgz("1.0.0"))
-            .await;
+        let r = h.put(path, module_tgz("1.0.0"), Some(MASTER)).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
         let m = error_message(&r);
         assert!(m.contains(needle), "{path}: {m}");
     }
-    let r = h
-        .call(
-            Method::GET,
-            "/v1/modules/acme/vpc/aws/v1.0.0/download",
-            Some(MASTER),
-            "",
-        )
-        .await;
+    let r = h.get("/v1/modules/acme/vpc/aws/v1.0.0/download").await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let r = h
-        .call(
-            Method::GET,
-            "/v1/modules/ac.me/vpc/aws/versions",
-            Some(MASTER),
-            "",
-        )
-        .await;
+    let r = h.get("/v1/modules/ac.me/vpc/aws/versions").await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(h
-        .storage
+        .storage()
         .list_versions(&registry_core::ModuleAddress::new("acme", "vpc", "aws").unwrap())
         .await
         .unwrap()
@@ -280,15 +148,16 @@ async fn invalid_addresses_and_versions_are_400_stating_the_rule() {
 async fn second_publish_is_409_and_keeps_the_first_bytes() {
     let h = harness();
     assert_eq!(
-        h.publish("acme/vpc/aws", "1.0.0").await.status(),
+        h.publish("acme/vpc/aws", "1.0.0", module_tgz("1.0.0"))
+            .await
+            .status(),
         StatusCode::CREATED
     );
     let r = h
-        .call(
-            Method::PUT,
+        .put(
             "/v1/modules/acme/vpc/aws/1.0.0",
-            Some(MASTER),
             module_tgz("other"),
+            Some(MASTER),
         )
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
@@ -298,12 +167,14 @@ async fn second_publish_is_409_and_keeps_the_first_bytes() {
         "{message}"
     );
     // The same bytes again (a retry after a lost answer): still 409, saying so.
-    let r = h.publish("acme/vpc/aws", "1.0.0").await;
+    let r = h
+        .publish("acme/vpc/aws", "1.0.0", module_tgz("1.0.0"))
+        .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let message = error_message(&r);
     assert!(message.contains("exactly this content"), "{message}");
     let url = h.download_url("acme/vpc/aws", "1.0.0").await;
-    let r = h.call(Method::GET, &url, None, "").await;
+    let r = h.get_as(&url, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(&r.body()[..], &module_tgz("1.0.0")[..]);
 }
@@ -313,43 +184,25 @@ async fn bad_bodies_are_refused_and_store_nothing() {
     let h = harness_with(|c| c.with_max_body_bytes(64 * 1024));
     let big = vec![0x1f_u8; 64 * 1024 + 1];
     let r = h
-        .call(
-            Method::PUT,
-            "/v1/modules/acme/vpc/aws/1.0.0",
-            Some(MASTER),
-            big,
-        )
+        .put("/v1/modules/acme/vpc/aws/1.0.0", big, Some(MASTER))
         .await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(error_message(&r).contains("65536"));
     let r = h
-        .call(
-            Method::PUT,
-            "/v1/modules/acme/vpc/aws/1.0.0",
-            Some(MASTER),
-            "",
-        )
+        .put("/v1/modules/acme/vpc/aws/1.0.0", "", Some(MASTER))
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(error_message(&r).contains("empty"));
     let r = h
-        .call(
-            Method::PUT,
+        .put(
             "/v1/modules/acme/vpc/aws/1.0.0",
-            Some(MASTER),
             "resource \"x\" {}",
+            Some(MASTER),
         )
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(error_message(&r).contains(".tar.gz or .zip"));
-    let r = h
-        .call(
-            Method::GET,
-            "/v1/modules/acme/vpc/aws/versions",
-            Some(MASTER),
-            "",
-        )
-        .await;
+    let r = h.get("/v1/modules/acme/vpc/aws/versions").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "nothing was stored");
 }
 
@@ -358,7 +211,7 @@ async fn adapter_errors_map_to_json_statuses() {
     let h = harness();
     for (e, status) in [
         (
-            registry_core::AdapterError::BodyTooLarge,
+            registry_core::AdapterError::BodyTooLarge { limit: 1000 },
             StatusCode::PAYLOAD_TOO_LARGE,
         ),
         (
@@ -370,7 +223,7 @@ async fn adapter_errors_map_to_json_statuses() {
             StatusCode::BAD_REQUEST,
         ),
     ] {
-        let r = h.registry.adapter_error(e);
+        let r = h.registry().adapter_error(e);
         assert_eq!(r.status(), status);
         error_message(&r);
     }
@@ -379,7 +232,8 @@ async fn adapter_errors_map_to_json_statuses() {
 #[tokio::test]
 async fn download_answers_a_signed_relative_url_with_checksum() {
     let h = harness();
-    h.publish("acme/vpc/aws", "1.2.0").await;
+    h.publish("acme/vpc/aws", "1.2.0", module_tgz("1.2.0"))
+        .await;
     let url = h.download_url("acme/vpc/aws", "1.2.0").await;
     let (path, query) = url.split_once('?').unwrap();
     assert_eq!(path, "/v1/archives/acme/vpc/aws/1.2.0.tar.gz");
@@ -390,7 +244,7 @@ async fn download_answers_a_signed_relative_url_with_checksum() {
         "default lifetime 300 s: {url}"
     );
 
-    let r = h.call(Method::GET, &url, None, "").await;
+    let r = h.get_as(&url, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/gzip");
     assert_eq!(&r.body()[..], &module_tgz("1.2.0")[..]);
@@ -407,8 +261,10 @@ async fn download_answers_a_signed_relative_url_with_checksum() {
 #[tokio::test]
 async fn tampered_expired_or_unsigned_archive_urls_are_403() {
     let h = harness();
-    h.publish("acme/vpc/aws", "1.0.0").await;
-    h.publish("acme/vpc/aws", "1.2.0").await;
+    h.publish("acme/vpc/aws", "1.0.0", module_tgz("1.0.0"))
+        .await;
+    h.publish("acme/vpc/aws", "1.2.0", module_tgz("1.2.0"))
+        .await;
     let url = h.download_url("acme/vpc/aws", "1.2.0").await;
     let sig_start = url.find("signature=").unwrap() + "signature=".len();
     let mut tampered_sig = url.clone().into_bytes();
@@ -427,18 +283,18 @@ async fn tampered_expired_or_unsigned_archive_urls_are_403() {
         (&other_expiry, "signature is invalid"),
         (&unsigned, "not signed"),
     ] {
-        let r = h.call(Method::GET, bad, None, "").await;
+        let r = h.get_as(bad, None).await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{bad}");
         assert!(error_message(&r).contains(needle), "{bad}");
     }
-    *h.now.lock().unwrap() += Duration::from_secs(300);
+    h.advance(Duration::from_secs(300));
     assert_eq!(
-        h.call(Method::GET, &url, None, "").await.status(),
+        h.get_as(&url, None).await.status(),
         StatusCode::OK,
         "valid through its last second"
     );
-    *h.now.lock().unwrap() += Duration::from_secs(1);
-    let r = h.call(Method::GET, &url, None, "").await;
+    h.advance(Duration::from_secs(1));
+    let r = h.get_as(&url, None).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(error_message(&r).contains("expired"));
 }
@@ -446,84 +302,44 @@ async fn tampered_expired_or_unsigned_archive_urls_are_403() {
 #[tokio::test]
 async fn signed_url_of_a_deleted_version_is_404() {
     let h = harness();
-    h.publish("acme/vpc/aws", "1.0.0").await;
-    let url = h.download_url("acme/vpc/aws", "1.0.0").await;
-    let r = h
-        .call(
-            Method::DELETE,
-            "/v1/modules/acme/vpc/aws/1.0.0",
-            Some(MASTER),
-            "",
-        )
+    h.publish("acme/vpc/aws", "1.0.0", module_tgz("1.0.0"))
         .await;
+    let url = h.download_url("acme/vpc/aws", "1.0.0").await;
+    let r = h.delete("/v1/modules/acme/vpc/aws/1.0.0").await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        h.call(Method::GET, &url, None, "").await.status(),
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(h.get_as(&url, None).await.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn unknown_modules_and_versions_are_404() {
     let h = harness();
-    let r = h
-        .call(
-            Method::GET,
-            "/v1/modules/acme/nothing/aws/versions",
-            Some(MASTER),
-            "",
-        )
-        .await;
+    let r = h.get("/v1/modules/acme/nothing/aws/versions").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(error_message(&r).contains("acme/nothing/aws"));
-    h.publish("acme/vpc/aws", "1.0.0").await;
-    let r = h
-        .call(
-            Method::GET,
-            "/v1/modules/acme/vpc/aws/9.9.9/download",
-            Some(MASTER),
-            "",
-        )
+    h.publish("acme/vpc/aws", "1.0.0", module_tgz("1.0.0"))
         .await;
+    let r = h.get("/v1/modules/acme/vpc/aws/9.9.9/download").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(error_message(&r).contains("9.9.9"));
-    let r = h
-        .call(
-            Method::DELETE,
-            "/v1/modules/acme/vpc/aws/9.9.9",
-            Some(MASTER),
-            "",
-        )
-        .await;
+    let r = h.delete("/v1/modules/acme/vpc/aws/9.9.9").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn delete_then_republish() {
     let h = harness();
-    h.publish("acme/vpc/aws", "1.0.0").await;
+    h.publish("acme/vpc/aws", "1.0.0", module_tgz("1.0.0"))
+        .await;
     assert_eq!(
-        h.call(
-            Method::DELETE,
-            "/v1/modules/acme/vpc/aws/1.0.0",
-            Some(MASTER),
-            ""
-        )
-        .await
-        .status(),
+        h.delete("/v1/modules/acme/vpc/aws/1.0.0").await.status(),
         StatusCode::NO_CONTENT
     );
-    let r = h
-        .call(
-            Method::GET,
-            "/v1/modules/acme/vpc/aws/1.0.0/download",
-            Some(MASTER),
-            "",
-        )
-        .await;
+    let r = h.get("/v1/modules/acme/vpc/aws/1.0.0/download").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(
-        h.publish("acme/vpc/aws", "1.0.0").await.status(),
+        h.publish("acme/vpc/aws", "1.0.0", module_tgz("1.0.0"))
+            .await
+            .status(),
         StatusCode::CREATED
     );
 }
@@ -532,16 +348,11 @@ async fn delete_then_republish() {
 async fn token_lifecycle() {
     let h = harness();
     let r = h
-        .call(
-            Method::POST,
-            "/v1/tokens",
-            Some(MASTER),
-            r#"{"name":"ci","tier":"uploader"}"#,
-        )
+        .post("/v1/tokens", r#"{"name":"ci","tier":"uploader"}"#)
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(r.headers()["cache-control"], "no-store");
-    let b = body_json(&r);
+    let b = json(&r);
     assert_eq!(
         (b["name"].as_str(), b["tier"].as_str()),
         (Some("ci"), Some("uploader"))
@@ -552,28 +363,22 @@ async fn token_lifecycle() {
 
     // The token publishes; the name is taken.
     let r = h
-        .call(
-            Method::PUT,
+        .put(
             "/v1/modules/acme/vpc/aws/1.0.0",
-            Some(&token),
             module_tgz("1.0.0"),
+            Some(&token),
         )
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let r = h
-        .call(
-            Method::POST,
-            "/v1/tokens",
-            Some(MASTER),
-            r#"{"name":"ci","tier":"downloader"}"#,
-        )
+        .post("/v1/tokens", r#"{"name":"ci","tier":"downloader"}"#)
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(error_message(&r).contains("already exists"));
 
     // Listing shows no secrets.
-    h.token("reader", "downloader").await;
-    let r = h.call(Method::GET, "/v1/tokens", Some(MASTER), "").await;
+    h.named_token("reader", Tier::Downloader).await;
+    let r = h.get("/v1/tokens").await;
     assert_eq!(r.status(), StatusCode::OK);
     let text = std::str::from_utf8(r.body()).unwrap();
     assert!(
@@ -581,7 +386,7 @@ async fn token_lifecycle() {
         "{text}"
     );
     assert_eq!(
-        body_json(&r),
+        json(&r),
         serde_json::json!({"tokens": [
             {"name": "ci", "tier": "uploader", "created_at": "2027-01-15T08:00:00Z"},
             {"name": "reader", "tier": "downloader", "created_at": "2027-01-15T08:00:00Z"},
@@ -590,30 +395,19 @@ async fn token_lifecycle() {
 
     // Deleting revokes at once.
     assert_eq!(
-        h.call(Method::DELETE, "/v1/tokens/ci", Some(MASTER), "")
-            .await
-            .status(),
+        h.delete("/v1/tokens/ci").await.status(),
         StatusCode::NO_CONTENT
     );
     let r = h
-        .call(
-            Method::GET,
-            "/v1/modules/acme/vpc/aws/versions",
-            Some(&token),
-            "",
-        )
+        .get_as("/v1/modules/acme/vpc/aws/versions", Some(&token))
         .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
-        h.call(Method::DELETE, "/v1/tokens/ci", Some(MASTER), "")
-            .await
-            .status(),
+        h.delete("/v1/tokens/ci").await.status(),
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        h.call(Method::DELETE, "/v1/tokens/..", Some(MASTER), "")
-            .await
-            .status(),
+        h.delete("/v1/tokens/..").await.status(),
         StatusCode::BAD_REQUEST
     );
 }
@@ -634,7 +428,7 @@ async fn malformed_token_requests_are_400() {
         (r#"{"name":"../x","tier":"uploader"}"#, "invalid token name"),
         (r#"{"name":"","tier":"uploader"}"#, "invalid token name"),
     ] {
-        let r = h.call(Method::POST, "/v1/tokens", Some(MASTER), body).await;
+        let r = h.post("/v1/tokens", body).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
         assert!(
             error_message(&r).contains(needle),
@@ -642,9 +436,9 @@ async fn malformed_token_requests_are_400() {
             error_message(&r)
         );
     }
-    let r = h.call(Method::GET, "/v1/tokens", Some(MASTER), "").await;
+    let r = h.get("/v1/tokens").await;
     assert_eq!(
-        body_json(&r),
+        json(&r),
         serde_json::json!({"tokens": []}),
         "nothing was created"
     );
@@ -653,9 +447,7 @@ async fn malformed_token_requests_are_400() {
 #[tokio::test]
 async fn unauthenticated_requests_get_a_bearer_challenge() {
     let h = harness();
-    let r = h
-        .call(Method::GET, "/v1/modules/acme/vpc/aws/versions", None, "")
-        .await;
+    let r = h.get_as("/v1/modules/acme/vpc/aws/versions", None).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         r.headers()["www-authenticate"],
@@ -672,7 +464,7 @@ async fn unauthenticated_requests_get_a_bearer_challenge() {
             .header("authorization", auth)
             .body(Bytes::new())
             .unwrap();
-        let r = h.registry.handle(request).await;
+        let r = h.handle(request).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{auth}");
         assert_eq!(
             r.headers()["www-authenticate"],
@@ -685,54 +477,37 @@ async fn unauthenticated_requests_get_a_bearer_challenge() {
         .header("authorization", format!("bearer {MASTER}"))
         .body(Bytes::new())
         .unwrap();
-    assert_eq!(
-        h.registry.handle(request).await.status(),
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(h.handle(request).await.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn anonymous_reads_open_reads_only() {
     let h = harness_with(|c| c.with_anonymous_reads(true));
-    h.publish("acme/vpc/aws", "1.0.0").await;
+    h.publish("acme/vpc/aws", "1.0.0", module_tgz("1.0.0"))
+        .await;
     assert_eq!(
-        h.call(Method::GET, "/v1/modules/acme/vpc/aws/versions", None, "")
+        h.get_as("/v1/modules/acme/vpc/aws/versions", None)
             .await
             .status(),
         StatusCode::OK
     );
     assert_eq!(
-        h.call(
-            Method::GET,
-            "/v1/modules/acme/vpc/aws/1.0.0/download",
-            None,
-            ""
-        )
-        .await
-        .status(),
+        h.get_as("/v1/modules/acme/vpc/aws/1.0.0/download", None)
+            .await
+            .status(),
         StatusCode::NO_CONTENT
     );
     let r = h
-        .call(
-            Method::PUT,
-            "/v1/modules/acme/vpc/aws/2.0.0",
-            None,
-            module_tgz("2"),
-        )
+        .put("/v1/modules/acme/vpc/aws/2.0.0", module_tgz("2"), None)
         .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
-        h.call(Method::GET, "/v1/tokens", None, "").await.status(),
+        h.get_as("/v1/tokens", None).await.status(),
         StatusCode::UNAUTHORIZED
     );
     // A bad token is still refused, even where anonymous reads are allowed.
     let r = h
-        .call(
-            Method::GET,
-            "/v1/modules/acme/vpc/aws/versions",
-            Some("tfr_nope"),
-            "",
-        )
+        .get_as("/v1/modules/acme/vpc/aws/versions", Some("tfr_nope"))
         .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
@@ -741,9 +516,10 @@ async fn anonymous_reads_open_reads_only() {
 #[tokio::test]
 async fn auth_matrix() {
     let h = harness();
-    h.publish("acme/vpc/aws", "1.0.0").await;
-    let downloader = h.token("d", "downloader").await;
-    let uploader = h.token("u", "uploader").await;
+    h.publish("acme/vpc/aws", "1.0.0", module_tgz("1.0.0"))
+        .await;
+    let downloader = h.named_token("d", Tier::Downloader).await;
+    let uploader = h.named_token("u", Tier::Uploader).await;
     let archive_url = h.download_url("acme/vpc/aws", "1.0.0").await;
 
     #[derive(Clone, Copy, Debug)]
@@ -781,7 +557,7 @@ async fn auth_matrix() {
         (
             Method::PUT,
             "/v1/modules/acme/vpc/aws/{n}.0.0".into(),
-            module_tgz("x").into(),
+            module_tgz("x"),
             [U, U, F, S::CREATED, S::CREATED],
         ),
         (
@@ -854,7 +630,7 @@ async fn auth_matrix() {
                     .into_bytes(),
             );
             let body = if method == Method::PUT {
-                Bytes::from(module_tgz("x"))
+                module_tgz("x")
             } else {
                 body
             };
@@ -875,13 +651,8 @@ async fn auth_matrix() {
     }
 }
 
-fn mock_registry(storage: MockStorage) -> Registry {
-    Registry::new(
-        Arc::new(storage),
-        Arc::new(InMemoryTokenStore::new()),
-        RegistryConfig::new(SigningKey::from_bytes([1u8; 32]).unwrap())
-            .with_master_token_hash(TokenHash::of(MASTER)),
-    )
+fn mock_registry(storage: MockStorage) -> TestRegistry {
+    TestRegistry::builder().storage(Arc::new(storage)).build()
 }
 
 #[tokio::test]
@@ -894,12 +665,7 @@ async fn storage_unavailable_is_503_with_retry_after() {
         })
     });
     let r = mock_registry(storage)
-        .handle(req(
-            Method::GET,
-            "/v1/modules/acme/vpc/aws/versions",
-            Some(MASTER),
-            "",
-        ))
+        .get("/v1/modules/acme/vpc/aws/versions")
         .await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.headers()["retry-after"], "5");
@@ -914,12 +680,11 @@ async fn storage_failures_are_500_without_internals_and_store_nothing() {
         .times(1)
         .returning(|_, _, _| Err(StorageError::other("test", "disk /secret/path exploded")));
     let r = mock_registry(storage)
-        .handle(req(
-            Method::PUT,
+        .put(
             "/v1/modules/acme/vpc/aws/1.0.0",
-            Some(MASTER),
             module_tgz("1"),
-        ))
+            Some(MASTER),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let m = error_message(&r);
@@ -931,12 +696,11 @@ async fn invalid_upload_never_reaches_storage() {
     let mut storage = MockStorage::new();
     storage.expect_publish().never();
     let r = mock_registry(storage)
-        .handle(req(
-            Method::PUT,
+        .put(
             "/v1/modules/acme/vpc/aws/1.0.0",
-            Some(MASTER),
             "not an archive",
-        ))
+            Some(MASTER),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
@@ -956,8 +720,7 @@ async fn presigned_storage_urls_get_the_checksum_appended() {
                 access: ArchiveAccess::Presigned { url: url.clone() },
             })
         });
-        let r = mock_registry(storage)
-            .handle(req(Method::GET, "/v1/modules/acme/vpc/aws/1.0.0/download", Some(MASTER), ""))
+        let r = mock_registry(storage).get("/v1/modules/acme/vpc/aws/1.0.0/download")
             .await;
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
         assert_eq!(r.headers()["x-terraform-get"], expected.as_str());
@@ -976,7 +739,9 @@ async fn overlong_versions_are_400_before_storage() {
     assert_eq!(longest.len(), 100);
     let too_long = format!("{longest}b");
     assert_eq!(
-        h.publish("acme/vpc/aws", &longest).await.status(),
+        h.publish("acme/vpc/aws", &longest, module_tgz(&longest))
+            .await
+            .status(),
         StatusCode::CREATED
     );
     for (method, path) in [
@@ -1000,7 +765,7 @@ async fn overlong_versions_are_400_before_storage() {
         assert!(!m.contains(&too_long), "the message does not echo it: {m}");
     }
     let versions = h
-        .storage
+        .storage()
         .list_versions(&registry_core::ModuleAddress::new("acme", "vpc", "aws").unwrap())
         .await
         .unwrap();
@@ -1013,36 +778,27 @@ async fn overlong_versions_are_400_before_storage() {
 
 #[tokio::test]
 async fn read_cache_sees_own_writes_at_once_and_others_within_half_the_url_lifetime() {
-    let Harness {
-        registry,
-        storage,
-        now,
-    } = harness_with(|c| c.with_archive_url_ttl(Duration::from_secs(1)));
-    // Asked for an hour; capped at half the 1 s archive URL lifetime.
-    let h = Harness {
-        registry: registry.with_read_cache(Duration::from_secs(3600)),
-        storage,
-        now,
-    };
+    let h = TestRegistry::builder()
+        .config(|c| c.with_archive_url_ttl(Duration::from_secs(1)))
+        // Asked for an hour; capped at half the 1 s archive URL lifetime.
+        .read_cache(Duration::from_secs(3600))
+        .build();
     let h = &h;
     let versions = |token: String| async move {
         let r = h
-            .call(
-                Method::GET,
-                "/v1/modules/acme/vpc/aws/versions",
-                Some(&token),
-                "",
-            )
+            .get_as("/v1/modules/acme/vpc/aws/versions", Some(&token))
             .await;
         let listed =
-            (r.status() == StatusCode::OK).then(|| body_json(&r)["modules"][0]["versions"].clone());
+            (r.status() == StatusCode::OK).then(|| json(&r)["modules"][0]["versions"].clone());
         (r.status(), listed)
     };
-    let reader = h.token("reader", "downloader").await;
+    let reader = h.named_token("reader", Tier::Downloader).await;
 
     // This registry's own writes are seen at once.
     assert_eq!(
-        h.publish("acme/vpc/aws", "1.0.0").await.status(),
+        h.publish("acme/vpc/aws", "1.0.0", module_tgz("1.0.0"))
+            .await
+            .status(),
         StatusCode::CREATED
     );
     let one = serde_json::json!([{ "version": "1.0.0" }]);
@@ -1053,12 +809,8 @@ async fn read_cache_sees_own_writes_at_once_and_others_within_half_the_url_lifet
 
     // A write by "another process" (straight to the shared storage) is not
     // seen while the list is cached...
-    let archive = registry_core::Archive::new(ArchiveFormat::TarGz, module_tgz("2.0.0").into());
-    let (module, v2) = (
-        registry_core::ModuleAddress::new("acme", "vpc", "aws").unwrap(),
-        "2.0.0".parse().unwrap(),
-    );
-    h.storage.publish(&module, &v2, &archive).await.unwrap();
+    h.insert_version("acme/vpc/aws", "2.0.0", module_tgz("2.0.0"))
+        .await;
     assert_eq!(versions(reader.clone()).await, (StatusCode::OK, Some(one)));
     // ...and is after half the URL lifetime, not after the hour asked for.
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -1071,9 +823,7 @@ async fn read_cache_sees_own_writes_at_once_and_others_within_half_the_url_lifet
     );
 
     // A token deleted through this registry stops working at once.
-    let r = h
-        .call(Method::DELETE, "/v1/tokens/reader", Some(MASTER), "")
-        .await;
+    let r = h.delete("/v1/tokens/reader").await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(versions(reader).await, (StatusCode::UNAUTHORIZED, None));
 }

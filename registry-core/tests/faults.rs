@@ -8,27 +8,27 @@
 //!   or backend, and no partial state: a failed publish is not listed, and
 //!   succeeds when retried once the backend is back.
 //!
-//! The fakes wrap the in-memory ones with a switch that makes every call fail;
+//! The fakes are the in-memory ones behind `registry_core::testing`'s failing
+//! decorators, told which calls fail;
 //! mockall mocks check the interactions (one storage call per publish, no
 //! fallback to the upstream when local storage fails).
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::ops::Deref;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
-use registry_core::memory::{InMemoryPinStore, InMemoryStorage, InMemoryTokenStore};
+use http::{Method, Response, StatusCode};
+use registry_core::testing::{
+    text, ArchiveBuilder, FailingPinStore, FailingStorage, FailingTokenStore, InMemoryUpstream,
+    StorageCall, TestRegistry, MASTER_TOKEN as MASTER,
+};
 use registry_core::{
-    Archive, ArchiveLocation, FetchedArchive, MockStorage, MockTokenStore, MockUpstream,
-    ModuleAddress, PinRecord, PinStore, ProxyConfig, Registry, RegistryConfig, Sha256Digest,
-    SigningKey, Storage, StorageError, TokenHash, TokenRecord, TokenStore, UpstreamArchives,
-    Version,
+    FetchedArchive, MockStorage, MockTokenStore, MockUpstream, PinStore, Sha256Digest,
+    StorageError, Tier, Upstream,
 };
 use serde_json::Value;
-
-const MASTER: &str = "tfr_master-token-for-fault-tests-00000000000000";
 
 /// What the fakes' errors carry and no response may show.
 const INTERNALS: &[&str] = &[
@@ -41,7 +41,7 @@ const INTERNALS: &[&str] = &[
     "timed out after",
 ];
 
-/// How a faulty fake fails while its switch is on.
+/// How a failing fake fails while it is told to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
     /// `StorageError::Unavailable`: throttled, or a timeout the backend classified.
@@ -97,280 +97,66 @@ impl Fault {
     }
 }
 
-/// The switch every faulty fake checks before each call: `None` is healthy.
-#[derive(Debug, Default)]
-struct Switch(Mutex<Option<Fault>>);
-
-impl Switch {
-    fn set(&self, fault: Option<Fault>) {
-        *self.0.lock().unwrap() = fault;
-    }
-
-    fn check(&self) -> Result<(), StorageError> {
-        match *self.0.lock().unwrap() {
-            Some(fault) => Err(fault.error()),
-            None => Ok(()),
-        }
-    }
-}
-
-/// An in-memory `Storage` that fails every call while `switch` is on, and
-/// `publish` alone while `publish_switch` is.
-///
-/// With `commit_then_fail`, `publish` stores the version and then reports the
-/// fault: the answer was lost after the write took effect (e.g. an S3 `PUT`
-/// whose response timed out).
-#[derive(Debug, Default)]
-struct FaultyStorage {
-    inner: InMemoryStorage,
-    switch: Switch,
-    publish_switch: Switch,
-    commit_then_fail: AtomicBool,
-}
-
-#[async_trait]
-impl Storage for FaultyStorage {
-    async fn publish(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-        archive: &Archive,
-    ) -> Result<(), StorageError> {
-        let check = || {
-            self.switch
-                .check()
-                .and_then(|()| self.publish_switch.check())
-        };
-        if self.commit_then_fail.load(Ordering::SeqCst) {
-            self.inner.publish(module, version, archive).await?;
-            return check();
-        }
-        check()?;
-        self.inner.publish(module, version, archive).await
-    }
-
-    async fn list_versions(&self, module: &ModuleAddress) -> Result<Vec<Version>, StorageError> {
-        self.switch.check()?;
-        self.inner.list_versions(module).await
-    }
-
-    async fn read_archive(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-    ) -> Result<Archive, StorageError> {
-        self.switch.check()?;
-        self.inner.read_archive(module, version).await
-    }
-
-    async fn locate_archive(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-    ) -> Result<ArchiveLocation, StorageError> {
-        self.switch.check()?;
-        self.inner.locate_archive(module, version).await
-    }
-
-    async fn delete_version(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-    ) -> Result<(), StorageError> {
-        self.switch.check()?;
-        self.inner.delete_version(module, version).await
-    }
-}
-
-/// An in-memory `TokenStore` that fails every call while its switch is on.
-#[derive(Debug, Default)]
-struct FaultyTokens {
-    inner: InMemoryTokenStore,
-    switch: Switch,
-}
-
-#[async_trait]
-impl TokenStore for FaultyTokens {
-    async fn create(&self, record: &TokenRecord) -> Result<(), StorageError> {
-        self.switch.check()?;
-        self.inner.create(record).await
-    }
-
-    async fn find_by_hash(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StorageError> {
-        self.switch.check()?;
-        self.inner.find_by_hash(hash).await
-    }
-
-    async fn list(&self) -> Result<Vec<TokenRecord>, StorageError> {
-        self.switch.check()?;
-        self.inner.list().await
-    }
-
-    async fn delete(&self, name: &str) -> Result<(), StorageError> {
-        self.switch.check()?;
-        self.inner.delete(name).await
-    }
-}
-
-/// An in-memory `PinStore` that fails every call while its switch is on.
-#[derive(Debug, Default)]
-struct FaultyPins {
-    inner: InMemoryPinStore,
-    switch: Switch,
-}
-
-#[async_trait]
-impl PinStore for FaultyPins {
-    async fn put(&self, pin: &PinRecord) -> Result<(), StorageError> {
-        self.switch.check()?;
-        self.inner.put(pin).await
-    }
-
-    async fn list(&self) -> Result<Vec<PinRecord>, StorageError> {
-        self.switch.check()?;
-        self.inner.list().await
-    }
-
-    async fn delete(&self, module: &ModuleAddress, version: &Version) -> Result<(), StorageError> {
-        self.switch.check()?;
-        self.inner.delete(module, version).await
-    }
-}
-
 /// A `.tar.gz` whose `main.tf` outputs `version`.
 fn module_tgz(version: &str) -> Bytes {
-    use std::io::Write as _;
-    let mut tar = tar::Builder::new(Vec::new());
-    let body = format!("output \"version\" {{ value = \"{version}\" }}\n");
-    let mut header = tar::Header::new_gnu();
-    header.set_size(body.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    tar.append_data(&mut header, "main.tf", body.as_bytes())
-        .unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&tar.into_inner().unwrap()).unwrap();
-    Bytes::from(gz.finish().unwrap())
+    ArchiveBuilder::module(format!("output \"version\" {{ value = \"{version}\" }}\n")).tar_gz()
 }
 
-fn config() -> RegistryConfig {
-    RegistryConfig::new(SigningKey::from_bytes([7u8; 32]).unwrap())
-        .with_master_token_hash(TokenHash::of(MASTER))
-}
-
+/// A registry on failing fakes, healthy until told otherwise.
 struct Harness {
-    registry: Registry,
-    storage: Arc<FaultyStorage>,
-    tokens: Arc<FaultyTokens>,
-    pins: Arc<FaultyPins>,
+    registry: TestRegistry,
+    storage: Arc<FailingStorage>,
+    tokens: Arc<FailingTokenStore>,
+    pins: Arc<FailingPinStore>,
+}
+
+impl Deref for Harness {
+    type Target = TestRegistry;
+
+    fn deref(&self) -> &TestRegistry {
+        &self.registry
+    }
 }
 
 /// A registry on the faulty fakes; `upstream` (for pins) is optional.
-fn harness(upstream: Option<MockUpstream>) -> Harness {
-    let storage = Arc::new(FaultyStorage::default());
-    let tokens = Arc::new(FaultyTokens::default());
-    let pins = Arc::new(FaultyPins::default());
-    let mut registry = Registry::new(storage.clone(), tokens.clone(), config());
+fn harness(upstream: Option<Arc<dyn Upstream>>) -> Harness {
+    let storage = Arc::new(FailingStorage::default());
+    let tokens = Arc::new(FailingTokenStore::default());
+    let pins = Arc::new(FailingPinStore::default());
+    let mut builder = TestRegistry::builder()
+        .storage(storage.clone())
+        .tokens(tokens.clone())
+        .pins(pins.clone());
     if let Some(upstream) = upstream {
-        registry = registry
-            .with_upstream(Arc::new(upstream))
-            .with_pin_store(pins.clone());
+        builder = builder.upstream(upstream);
     }
     Harness {
-        registry,
+        registry: builder.build(),
         storage,
         tokens,
         pins,
     }
 }
 
-fn req(method: Method, uri: &str, token: Option<&str>, body: impl Into<Bytes>) -> Request<Bytes> {
-    let mut b = Request::builder().method(method).uri(uri);
-    if let Some(t) = token {
-        b = b.header("authorization", format!("Bearer {t}"));
-    }
-    b.body(body.into()).unwrap()
-}
-
 impl Harness {
-    async fn call(
-        &self,
-        method: Method,
-        uri: &str,
-        token: Option<&str>,
-        body: impl Into<Bytes>,
-    ) -> Response<Bytes> {
-        self.registry.handle(req(method, uri, token, body)).await
-    }
-
     async fn publish(&self, version: &str) -> Response<Bytes> {
         self.publish_as(MASTER, version).await
     }
 
     async fn publish_as(&self, token: &str, version: &str) -> Response<Bytes> {
-        self.call(
-            Method::PUT,
-            &format!("/v1/modules/acme/vpc/aws/{version}"),
-            Some(token),
-            module_tgz(version),
-        )
-        .await
+        let uri = format!("/v1/modules/acme/vpc/aws/{version}");
+        self.put(&uri, module_tgz(version), Some(token)).await
     }
 
     /// The versions listed for acme/vpc/aws; empty on `404`.
     async fn versions(&self) -> Vec<String> {
-        let r = self
-            .call(
-                Method::GET,
-                "/v1/modules/acme/vpc/aws/versions",
-                Some(MASTER),
-                "",
-            )
-            .await;
-        if r.status() == StatusCode::NOT_FOUND {
-            return Vec::new();
-        }
-        assert_eq!(r.status(), StatusCode::OK, "{}", text(&r));
-        let v: Value = serde_json::from_slice(r.body()).unwrap();
-        v["modules"][0]["versions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["version"].as_str().unwrap().to_owned())
-            .collect()
+        self.registry.versions("acme/vpc/aws").await
     }
 
     /// The signed archive URL of a version (its `X-Terraform-Get`).
     async fn archive_url(&self, version: &str) -> String {
-        let r = self
-            .call(
-                Method::GET,
-                &format!("/v1/modules/acme/vpc/aws/{version}/download"),
-                Some(MASTER),
-                "",
-            )
-            .await;
-        assert_eq!(r.status(), StatusCode::NO_CONTENT, "{}", text(&r));
-        r.headers()["x-terraform-get"].to_str().unwrap().to_owned()
+        self.download_url("acme/vpc/aws", version).await
     }
-
-    async fn token(&self, name: &str, tier: &str) -> String {
-        let r = self
-            .call(
-                Method::POST,
-                "/v1/tokens",
-                Some(MASTER),
-                format!(r#"{{"name":"{name}","tier":"{tier}"}}"#),
-            )
-            .await;
-        assert_eq!(r.status(), StatusCode::CREATED, "{}", text(&r));
-        let v: Value = serde_json::from_slice(r.body()).unwrap();
-        v["token"].as_str().unwrap().to_owned()
-    }
-}
-
-fn text(r: &Response<Bytes>) -> String {
-    String::from_utf8_lossy(r.body()).into_owned()
 }
 
 /// `r` is the answer to `fault`: its status, `Retry-After` (a whole number of
@@ -432,10 +218,10 @@ async fn every_storage_route_maps_backend_failures_and_hides_them() {
         let h = harness(None);
         assert_eq!(h.publish("1.0.0").await.status(), StatusCode::CREATED);
         let archive = h.archive_url("1.0.0").await;
-        let before = h.call(Method::GET, &archive, None, "").await;
+        let before = h.get_as(&archive, None).await;
         assert_eq!(before.status(), StatusCode::OK);
 
-        h.storage.switch.set(Some(fault));
+        h.storage.faults().fail_all(move || fault.error());
         let versions = "/v1/modules/acme/vpc/aws/versions";
         let download = "/v1/modules/acme/vpc/aws/1.0.0/download";
         let missing = "/v1/modules/acme/vpc/aws/9.9.9/download";
@@ -465,9 +251,9 @@ async fn every_storage_route_maps_backend_failures_and_hides_them() {
         }
 
         // Nothing changed meanwhile: 1.0.0 is whole, 2.0.0 and the delete did not happen.
-        h.storage.switch.set(None);
+        h.storage.faults().heal();
         assert_eq!(h.versions().await, ["1.0.0"], "{fault:?}");
-        let after = h.call(Method::GET, &archive, None, "").await;
+        let after = h.get_as(&archive, None).await;
         assert_eq!(after.status(), StatusCode::OK, "{fault:?}");
         assert_eq!(after.body(), before.body(), "{fault:?}");
     }
@@ -479,13 +265,13 @@ async fn a_failed_publish_leaves_nothing_and_its_retry_succeeds() {
         let h = harness(None);
         // Once with no version of the module yet, once next to an existing one.
         for (existing, version) in [(&[][..], "1.0.0"), (&["1.0.0"][..], "1.1.0")] {
-            h.storage.switch.set(Some(fault));
+            h.storage.faults().fail_all(move || fault.error());
             assert_fault_response(&h.publish(version).await, fault, "PUT");
-            h.storage.switch.set(None);
+            h.storage.faults().heal();
 
             assert_eq!(h.versions().await, existing, "{fault:?}");
             let download = format!("/v1/modules/acme/vpc/aws/{version}/download");
-            let r = h.call(Method::GET, &download, Some(MASTER), "").await;
+            let r = h.get(&download).await;
             assert_eq!(r.status(), StatusCode::NOT_FOUND, "{fault:?}: {}", text(&r));
 
             let sent = module_tgz(version);
@@ -494,7 +280,7 @@ async fn a_failed_publish_leaves_nothing_and_its_retry_succeeds() {
             let v: Value = serde_json::from_slice(r.body()).unwrap();
             assert_eq!(v["sha256"], Sha256Digest::of(&sent).to_hex());
             let archive = h.archive_url(version).await;
-            let r = h.call(Method::GET, &archive, None, "").await;
+            let r = h.get_as(&archive, None).await;
             assert_eq!(r.body(), &sent, "{fault:?}");
         }
         assert_eq!(h.versions().await, ["1.0.0", "1.1.0"], "{fault:?}");
@@ -506,11 +292,12 @@ async fn a_failed_publish_leaves_nothing_and_its_retry_succeeds() {
 #[tokio::test]
 async fn a_publish_whose_answer_was_lost_is_whole_and_a_retry_is_409() {
     let h = harness(None);
-    h.storage.commit_then_fail.store(true, Ordering::SeqCst);
-    h.storage.switch.set(Some(Fault::Unavailable));
+    h.storage.faults().fail_all(|| Fault::Unavailable.error());
+    h.storage
+        .faults()
+        .fail_after(StorageCall::Publish, || Fault::Unavailable.error());
     assert_fault_response(&h.publish("1.0.0").await, Fault::Unavailable, "PUT");
-    h.storage.switch.set(None);
-    h.storage.commit_then_fail.store(false, Ordering::SeqCst);
+    h.storage.faults().heal();
 
     assert_eq!(h.versions().await, ["1.0.0"]);
     let archive = h.archive_url("1.0.0").await;
@@ -521,7 +308,7 @@ async fn a_publish_whose_answer_was_lost_is_whole_and_a_retry_is_409() {
         .to_owned();
     let sent = module_tgz("1.0.0");
     assert_eq!(sha, Sha256Digest::of(&sent).to_hex());
-    let r = h.call(Method::GET, &archive, None, "").await;
+    let r = h.get_as(&archive, None).await;
     assert_eq!(r.body(), &sent);
     let r = h.publish("1.0.0").await;
     assert_eq!(r.status(), StatusCode::CONFLICT, "{}", text(&r));
@@ -550,22 +337,11 @@ async fn publish_calls_storage_once_per_attempt_and_never_cleans_up_behind_it() 
         });
     storage.expect_delete_version().never();
     storage.expect_list_versions().never();
-    let registry = Registry::new(
-        Arc::new(storage),
-        Arc::new(InMemoryTokenStore::new()),
-        config(),
-    );
-    let put = || {
-        req(
-            Method::PUT,
-            "/v1/modules/acme/vpc/aws/1.0.0",
-            Some(MASTER),
-            sent.clone(),
-        )
-    };
-    let r = registry.handle(put()).await;
+    let registry = TestRegistry::builder().storage(Arc::new(storage)).build();
+    let put = || registry.put("/v1/modules/acme/vpc/aws/1.0.0", sent.clone(), Some(MASTER));
+    let r = put().await;
     assert_fault_response(&r, Fault::Unavailable, "PUT");
-    let r = registry.handle(put()).await;
+    let r = put().await;
     assert_eq!(r.status(), StatusCode::CREATED, "{}", text(&r));
     assert_eq!(attempts.load(Ordering::SeqCst), 2);
 }
@@ -574,10 +350,10 @@ async fn publish_calls_storage_once_per_attempt_and_never_cleans_up_behind_it() 
 async fn token_routes_map_token_store_failures_and_hide_them() {
     for fault in FAULTS {
         let h = harness(None);
-        let uploader = h.token("ci", "uploader").await;
+        let uploader = h.named_token("ci", Tier::Uploader).await;
         assert_eq!(h.publish("1.0.0").await.status(), StatusCode::CREATED);
 
-        h.tokens.switch.set(Some(fault));
+        h.tokens.faults().fail_all(move || fault.error());
         let routes = [
             (
                 Method::POST,
@@ -613,8 +389,8 @@ async fn token_routes_map_token_store_failures_and_hide_them() {
         // The master token comes from the configuration: it still works.
         assert_eq!(h.versions().await, ["1.0.0"], "{fault:?}");
 
-        h.tokens.switch.set(None);
-        let r = h.call(Method::GET, "/v1/tokens", Some(MASTER), "").await;
+        h.tokens.faults().heal();
+        let r = h.get("/v1/tokens").await;
         let v: Value = serde_json::from_slice(r.body()).unwrap();
         let names: Vec<_> = v["tokens"]
             .as_array()
@@ -629,7 +405,7 @@ async fn token_routes_map_token_store_failures_and_hide_them() {
         );
         let r = h.publish_as(&uploader, "2.0.0").await;
         assert_eq!(r.status(), StatusCode::CREATED, "{fault:?}: {}", text(&r));
-        h.token("ci2", "downloader").await;
+        h.named_token("ci2", Tier::Downloader).await;
     }
 }
 
@@ -640,78 +416,66 @@ async fn an_unreachable_token_store_is_asked_once_and_never_means_401() {
         .expect_find_by_hash()
         .times(1)
         .returning(|_| Err(Fault::Unavailable.error()));
-    let registry = Registry::new(Arc::new(InMemoryStorage::new()), Arc::new(tokens), config());
+    let registry = TestRegistry::builder().tokens(Arc::new(tokens)).build();
     let r = registry
-        .handle(req(
-            Method::GET,
+        .get_as(
             "/v1/modules/acme/vpc/aws/versions",
             Some("tfr_some-downloader-token"),
-            "",
-        ))
+        )
         .await;
     assert_fault_response(&r, Fault::Unavailable, "GET versions");
 }
 
-fn upstream_with_archive() -> MockUpstream {
-    let mut upstream = MockUpstream::new();
-    upstream.expect_fetch_archive().returning(|_, version| {
-        Ok(FetchedArchive::new(
-            module_tgz(&version.to_string()),
+/// An upstream with archives of acme/vpc/aws 1.0.0 and 2.0.0, to pin.
+fn upstream_with_archive() -> Arc<dyn Upstream> {
+    let archive = |version| {
+        FetchedArchive::new(
+            module_tgz(version),
             "registry.example.com",
             "https://registry.example.com/acme/vpc/aws.tar.gz",
-        ))
-    });
-    upstream
+        )
+    };
+    Arc::new(
+        InMemoryUpstream::new("registry.example.com")
+            .with_archive("acme/vpc/aws", "1.0.0", archive("1.0.0"))
+            .with_archive("acme/vpc/aws", "2.0.0", archive("2.0.0")),
+    )
 }
 
 #[tokio::test]
 async fn pin_routes_map_pin_store_failures_and_hide_them() {
     for fault in FAULTS {
         let h = harness(Some(upstream_with_archive()));
-        h.pins.switch.set(Some(fault));
-        let r = h.call(Method::GET, "/v1/pins", Some(MASTER), "").await;
+        h.pins.faults().fail_all(move || fault.error());
+        let r = h.get("/v1/pins").await;
         assert_fault_response(&r, fault, "GET /v1/pins");
 
         // The version is stored before its origin is recorded; when recording
         // fails the client hears so, and the (whole) version stays, as documented.
         let pin = "/v1/pins/acme/vpc/aws/1.0.0";
-        let r = h.call(Method::POST, pin, Some(MASTER), "").await;
+        let r = h.post(pin, "").await;
         assert_fault_response(&r, fault, "POST pin");
-        h.pins.switch.set(None);
+        h.pins.faults().heal();
         assert_eq!(h.versions().await, ["1.0.0"], "{fault:?}");
         let archive = h.archive_url("1.0.0").await;
-        let r = h.call(Method::GET, &archive, None, "").await;
+        let r = h.get_as(&archive, None).await;
         assert_eq!(r.body(), &module_tgz("1.0.0"), "{fault:?}");
-        let r = h.call(Method::POST, pin, Some(MASTER), "").await;
+        let r = h.post(pin, "").await;
         assert_eq!(r.status(), StatusCode::CONFLICT, "{fault:?}: {}", text(&r));
 
         // Deleting a pinned version whose record cannot be deleted: the version
         // is gone (the stale record only shows in the listing).
-        let r = h
-            .call(
-                Method::POST,
-                "/v1/pins/acme/vpc/aws/2.0.0",
-                Some(MASTER),
-                "",
-            )
-            .await;
+        let r = h.post("/v1/pins/acme/vpc/aws/2.0.0", "").await;
         assert_eq!(r.status(), StatusCode::CREATED, "{fault:?}: {}", text(&r));
-        h.pins.switch.set(Some(fault));
-        let r = h
-            .call(
-                Method::DELETE,
-                "/v1/modules/acme/vpc/aws/2.0.0",
-                Some(MASTER),
-                "",
-            )
-            .await;
+        h.pins.faults().fail_all(move || fault.error());
+        let r = h.delete("/v1/modules/acme/vpc/aws/2.0.0").await;
         assert_eq!(
             r.status(),
             StatusCode::NO_CONTENT,
             "{fault:?}: {}",
             text(&r)
         );
-        h.pins.switch.set(None);
+        h.pins.faults().heal();
         assert_eq!(h.versions().await, ["1.0.0"], "{fault:?}");
     }
 }
@@ -724,30 +488,25 @@ async fn a_pin_over_failing_storage_fetches_nothing_and_records_nothing() {
     for fault in FAULTS {
         let mut upstream = MockUpstream::new();
         upstream.expect_fetch_archive().never();
-        let h = harness(Some(upstream));
-        h.storage.switch.set(Some(fault));
-        let r = h
-            .call(
-                Method::POST,
-                "/v1/pins/acme/vpc/aws/1.0.0",
-                Some(MASTER),
-                "",
-            )
-            .await;
+        let h = harness(Some(Arc::new(upstream)));
+        h.storage.faults().fail_all(move || fault.error());
+        let r = h.post("/v1/pins/acme/vpc/aws/1.0.0", "").await;
         assert_fault_response(&r, fault, "POST pin");
     }
 
     for fault in FAULTS {
         let h = harness(Some(upstream_with_archive()));
         // The lookup succeeds (absent), the publish fails.
-        h.storage.publish_switch.set(Some(fault));
+        h.storage
+            .faults()
+            .fail(StorageCall::Publish, move || fault.error());
         let pin = "/v1/pins/acme/vpc/aws/1.0.0";
-        let r = h.call(Method::POST, pin, Some(MASTER), "").await;
+        let r = h.post(pin, "").await;
         assert_fault_response(&r, fault, "POST pin");
-        h.storage.publish_switch.set(None);
+        h.storage.faults().heal();
         assert!(h.versions().await.is_empty(), "{fault:?}");
         assert!(h.pins.list().await.unwrap().is_empty(), "{fault:?}");
-        let r = h.call(Method::POST, pin, Some(MASTER), "").await;
+        let r = h.post(pin, "").await;
         assert_eq!(r.status(), StatusCode::CREATED, "{fault:?}: {}", text(&r));
         assert_eq!(h.pins.list().await.unwrap().len(), 1, "{fault:?}");
     }
@@ -758,49 +517,41 @@ async fn a_pin_over_failing_storage_fetches_nothing_and_records_nothing() {
 /// address from the upstream (which would reopen dependency confusion).
 #[tokio::test]
 async fn failing_local_storage_never_falls_back_to_the_upstream() {
-    for archives in [
-        UpstreamArchives::Redirect,
-        UpstreamArchives::ThroughRegistry,
-    ] {
+    for through_registry in [false, true] {
         for fault in FAULTS {
             let mut upstream = MockUpstream::new();
             upstream.expect_list_versions().never();
             upstream.expect_download_location().never();
             upstream.expect_fetch_archive().never();
-            let storage = Arc::new(FaultyStorage::default());
-            let cache = Arc::new(FaultyStorage::default());
-            let registry = Registry::new(
-                storage.clone(),
-                Arc::new(InMemoryTokenStore::new()),
-                config().with_proxy(ProxyConfig::enabled(vec![], vec![]).with_archives(archives)),
-            )
-            .with_upstream(Arc::new(upstream))
-            .with_archive_cache(cache);
-            let publish = req(
-                Method::PUT,
-                "/v1/modules/acme/vpc/aws/1.0.0",
-                Some(MASTER),
-                module_tgz("1.0.0"),
-            );
-            assert_eq!(registry.handle(publish).await.status(), StatusCode::CREATED);
-            let download = req(
-                Method::GET,
-                "/v1/modules/acme/vpc/aws/1.0.0/download",
-                Some(MASTER),
-                "",
-            );
-            let r = registry.handle(download).await;
+            let storage: Arc<FailingStorage> = Arc::default();
+            let mut builder = TestRegistry::builder()
+                .storage(storage.clone())
+                .upstream(Arc::new(upstream))
+                .proxy();
+            if through_registry {
+                builder = builder
+                    .through_registry()
+                    .archive_cache(Arc::<FailingStorage>::default());
+            }
+            let registry = builder.build();
+            let publish = registry.publish("acme/vpc/aws", "1.0.0", module_tgz("1.0.0"));
+            assert_eq!(publish.await.status(), StatusCode::CREATED);
+            let r = registry.download("acme/vpc/aws", "1.0.0").await;
             let archive = r.headers()["x-terraform-get"].to_str().unwrap().to_owned();
 
-            storage.switch.set(Some(fault));
+            storage.faults().fail_all(move || fault.error());
             for (uri, token) in [
                 ("/v1/modules/acme/vpc/aws/versions", Some(MASTER)),
                 ("/v1/modules/acme/vpc/aws/1.0.0/download", Some(MASTER)),
                 ("/v1/modules/acme/vpc/aws/2.0.0/download", Some(MASTER)),
                 (archive.as_str(), None),
             ] {
-                let r = registry.handle(req(Method::GET, uri, token, "")).await;
-                assert_fault_response(&r, fault, &format!("GET {uri} ({archives:?})"));
+                let r = registry.get_as(uri, token).await;
+                assert_fault_response(
+                    &r,
+                    fault,
+                    &format!("GET {uri} (through registry: {through_registry})"),
+                );
             }
         }
     }

@@ -4,52 +4,25 @@
 //! for it, with the headers it requires and bodies its schemas describe. That its
 //! paths and methods are exactly the router's is the router's own unit test.
 
-use std::io::Write as _;
-use std::sync::Arc;
-
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
-use registry_core::memory::{InMemoryStorage, InMemoryTokenStore};
-use registry_core::{Registry, RegistryConfig, SigningKey, TokenHash};
+use http::{Method, Response, StatusCode};
+use registry_core::testing::{ArchiveBuilder, TestRegistry, MASTER_TOKEN as MASTER};
+use registry_core::Tier;
 use serde_json::Value;
 
-const MASTER: &str = "tfr_master-token-for-tests-only-0000000000000000";
-
 /// A `.tar.gz` holding one `main.tf`.
-fn module_tgz() -> Vec<u8> {
-    let mut tar = tar::Builder::new(Vec::new());
-    let body = b"variable \"name\" {}\n";
-    let mut header = tar::Header::new_gnu();
-    header.set_size(body.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    tar.append_data(&mut header, "main.tf", &body[..]).unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&tar.into_inner().unwrap()).unwrap();
-    gz.finish().unwrap()
-}
-
-fn registry() -> Registry {
-    Registry::new(
-        Arc::new(InMemoryStorage::new()),
-        Arc::new(InMemoryTokenStore::new()),
-        RegistryConfig::new(SigningKey::from_bytes([42u8; 32]).unwrap())
-            .with_master_token_hash(TokenHash::of(MASTER)),
-    )
+fn module_tgz() -> Bytes {
+    ArchiveBuilder::module("variable \"name\" {}\n").tar_gz()
 }
 
 async fn call(
-    registry: &Registry,
+    registry: &TestRegistry,
     method: &Method,
     uri: &str,
     token: Option<&str>,
     body: impl Into<Bytes>,
 ) -> Response<Bytes> {
-    let mut b = Request::builder().method(method.clone()).uri(uri);
-    if let Some(t) = token {
-        b = b.header("authorization", format!("Bearer {t}"));
-    }
-    registry.handle(b.body(body.into()).unwrap()).await
+    registry.call(method.clone(), uri, token, body).await
 }
 
 /// The document, as the registry serves it.
@@ -65,7 +38,7 @@ struct Op<'a> {
 }
 
 impl Doc {
-    async fn served(registry: &Registry) -> Self {
+    async fn served(registry: &TestRegistry) -> Self {
         let r = call(registry, &Method::GET, "/openapi.json", None, "").await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()["content-type"], "application/json");
@@ -242,22 +215,12 @@ fn missing(path: &str) -> String {
         .replace("{file}", "9.9.9.tar.gz")
 }
 
-async fn token(registry: &Registry, name: &str, tier: &str) -> String {
-    let body = format!(r#"{{"name":"{name}","tier":"{tier}"}}"#);
-    let r = call(registry, &Method::POST, "/v1/tokens", Some(MASTER), body).await;
-    assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.body());
-    serde_json::from_slice::<Value>(r.body()).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 #[tokio::test]
 async fn every_operation_answers_401_403_404_as_documented() {
-    let registry = registry();
+    let registry = TestRegistry::new();
     let doc = Doc::served(&registry).await;
-    let uploader = token(&registry, "up", "uploader").await;
-    let downloader = token(&registry, "down", "downloader").await;
+    let uploader = registry.named_token("up", Tier::Uploader).await;
+    let downloader = registry.named_token("down", Tier::Downloader).await;
 
     // A signed archive URL whose version is gone: a 404 behind a valid signature.
     let r = call(
@@ -354,7 +317,7 @@ async fn every_operation_answers_401_403_404_as_documented() {
 
 #[tokio::test]
 async fn successes_are_as_documented() {
-    let registry = registry();
+    let registry = TestRegistry::new();
     let doc = Doc::served(&registry).await;
     let ops = doc.operations();
     let op = |method: Method, path: &str| {

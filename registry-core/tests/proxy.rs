@@ -1,50 +1,23 @@
 //! Upstream proxying and pinning through `Registry::handle`, on the in-memory
-//! fakes and a scripted in-process upstream (no sockets).
+//! fakes and an in-memory upstream with a fixed catalogue (no sockets).
 
-use std::collections::HashMap;
-use std::io::{Read as _, Write as _};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::io::Read as _;
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
-use registry_core::memory::{InMemoryPinStore, InMemoryStorage, InMemoryTokenStore};
+use http::{Response, StatusCode};
+use registry_core::testing::{
+    error_message, json, ArchiveBuilder, InMemoryUpstream, TestRegistry, TestRegistryBuilder,
+    UpstreamCall,
+};
 use registry_core::version::parse_version;
 use registry_core::{
-    FetchedArchive, MockUpstream, ModuleAddress, ModulePattern, PinStore, ProxyConfig, Registry,
-    RegistryConfig, SigningKey, Storage, TokenHash, Upstream, UpstreamArchives, UpstreamError,
-    Version,
+    FetchedArchive, ModuleAddress, ModulePattern, ProxyConfig, UpstreamError, Version,
 };
-use serde_json::Value;
 
-const MASTER: &str = "tfr_master-token-for-proxy-tests-000000000000000";
 const UPSTREAM: &str = "registry.example.com";
-
-/// A `.tar.gz` of `entries` (path, contents); a path ending in `/` is a directory.
-fn targz(entries: &[(&str, &str)]) -> Bytes {
-    let mut tar = tar::Builder::new(Vec::new());
-    for (path, body) in entries {
-        let mut header = tar::Header::new_gnu();
-        if path.ends_with('/') {
-            header.set_entry_type(tar::EntryType::Directory);
-            header.set_size(0);
-            header.set_mode(0o755);
-            header.set_cksum();
-            tar.append_data(&mut header, path, std::io::empty())
-                .unwrap();
-        } else {
-            header.set_size(body.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            tar.append_data(&mut header, path, body.as_bytes()).unwrap();
-        }
-    }
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&tar.into_inner().unwrap()).unwrap();
-    Bytes::from(gz.finish().unwrap())
-}
 
 /// Paths and contents of a `.tar.gz`, sorted.
 fn untar(bytes: &[u8]) -> Vec<(String, String)> {
@@ -70,91 +43,24 @@ fn ver(s: &str) -> Version {
     parse_version(s).unwrap()
 }
 
-/// An upstream with a fixed catalogue that counts every call.
-#[derive(Debug, Default)]
-struct FakeUpstream {
-    versions: HashMap<ModuleAddress, Vec<Version>>,
-    archives: HashMap<(ModuleAddress, Version), FetchedArchive>,
-    calls: AtomicUsize,
-}
-
-impl FakeUpstream {
-    fn with(mut self, module: &str, versions: &[&str]) -> Self {
-        self.versions
-            .insert(addr(module), versions.iter().map(|v| ver(v)).collect());
-        self
-    }
-
-    fn with_archive(mut self, module: &str, version: &str, archive: FetchedArchive) -> Self {
-        self.archives.insert((addr(module), ver(version)), archive);
-        self
-    }
-
-    fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-
-    fn not_found() -> UpstreamError {
-        UpstreamError::NotFound {
-            upstream: UPSTREAM.into(),
-        }
-    }
-}
-
-#[async_trait]
-impl Upstream for FakeUpstream {
-    async fn list_versions(&self, module: &ModuleAddress) -> Result<Vec<Version>, UpstreamError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.versions
-            .get(module)
-            .cloned()
-            .ok_or_else(Self::not_found)
-    }
-
-    async fn download_location(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-    ) -> Result<String, UpstreamError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        match self.versions.get(module) {
-            Some(vs) if vs.contains(version) => Ok(format!(
-                "git::https://github.com/{}/terraform-{}-{}?ref=v{version}",
-                module.namespace(),
-                module.system(),
-                module.name()
-            )),
-            _ => Err(Self::not_found()),
-        }
-    }
-
-    async fn fetch_archive(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-    ) -> Result<FetchedArchive, UpstreamError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.archives
-            .get(&(module.clone(), version.clone()))
-            .cloned()
-            .ok_or_else(Self::not_found)
-    }
+/// The upstream of these tests, with nothing in it yet.
+fn upstream() -> InMemoryUpstream {
+    InMemoryUpstream::new(UPSTREAM)
 }
 
 /// A GitHub-style tarball of `hashicorp/terraform-aws-consul` at `v{version}`,
 /// with the module in `modules/cluster`.
 fn consul_tarball(version: &str) -> FetchedArchive {
-    let top = format!("hashicorp-terraform-aws-consul-{version}");
-    let bytes = targz(&[
-        (&format!("{top}/"), ""),
-        (&format!("{top}/main.tf"), "# root module\n"),
-        (&format!("{top}/modules/"), ""),
-        (&format!("{top}/modules/cluster/"), ""),
-        (
-            &format!("{top}/modules/cluster/main.tf"),
-            &format!("output \"version\" {{ value = \"{version}\" }}\n"),
-        ),
-    ]);
+    let bytes = ArchiveBuilder::new()
+        .top_dir(&format!("hashicorp-terraform-aws-consul-{version}"))
+        .file("main.tf", "# root module\n")
+        .dir("modules/")
+        .dir("modules/cluster/")
+        .file(
+            "modules/cluster/main.tf",
+            format!("output \"version\" {{ value = \"{version}\" }}\n"),
+        )
+        .tar_gz();
     FetchedArchive::new(
         bytes,
         UPSTREAM,
@@ -165,110 +71,114 @@ fn consul_tarball(version: &str) -> FetchedArchive {
     .with_git_ref(format!("v{version}"))
 }
 
+/// A registry proxying and pinning from an in-memory upstream.
 struct Harness {
-    registry: Registry,
-    storage: Arc<InMemoryStorage>,
-    pins: Arc<InMemoryPinStore>,
-    upstream: Arc<FakeUpstream>,
-    /// Set by [`Harness::with_archive_cache`].
-    cache: Option<Arc<InMemoryStorage>>,
+    registry: TestRegistry,
+    upstream: Arc<InMemoryUpstream>,
 }
 
-fn harness(upstream: FakeUpstream, proxy: ProxyConfig) -> Harness {
-    let storage = Arc::new(InMemoryStorage::new());
-    let pins = Arc::new(InMemoryPinStore::new());
-    let upstream = Arc::new(upstream);
-    let config = RegistryConfig::new(SigningKey::from_bytes([7u8; 32]).unwrap())
-        .with_master_token_hash(TokenHash::of(MASTER))
-        .with_proxy(proxy);
-    let registry = Registry::new(storage.clone(), Arc::new(InMemoryTokenStore::new()), config)
-        .with_upstream(upstream.clone())
-        .with_pin_store(pins.clone());
-    Harness {
-        registry,
-        storage,
-        pins,
-        upstream,
-        cache: None,
+impl Deref for Harness {
+    type Target = TestRegistry;
+
+    fn deref(&self) -> &TestRegistry {
+        &self.registry
     }
 }
 
-fn proxy_on() -> ProxyConfig {
-    ProxyConfig::enabled(Vec::new(), Vec::new())
+/// What a harness does with its upstream, and which modules it may fetch.
+#[derive(Debug, Clone, Default)]
+struct Setup {
+    /// Proxy modules with no local version (else pin only).
+    proxy: bool,
+    /// Serve proxied archives through the registry (needs `proxy`).
+    through_registry: bool,
+    lists: ProxyConfig,
+}
+
+impl Setup {
+    /// Serves proxied archives through the registry.
+    fn through_registry(self) -> Self {
+        Self {
+            through_registry: true,
+            ..self
+        }
+    }
+}
+
+/// Pinning only: nothing is served live from the upstream.
+fn pin_only() -> Setup {
+    Setup::default()
+}
+
+/// Proxying (and pinning) every module.
+fn proxy_on() -> Setup {
+    proxy_with(Vec::new(), Vec::new())
+}
+
+/// Proxying (and pinning) what these lists allow.
+fn proxy_with(allow: Vec<ModulePattern>, deny: Vec<ModulePattern>) -> Setup {
+    Setup {
+        proxy: true,
+        through_registry: false,
+        lists: ProxyConfig::new(allow, deny),
+    }
+}
+
+fn harness(upstream: InMemoryUpstream, setup: Setup) -> Harness {
+    harness_with(upstream, setup, |b| b)
+}
+
+/// [`harness`] with more set up, e.g. an archive cache.
+fn harness_with(
+    upstream: InMemoryUpstream,
+    setup: Setup,
+    more: impl FnOnce(TestRegistryBuilder) -> TestRegistryBuilder,
+) -> Harness {
+    let upstream = Arc::new(upstream);
+    let mut builder = TestRegistry::builder()
+        .config(|c| c.with_proxy(setup.lists))
+        .upstream(upstream.clone());
+    if setup.through_registry {
+        builder = builder.through_registry();
+    } else if setup.proxy {
+        builder = builder.proxy();
+    }
+    Harness {
+        registry: more(builder).build(),
+        upstream,
+    }
+}
+
+/// [`harness`] with an in-memory archive cache.
+fn cached_harness(upstream: InMemoryUpstream, setup: Setup) -> Harness {
+    harness_with(upstream, setup, |b| {
+        b.archive_cache(Arc::new(registry_core::memory::InMemoryStorage::new()))
+    })
 }
 
 fn patterns(list: &[&str]) -> Vec<ModulePattern> {
     list.iter().map(|p| p.parse().unwrap()).collect()
 }
 
-fn body_json(r: &Response<Bytes>) -> Value {
-    serde_json::from_slice(r.body()).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", r.body()))
-}
-
-fn error_message(r: &Response<Bytes>) -> String {
-    body_json(r)["errors"][0].as_str().unwrap().to_owned()
-}
-
 impl Harness {
-    /// The same registry with an in-memory archive cache.
-    fn with_archive_cache(mut self) -> Self {
-        let cache = Arc::new(InMemoryStorage::new());
-        self.registry = self.registry.with_archive_cache(cache.clone());
-        self.cache = Some(cache);
-        self
+    /// How often the upstream was asked anything.
+    fn calls(&self) -> usize {
+        self.upstream.counts().total()
     }
 
     /// GET of a download's `X-Terraform-Get` (a path of this registry), without a token.
     async fn fetch_location(&self, location: &str) -> Response<Bytes> {
-        let request = Request::get(location).body(Bytes::new()).unwrap();
-        self.registry.handle(request).await
+        self.get_as(location, None).await
     }
 
-    async fn call(&self, method: Method, uri: &str) -> Response<Bytes> {
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("authorization", format!("Bearer {MASTER}"))
-            .body(Bytes::new())
-            .unwrap();
-        self.registry.handle(request).await
-    }
-
-    async fn versions(&self, module: &str) -> Response<Bytes> {
-        self.call(Method::GET, &format!("/v1/modules/{module}/versions"))
-            .await
-    }
-
-    async fn version_list(&self, module: &str) -> Vec<String> {
-        let r = self.versions(module).await;
-        assert_eq!(r.status(), StatusCode::OK, "{:?}", r.body());
-        body_json(&r)["modules"][0]["versions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["version"].as_str().unwrap().to_owned())
-            .collect()
-    }
-
-    async fn download(&self, module: &str, version: &str) -> Response<Bytes> {
-        self.call(
-            Method::GET,
-            &format!("/v1/modules/{module}/{version}/download"),
-        )
-        .await
-    }
-
-    async fn pin(&self, module: &str, version: &str) -> Response<Bytes> {
-        self.call(Method::POST, &format!("/v1/pins/{module}/{version}"))
-            .await
+    /// The answer to listing `module`'s versions.
+    async fn listing(&self, module: &str) -> Response<Bytes> {
+        self.get(&format!("/v1/modules/{module}/versions")).await
     }
 
     async fn publish_local(&self, module: &str, version: &str) {
-        let request = Request::put(format!("/v1/modules/{module}/{version}"))
-            .header("authorization", format!("Bearer {MASTER}"))
-            .body(targz(&[("main.tf", "# private\n")]))
-            .unwrap();
-        let r = self.registry.handle(request).await;
+        let archive = ArchiveBuilder::module("# private\n").tar_gz();
+        let r = self.publish(module, version, archive).await;
         assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.body());
     }
 }
@@ -276,25 +186,25 @@ impl Harness {
 #[tokio::test]
 async fn proxying_is_off_by_default() {
     let h = harness(
-        FakeUpstream::default().with("hashicorp/consul/aws", &["0.1.0"]),
-        ProxyConfig::default(),
+        upstream().with_versions("hashicorp/consul/aws", &["0.1.0"]),
+        pin_only(),
     );
-    let r = h.versions("hashicorp/consul/aws").await;
+    let r = h.listing("hashicorp/consul/aws").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(error_message(&r).contains("not found in this registry"));
     let r = h.download("hashicorp/consul/aws", "0.1.0").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    assert_eq!(h.upstream.calls(), 0, "the upstream is never asked");
+    assert_eq!(h.calls(), 0, "the upstream is never asked");
 }
 
 #[tokio::test]
 async fn unknown_modules_are_proxied_sorted_with_the_upstream_location() {
     let h = harness(
-        FakeUpstream::default().with("hashicorp/consul/aws", &["0.10.0", "0.2.0", "0.1.0-beta"]),
+        upstream().with_versions("hashicorp/consul/aws", &["0.10.0", "0.2.0", "0.1.0-beta"]),
         proxy_on(),
     );
     assert_eq!(
-        h.version_list("hashicorp/consul/aws").await,
+        h.versions("hashicorp/consul/aws").await,
         ["0.1.0-beta", "0.2.0", "0.10.0"]
     );
     let r = h.download("hashicorp/consul/aws", "0.2.0").await;
@@ -304,7 +214,7 @@ async fn unknown_modules_are_proxied_sorted_with_the_upstream_location() {
         "git::https://github.com/hashicorp/terraform-aws-consul?ref=v0.2.0"
     );
     // Upstream 404s are the registry's own 404s.
-    let r = h.versions("hashicorp/nothing/aws").await;
+    let r = h.listing("hashicorp/nothing/aws").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(error_message(&r).contains("module hashicorp/nothing/aws not found"));
     let r = h.download("hashicorp/consul/aws", "9.9.9").await;
@@ -314,10 +224,10 @@ async fn unknown_modules_are_proxied_sorted_with_the_upstream_location() {
 #[tokio::test]
 async fn allow_and_deny_lists_decide_what_is_proxied() {
     let upstream = || {
-        FakeUpstream::default()
-            .with("hashicorp/consul/aws", &["0.1.0"])
-            .with("hashicorp/vault/aws", &["0.1.0"])
-            .with("cloudposse/label/null", &["0.1.0"])
+        upstream()
+            .with_versions("hashicorp/consul/aws", &["0.1.0"])
+            .with_versions("hashicorp/vault/aws", &["0.1.0"])
+            .with_versions("cloudposse/label/null", &["0.1.0"])
     };
     // (allow, deny, module, proxied?)
     let table: &[(&[&str], &[&str], &str, bool)] = &[
@@ -335,12 +245,9 @@ async fn allow_and_deny_lists_decide_what_is_proxied() {
         ),
     ];
     for (allow, deny, module, proxied) in table {
-        let h = harness(
-            upstream(),
-            ProxyConfig::enabled(patterns(allow), patterns(deny)),
-        );
+        let h = harness(upstream(), proxy_with(patterns(allow), patterns(deny)));
         for r in [
-            h.versions(module).await,
+            h.listing(module).await,
             h.download(module, "0.1.0").await,
             h.pin(module, "0.1.0").await,
         ] {
@@ -364,9 +271,9 @@ async fn allow_and_deny_lists_decide_what_is_proxied() {
             }
         }
         if !proxied {
-            assert_eq!(h.upstream.calls(), 0, "{module}: refused before asking");
+            assert_eq!(h.calls(), 0, "{module}: refused before asking");
             assert!(h
-                .storage
+                .storage()
                 .list_versions(&addr(module))
                 .await
                 .unwrap()
@@ -380,11 +287,11 @@ async fn allow_and_deny_lists_decide_what_is_proxied() {
 #[tokio::test]
 async fn local_modules_are_never_mixed_with_upstream_versions() {
     let h = harness(
-        FakeUpstream::default().with("acme/vpc/aws", &["1.0.0", "99.0.0"]),
+        upstream().with_versions("acme/vpc/aws", &["1.0.0", "99.0.0"]),
         proxy_on(),
     );
     h.publish_local("acme/vpc/aws", "1.0.0").await;
-    assert_eq!(h.version_list("acme/vpc/aws").await, ["1.0.0"]);
+    assert_eq!(h.versions("acme/vpc/aws").await, ["1.0.0"]);
     let r = h.download("acme/vpc/aws", "99.0.0").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(error_message(&r).contains("has no version 99.0.0 in this registry"));
@@ -394,13 +301,11 @@ async fn local_modules_are_never_mixed_with_upstream_versions() {
         location.starts_with("/v1/archives/acme/vpc/aws/1.0.0.tar.gz?"),
         "{location}"
     );
-    assert_eq!(h.upstream.calls(), 0, "the upstream is never asked");
+    assert_eq!(h.calls(), 0, "the upstream is never asked");
     // Deleting the last local version hands the address back to the proxy.
-    let r = h
-        .call(Method::DELETE, "/v1/modules/acme/vpc/aws/1.0.0")
-        .await;
+    let r = h.delete("/v1/modules/acme/vpc/aws/1.0.0").await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_eq!(h.version_list("acme/vpc/aws").await, ["1.0.0", "99.0.0"]);
+    assert_eq!(h.versions("acme/vpc/aws").await, ["1.0.0", "99.0.0"]);
 }
 
 #[tokio::test]
@@ -440,28 +345,19 @@ async fn upstream_failures_map_to_gateway_statuses_naming_the_upstream() {
         ),
     ];
     for (error, status, retry_after) in cases {
-        let error = Arc::new(Mutex::new(Some(error)));
-        let mut upstream = MockUpstream::new();
-        let e = error.clone();
+        let upstream = Arc::new(upstream());
         upstream
-            .expect_list_versions()
-            .times(1)
-            .returning(move |_| Err(e.lock().unwrap().take().unwrap()));
-        let registry = Registry::new(
-            Arc::new(InMemoryStorage::new()),
-            Arc::new(InMemoryTokenStore::new()),
-            RegistryConfig::new(SigningKey::generate())
-                .with_anonymous_reads(true)
-                .with_proxy(proxy_on()),
-        )
-        .with_upstream(Arc::new(upstream));
+            .faults()
+            .fail_once(UpstreamCall::ListVersions, error);
+        let registry = TestRegistry::builder()
+            .config(|c| c.with_anonymous_reads(true))
+            .upstream(upstream.clone())
+            .proxy()
+            .build();
         let r = registry
-            .handle(
-                Request::get("/v1/modules/hashicorp/consul/aws/versions")
-                    .body(Bytes::new())
-                    .unwrap(),
-            )
+            .get_as("/v1/modules/hashicorp/consul/aws/versions", None)
             .await;
+        assert_eq!(upstream.counts().total(), 1, "asked once");
         assert_eq!(r.status(), status, "{:?}", r.body());
         let message = error_message(&r);
         assert!(message.contains(UPSTREAM), "{message}");
@@ -479,15 +375,15 @@ async fn upstream_failures_map_to_gateway_statuses_naming_the_upstream() {
 #[tokio::test]
 async fn pinning_stores_the_flat_module_records_its_origin_and_makes_it_local() {
     let h = harness(
-        FakeUpstream::default()
-            .with("hashicorp/consul/aws", &["0.1.0", "0.2.0"])
+        upstream()
+            .with_versions("hashicorp/consul/aws", &["0.1.0", "0.2.0"])
             .with_archive("hashicorp/consul/aws", "0.1.0", consul_tarball("0.1.0")),
         // Pinning works with live proxying off: vetted modules only.
-        ProxyConfig::default(),
+        pin_only(),
     );
     let r = h.pin("hashicorp/consul/aws", "0.1.0").await;
     assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.body());
-    let pin = body_json(&r);
+    let pin = json(&r);
     assert_eq!(pin["version"], "0.1.0");
     assert_eq!(pin["upstream"], UPSTREAM);
     assert_eq!(pin["ref"], "v0.1.0");
@@ -498,7 +394,7 @@ async fn pinning_stores_the_flat_module_records_its_origin_and_makes_it_local() 
 
     // Stored flat: the subdirectory's files at the root, nothing else.
     let stored = h
-        .storage
+        .storage()
         .read_archive(&addr("hashicorp/consul/aws"), &ver("0.1.0"))
         .await
         .unwrap();
@@ -512,48 +408,48 @@ async fn pinning_stores_the_flat_module_records_its_origin_and_makes_it_local() 
     assert_eq!(pin["sha256"], stored.info().sha256.to_hex());
 
     // Listed with its origin.
-    let r = h.call(Method::GET, "/v1/pins").await;
+    let r = h.get("/v1/pins").await;
     assert_eq!(r.status(), StatusCode::OK);
-    let list = body_json(&r);
+    let list = json(&r);
     assert_eq!(list["pins"].as_array().unwrap().len(), 1);
     assert_eq!(list["pins"][0]["source"], pin["source"]);
     assert_eq!(list["pins"][0]["namespace"], "hashicorp");
     assert_eq!(list["pins"][0]["pinned_at"], pin["pinned_at"]);
 
     // From now on the module is local: served from storage, the upstream not asked.
-    let calls = h.upstream.calls();
-    assert_eq!(h.version_list("hashicorp/consul/aws").await, ["0.1.0"]);
+    let calls = h.calls();
+    assert_eq!(h.versions("hashicorp/consul/aws").await, ["0.1.0"]);
     let r = h.download("hashicorp/consul/aws", "0.1.0").await;
     let location = r.headers()["x-terraform-get"].to_str().unwrap();
     assert!(location.starts_with("/v1/archives/hashicorp/consul/aws/0.1.0.tar.gz?"));
-    assert_eq!(h.upstream.calls(), calls);
+    assert_eq!(h.calls(), calls);
 
     // A second pin of the version is a conflict, decided before fetching.
     let r = h.pin("hashicorp/consul/aws", "0.1.0").await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(error_message(&r).contains("already exists"));
-    assert_eq!(h.upstream.calls(), calls);
+    assert_eq!(h.calls(), calls);
 
     // Deleting the version forgets its origin.
-    let r = h
-        .call(Method::DELETE, "/v1/modules/hashicorp/consul/aws/0.1.0")
-        .await;
+    let r = h.delete("/v1/modules/hashicorp/consul/aws/0.1.0").await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert!(h.pins.list().await.unwrap().is_empty());
+    assert!(h.pins().list().await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn pin_refusals_change_nothing() {
     let broken = FetchedArchive::new(
-        targz(&[("README.md", "no terraform here")]),
+        ArchiveBuilder::new()
+            .file("README.md", "no terraform here")
+            .tar_gz(),
         UPSTREAM,
         "https://archives.example.com/x.tar.gz",
     );
     let h = harness(
-        FakeUpstream::default()
-            .with("hashicorp/consul/aws", &["0.1.0", "0.2.0"])
+        upstream()
+            .with_versions("hashicorp/consul/aws", &["0.1.0", "0.2.0"])
             .with_archive("hashicorp/consul/aws", "0.2.0", broken),
-        ProxyConfig::enabled(Vec::new(), patterns(&["hashicorp/vault"])),
+        proxy_with(Vec::new(), patterns(&["hashicorp/vault"])),
     );
     let consul = addr("hashicorp/consul/aws");
 
@@ -576,10 +472,10 @@ async fn pin_refusals_change_nothing() {
     assert!(message.contains("no .tf or .tf.json file"), "{message}");
 
     // Denied: 403 before asking the upstream.
-    let calls = h.upstream.calls();
+    let calls = h.calls();
     let r = h.pin("hashicorp/vault/aws", "0.1.0").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert_eq!(h.upstream.calls(), calls);
+    assert_eq!(h.calls(), calls);
 
     // Bad address or version: 400.
     assert_eq!(
@@ -593,47 +489,27 @@ async fn pin_refusals_change_nothing() {
 
     // Only POST pins; only GET lists.
     assert_eq!(
-        h.call(Method::GET, "/v1/pins/hashicorp/consul/aws/0.1.0")
-            .await
-            .status(),
+        h.get("/v1/pins/hashicorp/consul/aws/0.1.0").await.status(),
         StatusCode::METHOD_NOT_ALLOWED
     );
     assert_eq!(
-        h.call(Method::POST, "/v1/pins").await.status(),
+        h.post("/v1/pins", "").await.status(),
         StatusCode::METHOD_NOT_ALLOWED
     );
 
-    assert!(h.storage.list_versions(&consul).await.unwrap().is_empty());
-    assert!(h.pins.list().await.unwrap().is_empty());
+    assert!(h.storage().list_versions(&consul).await.unwrap().is_empty());
+    assert!(h.pins().list().await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn pinning_without_an_upstream_is_404() {
-    let registry = Registry::new(
-        Arc::new(InMemoryStorage::new()),
-        Arc::new(InMemoryTokenStore::new()),
-        RegistryConfig::new(SigningKey::generate()).with_master_token_hash(TokenHash::of(MASTER)),
-    );
-    let r = registry
-        .handle(
-            Request::post("/v1/pins/hashicorp/consul/aws/0.1.0")
-                .header("authorization", format!("Bearer {MASTER}"))
-                .body(Bytes::new())
-                .unwrap(),
-        )
-        .await;
+    let registry = TestRegistry::new();
+    let r = registry.pin("hashicorp/consul/aws", "0.1.0").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(error_message(&r).contains("without an upstream"));
-    let r = registry
-        .handle(
-            Request::get("/v1/pins")
-                .header("authorization", format!("Bearer {MASTER}"))
-                .body(Bytes::new())
-                .unwrap(),
-        )
-        .await;
+    let r = registry.get("/v1/pins").await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(body_json(&r), serde_json::json!({ "pins": [] }));
+    assert_eq!(json(&r), serde_json::json!({ "pins": [] }));
 }
 
 /// Pinning one version makes the module local: its other upstream versions are
@@ -641,21 +517,18 @@ async fn pinning_without_an_upstream_is_404() {
 #[tokio::test]
 async fn a_pinned_module_offers_only_pinned_versions() {
     let h = harness(
-        FakeUpstream::default()
-            .with("hashicorp/consul/aws", &["0.1.0", "0.2.0"])
+        upstream()
+            .with_versions("hashicorp/consul/aws", &["0.1.0", "0.2.0"])
             .with_archive("hashicorp/consul/aws", "0.1.0", consul_tarball("0.1.0"))
             .with_archive("hashicorp/consul/aws", "0.2.0", consul_tarball("0.2.0")),
         proxy_on(),
     );
-    assert_eq!(
-        h.version_list("hashicorp/consul/aws").await,
-        ["0.1.0", "0.2.0"]
-    );
+    assert_eq!(h.versions("hashicorp/consul/aws").await, ["0.1.0", "0.2.0"]);
     assert_eq!(
         h.pin("hashicorp/consul/aws", "0.1.0").await.status(),
         StatusCode::CREATED
     );
-    assert_eq!(h.version_list("hashicorp/consul/aws").await, ["0.1.0"]);
+    assert_eq!(h.versions("hashicorp/consul/aws").await, ["0.1.0"]);
     assert_eq!(
         h.download("hashicorp/consul/aws", "0.2.0").await.status(),
         StatusCode::NOT_FOUND
@@ -664,12 +537,9 @@ async fn a_pinned_module_offers_only_pinned_versions() {
         h.pin("hashicorp/consul/aws", "0.2.0").await.status(),
         StatusCode::CREATED
     );
-    assert_eq!(
-        h.version_list("hashicorp/consul/aws").await,
-        ["0.1.0", "0.2.0"]
-    );
-    let r = h.call(Method::GET, "/v1/pins").await;
-    let versions: Vec<_> = body_json(&r)["pins"]
+    assert_eq!(h.versions("hashicorp/consul/aws").await, ["0.1.0", "0.2.0"]);
+    let r = h.get("/v1/pins").await;
+    let versions: Vec<_> = json(&r)["pins"]
         .as_array()
         .unwrap()
         .iter()
@@ -678,8 +548,8 @@ async fn a_pinned_module_offers_only_pinned_versions() {
     assert_eq!(versions, ["0.1.0", "0.2.0"]);
 }
 
-fn through_registry() -> ProxyConfig {
-    proxy_on().with_archives(UpstreamArchives::ThroughRegistry)
+fn through_registry() -> Setup {
+    proxy_on().through_registry()
 }
 
 fn location_of(r: &Response<Bytes>) -> String {
@@ -690,8 +560,8 @@ fn location_of(r: &Response<Bytes>) -> String {
 #[tokio::test]
 async fn through_registry_serves_the_flat_module_from_a_signed_url() {
     let h = harness(
-        FakeUpstream::default()
-            .with("hashicorp/consul/aws", &["0.1.0", "0.2.0"])
+        upstream()
+            .with_versions("hashicorp/consul/aws", &["0.1.0", "0.2.0"])
             .with_archive("hashicorp/consul/aws", "0.1.0", consul_tarball("0.1.0")),
         through_registry(),
     );
@@ -716,15 +586,12 @@ async fn through_registry_serves_the_flat_module_from_a_signed_url() {
     );
     // Nothing stored: the module stays an upstream one.
     assert!(h
-        .storage
+        .storage()
         .list_versions(&addr("hashicorp/consul/aws"))
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(
-        h.version_list("hashicorp/consul/aws").await,
-        ["0.1.0", "0.2.0"]
-    );
+    assert_eq!(h.versions("hashicorp/consul/aws").await, ["0.1.0", "0.2.0"]);
 
     // Tampered: another version under the same signature.
     let r = h
@@ -733,29 +600,24 @@ async fn through_registry_serves_the_flat_module_from_a_signed_url() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
     // A version the upstream does not have gets no URL.
-    let calls = h.upstream.calls();
+    let calls = h.calls();
     let r = h.download("hashicorp/consul/aws", "9.9.9").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "{:?}", r.body());
-    assert_eq!(
-        h.upstream.calls(),
-        calls + 1,
-        "one version lookup, no fetch"
-    );
+    assert_eq!(h.calls(), calls + 1, "one version lookup, no fetch");
 }
 
 #[tokio::test]
 async fn the_archive_cache_keeps_fetched_versions_without_making_the_module_local() {
-    let h = harness(
-        FakeUpstream::default()
-            .with("hashicorp/consul/aws", &["0.1.0", "0.2.0"])
+    let h = cached_harness(
+        upstream()
+            .with_versions("hashicorp/consul/aws", &["0.1.0", "0.2.0"])
             .with_archive("hashicorp/consul/aws", "0.1.0", consul_tarball("0.1.0")),
         through_registry(),
-    )
-    .with_archive_cache();
+    );
     let location = location_of(&h.download("hashicorp/consul/aws", "0.1.0").await);
     let first = h.fetch_location(&location).await;
     assert_eq!(first.status(), StatusCode::OK, "{:?}", first.body());
-    let cache = h.cache.clone().unwrap();
+    let cache = h.archive_cache().unwrap().clone();
     let cached = cache
         .read_archive(&addr("hashicorp/consul/aws"), &ver("0.1.0"))
         .await
@@ -763,7 +625,7 @@ async fn the_archive_cache_keeps_fetched_versions_without_making_the_module_loca
     assert_eq!(&cached.to_bytes().unwrap(), first.body());
 
     // Later downloads: a URL with the checksum, served from the cache.
-    let calls = h.upstream.calls();
+    let calls = h.calls();
     let location = location_of(&h.download("hashicorp/consul/aws", "0.1.0").await);
     assert!(
         location.ends_with(&format!(
@@ -775,15 +637,12 @@ async fn the_archive_cache_keeps_fetched_versions_without_making_the_module_loca
     let again = h.fetch_location(&location).await;
     assert_eq!(again.status(), StatusCode::OK);
     assert_eq!(again.body(), first.body());
-    assert_eq!(h.upstream.calls(), calls, "served from the cache alone");
+    assert_eq!(h.calls(), calls, "served from the cache alone");
 
     // The upstream still decides the versions: the cache is not a local module.
-    assert_eq!(
-        h.version_list("hashicorp/consul/aws").await,
-        ["0.1.0", "0.2.0"]
-    );
+    assert_eq!(h.versions("hashicorp/consul/aws").await, ["0.1.0", "0.2.0"]);
     assert!(h
-        .storage
+        .storage()
         .list_versions(&addr("hashicorp/consul/aws"))
         .await
         .unwrap()
@@ -793,33 +652,30 @@ async fn the_archive_cache_keeps_fetched_versions_without_making_the_module_loca
 #[tokio::test]
 async fn through_registry_keeps_local_modules_local_and_refuses_bad_upstream_archives() {
     let broken = FetchedArchive::new(
-        targz(&[("README.md", "no terraform here")]),
+        ArchiveBuilder::new()
+            .file("README.md", "no terraform here")
+            .tar_gz(),
         UPSTREAM,
         "https://archives.example.com/broken.tar.gz",
     );
-    let h = harness(
-        FakeUpstream::default()
-            .with("acme/vpc/aws", &["1.0.0", "99.0.0"])
+    let h = cached_harness(
+        upstream()
+            .with_versions("acme/vpc/aws", &["1.0.0", "99.0.0"])
             .with_archive("acme/vpc/aws", "99.0.0", consul_tarball("99.0.0"))
-            .with("hashicorp/broken/aws", &["1.0.0"])
+            .with_versions("hashicorp/broken/aws", &["1.0.0"])
             .with_archive("hashicorp/broken/aws", "1.0.0", broken),
         through_registry(),
-    )
-    .with_archive_cache();
+    );
 
     // A signed URL for acme/vpc/aws 99.0.0, handed out before the private module existed.
     let location = location_of(&h.download("acme/vpc/aws", "99.0.0").await);
     h.publish_local("acme/vpc/aws", "1.0.0").await;
-    let calls = h.upstream.calls();
+    let calls = h.calls();
     let r = h.fetch_location(&location).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "{:?}", r.body());
     let r = h.download("acme/vpc/aws", "99.0.0").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "{:?}", r.body());
-    assert_eq!(
-        h.upstream.calls(),
-        calls,
-        "a local module never asks the upstream"
-    );
+    assert_eq!(h.calls(), calls, "a local module never asks the upstream");
 
     // An upstream archive that is not a module: 502 naming the upstream, nothing cached.
     let location = location_of(&h.download("hashicorp/broken/aws", "1.0.0").await);
@@ -831,8 +687,7 @@ async fn through_registry_keeps_local_modules_local_and_refuses_bad_upstream_arc
         "{message}"
     );
     assert!(h
-        .cache
-        .as_ref()
+        .archive_cache()
         .unwrap()
         .list_versions(&addr("hashicorp/broken/aws"))
         .await
@@ -840,25 +695,21 @@ async fn through_registry_keeps_local_modules_local_and_refuses_bad_upstream_arc
         .is_empty());
 }
 
-/// A `.zip` holding `main.tf` at its root.
-fn zip_module() -> Bytes {
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    w.start_file("main.tf", zip::write::SimpleFileOptions::default())
-        .unwrap();
-    w.write_all(b"# zipped module\n").unwrap();
-    Bytes::from(w.finish().unwrap().into_inner())
-}
-
 #[tokio::test]
 async fn through_registry_refuses_an_upstream_zip_with_502_naming_the_upstream() {
-    let zipped = FetchedArchive::new(zip_module(), UPSTREAM, "https://archives.example.com/m.zip");
-    let h = harness(
-        FakeUpstream::default()
-            .with("hashicorp/zipped/aws", &["1.0.0"])
+    let zipped = FetchedArchive::new(
+        ArchiveBuilder::new()
+            .file("main.tf", "# zipped module\n")
+            .zip(),
+        UPSTREAM,
+        "https://archives.example.com/m.zip",
+    );
+    let h = cached_harness(
+        upstream()
+            .with_versions("hashicorp/zipped/aws", &["1.0.0"])
             .with_archive("hashicorp/zipped/aws", "1.0.0", zipped),
         through_registry(),
-    )
-    .with_archive_cache();
+    );
     let location = location_of(&h.download("hashicorp/zipped/aws", "1.0.0").await);
     assert!(location.contains("/1.0.0.tar.gz?"), "{location}");
     let r = h.fetch_location(&location).await;
@@ -869,8 +720,7 @@ async fn through_registry_refuses_an_upstream_zip_with_502_naming_the_upstream()
         "{message}"
     );
     assert!(h
-        .cache
-        .as_ref()
+        .archive_cache()
         .unwrap()
         .list_versions(&addr("hashicorp/zipped/aws"))
         .await
@@ -895,13 +745,13 @@ async fn a_failing_archive_cache_falls_back_to_the_upstream() {
         .expect_publish()
         .times(1)
         .returning(move |_, _, _| Err(unavailable()));
-    let mut h = harness(
-        FakeUpstream::default()
-            .with("hashicorp/consul/aws", &["0.1.0"])
+    let h = harness_with(
+        upstream()
+            .with_versions("hashicorp/consul/aws", &["0.1.0"])
             .with_archive("hashicorp/consul/aws", "0.1.0", consul_tarball("0.1.0")),
         through_registry(),
+        |b| b.archive_cache(Arc::new(cache)),
     );
-    h.registry = h.registry.with_archive_cache(Arc::new(cache));
     let location = location_of(&h.download("hashicorp/consul/aws", "0.1.0").await);
     assert!(!location.contains("checksum="), "{location}");
     let r = h.fetch_location(&location).await;
@@ -919,7 +769,7 @@ async fn a_failing_archive_cache_falls_back_to_the_upstream() {
 async fn a_signed_archive_url_the_upstream_cannot_serve_is_404_naming_it() {
     // The upstream lists 0.1.0 but has no archive for it.
     let h = harness(
-        FakeUpstream::default().with("hashicorp/consul/aws", &["0.1.0"]),
+        upstream().with_versions("hashicorp/consul/aws", &["0.1.0"]),
         through_registry(),
     );
     let location = location_of(&h.download("hashicorp/consul/aws", "0.1.0").await);
@@ -937,8 +787,8 @@ async fn a_signed_archive_url_the_upstream_cannot_serve_is_404_naming_it() {
 #[tokio::test]
 async fn a_signed_archive_url_is_refused_once_the_lists_forbid_the_module() {
     let upstream = || {
-        FakeUpstream::default()
-            .with("hashicorp/consul/aws", &["0.1.0"])
+        upstream()
+            .with_versions("hashicorp/consul/aws", &["0.1.0"])
             .with_archive("hashicorp/consul/aws", "0.1.0", consul_tarball("0.1.0"))
     };
     let before = harness(upstream(), through_registry());
@@ -946,12 +796,11 @@ async fn a_signed_archive_url_is_refused_once_the_lists_forbid_the_module() {
     // The same signing key, but the operator has denied the namespace since.
     let after = harness(
         upstream(),
-        ProxyConfig::enabled(Vec::new(), patterns(&["hashicorp"]))
-            .with_archives(UpstreamArchives::ThroughRegistry),
+        proxy_with(Vec::new(), patterns(&["hashicorp"])).through_registry(),
     );
     let r = after.fetch_location(&location).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "{:?}", r.body());
-    assert_eq!(after.upstream.calls(), 0, "the upstream was asked");
+    assert_eq!(after.calls(), 0, "the upstream was asked");
     // Where the lists allow it, the same URL serves the module.
     assert_eq!(
         before.fetch_location(&location).await.status(),

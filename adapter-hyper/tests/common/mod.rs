@@ -11,8 +11,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use registry_core::memory::{InMemoryStorage, InMemoryTokenStore};
-use registry_core::{AdapterError, Registry, RegistryConfig, SigningKey};
+use registry_core::testing::TestRegistry;
+use registry_core::{AdapterError, Registry};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -31,12 +31,15 @@ pub async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output 
         .unwrap_or_else(|_| panic!("{what}: no result within {PATIENCE:?}"))
 }
 
+/// The test registry's master token: uploads are admitted only with a token.
+pub const TOKEN: &str = "tfr_adapter_test_master";
+
 pub fn registry() -> Arc<Registry> {
-    Arc::new(Registry::new(
-        Arc::new(InMemoryStorage::new()),
-        Arc::new(InMemoryTokenStore::new()),
-        RegistryConfig::new(SigningKey::generate()).with_max_body_bytes(LIMIT),
-    ))
+    let registry = TestRegistry::builder()
+        .master_token(TOKEN)
+        .config(|c| c.with_max_body_bytes(LIMIT))
+        .build();
+    Arc::clone(registry.registry())
 }
 
 /// Plain-HTTP defaults for tests; the listen address is ignored.
@@ -103,12 +106,13 @@ impl TestServer {
     }
 }
 
-/// `method path` with `Host: host` and `body`.
+/// `method path` with `Host: host`, the master token and `body`.
 pub fn request(method: &str, path: &str, host: &str, body: &'static [u8]) -> Request<Bytes> {
     Request::builder()
         .method(method)
         .uri(path)
         .header(http::header::HOST, host)
+        .header(http::header::AUTHORIZATION, format!("Bearer {TOKEN}"))
         .body(Bytes::from_static(body))
         .unwrap()
 }

@@ -5,15 +5,14 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::convert::Infallible;
-use std::io::Write as _;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{service_fn, Adapter, Context, LambdaEvent, Service as _};
-use registry_core::memory::{InMemoryStorage, InMemoryTokenStore};
-use registry_core::{Registry, RegistryConfig, SigningKey, TokenHash};
+use registry_core::testing::{ArchiveBuilder, TestRegistry};
+use registry_core::Registry;
 use serde_json::Value;
 
 /// The master token the recorded events carry.
@@ -49,23 +48,13 @@ pub fn data(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// A registry over in-memory stores, and its storage to read back from.
-pub struct Harness {
-    pub registry: Arc<Registry>,
-    pub storage: Arc<InMemoryStorage>,
-}
-
-pub fn harness(max_body_bytes: usize) -> Harness {
-    let storage = Arc::new(InMemoryStorage::new());
-    let config = RegistryConfig::new(SigningKey::generate())
-        .with_master_token_hash(TokenHash::of(MASTER))
-        .with_max_body_bytes(max_body_bytes);
-    let registry = Arc::new(Registry::new(
-        storage.clone(),
-        Arc::new(InMemoryTokenStore::new()),
-        config,
-    ));
-    Harness { registry, storage }
+/// A registry over in-memory stores (its storage to read back from), with
+/// the recorded events' master token.
+pub fn harness(max_body_bytes: usize) -> TestRegistry {
+    TestRegistry::builder()
+        .master_token(MASTER)
+        .config(|c| c.with_max_body_bytes(max_body_bytes))
+        .build()
 }
 
 /// Runs `event` (JSON text, as Lambda delivers it) through lambda_http's own
@@ -185,19 +174,9 @@ pub fn put_event(kind: Kind, body: &[u8]) -> String {
         .replace("__CONTENT_LENGTH__", &body.len().to_string())
 }
 
-/// A small module: a `.tar.gz` holding `main.tf` (and a binary-looking file).
+/// A small module: a `.tar.gz` holding `main.tf`.
 pub fn module_tar_gz() -> Vec<u8> {
-    let mut tar = tar::Builder::new(Vec::new());
     let main_tf =
-        b"variable \"cidr\" {\n  type = string\n}\n\noutput \"cidr\" {\n  value = var.cidr\n}\n";
-    let mut header = tar::Header::new_gnu();
-    header.set_size(main_tf.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    tar.append_data(&mut header, "main.tf", &main_tf[..])
-        .unwrap();
-    let tar = tar.into_inner().unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&tar).unwrap();
-    gz.finish().unwrap()
+        "variable \"cidr\" {\n  type = string\n}\n\noutput \"cidr\" {\n  value = var.cidr\n}\n";
+    ArchiveBuilder::module(main_tf).tar_gz().to_vec()
 }

@@ -19,27 +19,23 @@
 #![no_main]
 
 use std::future::Future;
-use std::io::Write as _;
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, UNIX_EPOCH};
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode};
 use libfuzzer_sys::fuzz_target;
-use registry_core::memory::{InMemoryPinStore, InMemoryStorage, InMemoryTokenStore};
-use registry_core::storage::ArchiveLocation;
+use registry_core::memory::InMemoryStorage;
+use registry_core::testing::{
+    ArchiveBuilder, CountingStorage, InMemoryUpstream, StorageCall, TestRegistry,
+    MASTER_TOKEN as MASTER,
+};
 use registry_core::{
-    Archive, ArchiveFormat, ArchiveLimits, FetchedArchive, ModuleAddress, PinStore, ProxyConfig,
-    Registry, RegistryConfig, SigningKey, Storage, StorageError, Tier, TokenHash, TokenRecord,
-    TokenStore, Upstream, UpstreamArchives, UpstreamError, Version,
+    ArchiveLimits, FetchedArchive, ModuleAddress, ProxyConfig, Tier, Version,
 };
 
-const MASTER: &str = "tfr_master-token-for-fuzzing-00000000000000000";
 const UPLOADER: &str = "tfr_uploader-token-for-fuzzing-000000000000000";
 const DOWNLOADER: &str = "tfr_downloader-token-for-fuzzing-0000000000000";
 
@@ -57,214 +53,71 @@ fn block_on<F: Future>(f: F) -> F::Output {
     panic!("Registry::handle did not complete without a runtime");
 }
 
-#[derive(Debug, Default)]
-struct CountingStorage {
-    inner: InMemoryStorage,
-    writes: AtomicUsize,
-}
-
-#[async_trait]
-impl Storage for CountingStorage {
-    async fn publish(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-        archive: &Archive,
-    ) -> Result<(), StorageError> {
-        self.inner.publish(module, version, archive).await?;
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-
-    async fn list_versions(&self, module: &ModuleAddress) -> Result<Vec<Version>, StorageError> {
-        self.inner.list_versions(module).await
-    }
-
-    async fn read_archive(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-    ) -> Result<Archive, StorageError> {
-        self.inner.read_archive(module, version).await
-    }
-
-    async fn locate_archive(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-    ) -> Result<ArchiveLocation, StorageError> {
-        self.inner.locate_archive(module, version).await
-    }
-
-    async fn delete_version(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-    ) -> Result<(), StorageError> {
-        self.inner.delete_version(module, version).await?;
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-}
-
 /// One upstream module, `hashicorp/consul/aws` 1.0.0, as a repository tarball.
-#[derive(Debug)]
-struct FakeUpstream;
-
-#[async_trait]
-impl Upstream for FakeUpstream {
-    async fn list_versions(&self, module: &ModuleAddress) -> Result<Vec<Version>, UpstreamError> {
-        if module.to_string() == "hashicorp/consul/aws" {
-            Ok(vec!["1.0.0".parse().unwrap()])
-        } else {
-            Err(UpstreamError::NotFound {
-                upstream: "fake".into(),
-            })
-        }
-    }
-
-    async fn download_location(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-    ) -> Result<String, UpstreamError> {
-        if self.list_versions(module).await?.contains(version) {
-            Ok("git::https://example.invalid/consul?ref=v1.0.0".into())
-        } else {
-            Err(UpstreamError::NotFound {
-                upstream: "fake".into(),
-            })
-        }
-    }
-
-    async fn fetch_archive(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-    ) -> Result<FetchedArchive, UpstreamError> {
-        self.download_location(module, version).await?;
-        Ok(FetchedArchive::new(
-            targz(&[("consul-abc/main.tf", b"# consul\n")]),
-            "fake",
-            "git::https://example.invalid/consul",
+fn consul_upstream() -> InMemoryUpstream {
+    let consul = "hashicorp/consul/aws";
+    let tarball = ArchiveBuilder::new()
+        .file("consul-abc/main.tf", "# consul\n")
+        .tar_gz();
+    InMemoryUpstream::new("fake")
+        .with_versions(consul, &["1.0.0"])
+        .with_location(
+            consul,
+            "1.0.0",
+            "git::https://example.invalid/consul?ref=v1.0.0",
         )
-        .with_strip_top_dir(true))
-    }
-}
-
-fn targz(files: &[(&str, &[u8])]) -> Bytes {
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        b.append_data(&mut h, path, *data).unwrap();
-    }
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&b.into_inner().unwrap()).unwrap();
-    Bytes::from(gz.finish().unwrap())
-}
-
-fn zip(files: &[(&str, &[u8])]) -> Bytes {
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (path, data) in files {
-        w.start_file(*path, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        w.write_all(data).unwrap();
-    }
-    Bytes::from(w.finish().unwrap().into_inner())
+        .with_archive(
+            consul,
+            "1.0.0",
+            FetchedArchive::new(tarball, "fake", "git::https://example.invalid/consul")
+                .with_strip_top_dir(true),
+        )
 }
 
 struct Fixture {
-    registry: Registry,
+    registry: TestRegistry,
     storage: Arc<CountingStorage>,
-    tokens: Arc<InMemoryTokenStore>,
-    pins: Arc<InMemoryPinStore>,
 }
 
 fn fixture(setup: u8) -> Fixture {
     let storage = Arc::new(CountingStorage::default());
-    let tokens = Arc::new(InMemoryTokenStore::new());
-    let pins = Arc::new(InMemoryPinStore::new());
-    let mut config = RegistryConfig::new(SigningKey::from_bytes([42u8; 32]).unwrap())
-        .with_master_token_hash(TokenHash::of(MASTER))
-        .with_anonymous_reads(setup % 4 == 1);
+    let mut builder = TestRegistry::builder()
+        .storage(storage.clone())
+        .config(|c| c.with_anonymous_reads(setup % 4 == 1));
     if setup % 4 == 3 {
-        config = config
-            .with_max_body_bytes(600)
-            .with_archive_limits(ArchiveLimits::new(300, 3));
+        builder = builder.config(|c| {
+            c.with_max_body_bytes(600)
+                .with_archive_limits(ArchiveLimits::new(300, 3))
+        });
     }
     if setup % 4 == 2 {
-        config = config.with_proxy(
-            ProxyConfig::enabled(vec![], vec!["evil".parse().unwrap()])
-                .with_archives(UpstreamArchives::ThroughRegistry),
-        );
+        builder = builder
+            .config(|c| c.with_proxy(ProxyConfig::new(vec![], vec!["evil".parse().unwrap()])))
+            .upstream(Arc::new(consul_upstream()))
+            .through_registry()
+            .archive_cache(Arc::new(InMemoryStorage::new()));
     }
-    let mut registry = Registry::new(storage.clone(), tokens.clone(), config)
-        .with_clock(Arc::new(|| UNIX_EPOCH + Duration::from_secs(1_800_000_000)));
-    if setup % 4 == 2 {
-        registry = registry
-            .with_upstream(Arc::new(FakeUpstream))
-            .with_pin_store(pins.clone())
-            .with_archive_cache(Arc::new(InMemoryStorage::new()));
-    }
+    let registry = builder.build();
     block_on(async {
-        for (name, tier, token) in [
-            ("up", Tier::Uploader, UPLOADER),
-            ("down", Tier::Downloader, DOWNLOADER),
-        ] {
-            tokens
-                .create(&TokenRecord {
-                    name: name.into(),
-                    tier,
-                    hash: TokenHash::of(token),
-                    created_at: UNIX_EPOCH,
-                })
-                .await
-                .unwrap();
-        }
-        let seed = Archive::new(ArchiveFormat::TarGz, targz(&[("main.tf", b"# seed\n")]));
-        storage
-            .publish(
-                &ModuleAddress::new("acme", "vpc", "aws").unwrap(),
-                &"1.0.0".parse().unwrap(),
-                &seed,
-            )
-            .await
-            .unwrap();
+        registry.insert_token("up", Tier::Uploader, UPLOADER).await;
+        registry
+            .insert_token("down", Tier::Downloader, DOWNLOADER)
+            .await;
+        let seed = ArchiveBuilder::module("# seed\n").tar_gz();
+        registry.insert_version("acme/vpc/aws", "1.0.0", seed).await;
     });
-    Fixture {
-        registry,
-        storage,
-        tokens,
-        pins,
-    }
+    storage.counts().reset();
+    Fixture { registry, storage }
 }
 
-type Snapshot = (usize, Vec<(String, Tier)>, Vec<String>);
+type Snapshot = (usize, Vec<(String, Tier)>, Vec<(ModuleAddress, Version)>);
 
 fn snapshot(f: &Fixture) -> Snapshot {
-    block_on(async {
-        let mut tokens: Vec<_> = f
-            .tokens
-            .list()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.name, r.tier))
-            .collect();
-        tokens.sort();
-        let mut pins: Vec<_> = f
-            .pins
-            .list()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|p| format!("{}@{}", p.module, p.version))
-            .collect();
-        pins.sort();
-        (f.storage.writes.load(Ordering::SeqCst), tokens, pins)
-    })
+    let counts = f.storage.counts();
+    let writes =
+        counts.succeeded(StorageCall::Publish) + counts.succeeded(StorageCall::DeleteVersion);
+    let tokens = block_on(f.registry.stored_tokens());
+    (writes, tokens, block_on(f.registry.stored_pins()))
 }
 
 /// Splits off the next `\n`-terminated line.
@@ -302,8 +155,8 @@ fn request(data: &[u8]) -> Option<(u8, Request<Bytes>)> {
         headers.push((name, value));
     }
     let body = match rest {
-        b"$TGZ" => targz(&[("main.tf", b"# module\n")]),
-        b"$ZIP" => zip(&[("m/main.tf", b"# module\n")]),
+        b"$TGZ" => ArchiveBuilder::module("# module\n").tar_gz(),
+        b"$ZIP" => ArchiveBuilder::new().file("m/main.tf", "# module\n").zip(),
         other => Bytes::copy_from_slice(other),
     };
     let mut r = Request::new(body);

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Method, Response, StatusCode};
 
+use crate::registry::RegistryError;
 use crate::storage::StorageError;
 use crate::upstream::UpstreamError;
 
@@ -49,6 +50,24 @@ impl From<StorageError> for ApiError {
 impl From<UpstreamError> for ApiError {
     fn from(e: UpstreamError) -> Self {
         Self::Upstream(e)
+    }
+}
+
+/// The one mapping of a use case's error to the HTTP layer's.
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Invalid(m) => Self::BadRequest(m),
+            RegistryError::InvalidArchive(e) => Self::BadRequest(e.to_string()),
+            RegistryError::TooLarge { limit } => Self::PayloadTooLarge { limit },
+            RegistryError::NotFound(m) => Self::NotFound(m),
+            RegistryError::Forbidden(m) => Self::Forbidden(m),
+            RegistryError::AlreadyExists(m) => Self::Conflict(m),
+            RegistryError::Unprocessable(m) => Self::Unprocessable(m),
+            RegistryError::BadUpstreamArchive(m) => Self::BadGateway(m),
+            RegistryError::Storage(e) => Self::Storage(e),
+            RegistryError::Upstream(e) => Self::Upstream(e),
+        }
     }
 }
 
@@ -110,7 +129,7 @@ impl ApiError {
             Self::Conflict(m) => error_body(StatusCode::CONFLICT, &m),
             Self::PayloadTooLarge { limit } => error_body(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("the request body is larger than this registry's limit of {limit} bytes; shrink the archive or ask the operator to raise the limit"),
+                &format!("the request body is larger than this route's limit of {limit} bytes; send a smaller body (an archive: shrink it, or ask the operator to raise the upload limit)"),
             ),
             Self::Unprocessable(m) => error_body(StatusCode::UNPROCESSABLE_ENTITY, &m),
             Self::BadGateway(m) => error_body(StatusCode::BAD_GATEWAY, &m),

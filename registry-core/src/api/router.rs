@@ -3,6 +3,8 @@
 use http::Method;
 use percent_encoding::percent_decode_str;
 
+use crate::tokens::Tier;
+
 /// A matched route with its raw (percent-decoded) path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Route {
@@ -36,106 +38,181 @@ pub(crate) enum Route {
     },
 }
 
+/// Who may call an operation, decided on the request head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Anyone (discovery, the OpenAPI document).
+    Public,
+    /// Whoever holds a URL this registry signed (archives: Terraform sends no
+    /// token when it fetches one).
+    SignedUrl,
+    /// A bearer token of this tier or higher (downloader routes are open to
+    /// everyone when anonymous reads are on).
+    Tier(Tier),
+}
+
+/// What body an operation takes; decides how much an adapter may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyKind {
+    /// None is expected; a small one is read and ignored.
+    None,
+    /// A small JSON document.
+    Json,
+    /// A module archive, up to the registry's upload limit, spooled to disk
+    /// past a few hundred KiB.
+    Archive,
+}
+
+/// One method of a route: who may call it and what body it takes.
+#[derive(Debug)]
+pub(crate) struct Operation {
+    pub(crate) method: Method,
+    pub(crate) access: Access,
+    pub(crate) body: BodyKind,
+}
+
 /// A route's path template, OpenAPI style (`{name}` is one path segment), and
-/// the methods it answers.
+/// its operations. `HEAD` is answered wherever `GET` is, with `GET`'s access.
 #[derive(Debug)]
 pub(crate) struct RouteSpec {
-    /// E.g. `/v1/modules/{namespace}/{name}/{system}/versions`.
+    /// E.g. `/v1/modules/{namespace}/{name}/{system}/versions`; what the
+    /// OpenAPI test matches the document against.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) template: &'static str,
-    /// `HEAD` goes with every `GET`.
+    pub(crate) operations: &'static [Operation],
+    /// The methods answered, `HEAD` included: the `Allow` header of a `405`.
     pub(crate) methods: &'static [Method],
 }
 
-const READ: &[Method] = &[Method::GET, Method::HEAD];
+impl RouteSpec {
+    /// The operation `method` calls (`HEAD` calls `GET`'s); `None` is a `405`.
+    pub(crate) fn operation(&self, method: &Method) -> Option<&'static Operation> {
+        let method = if method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
+        self.operations.iter().find(|op| op.method == method)
+    }
+}
 
-const DISCOVERY: RouteSpec = RouteSpec {
+const fn get(access: Access) -> Operation {
+    Operation {
+        method: Method::GET,
+        access,
+        body: BodyKind::None,
+    }
+}
+
+const fn op(method: Method, access: Access, body: BodyKind) -> Operation {
+    Operation {
+        method,
+        access,
+        body,
+    }
+}
+
+const READ: &[Method] = &[Method::GET, Method::HEAD];
+const DOWNLOADER: Access = Access::Tier(Tier::Downloader);
+const MASTER: Access = Access::Tier(Tier::Master);
+
+static DISCOVERY: RouteSpec = RouteSpec {
     template: "/.well-known/terraform.json",
+    operations: &[get(Access::Public)],
     methods: READ,
 };
-const OPENAPI: RouteSpec = RouteSpec {
+static OPENAPI: RouteSpec = RouteSpec {
     template: "/openapi.json",
+    operations: &[get(Access::Public)],
     methods: READ,
 };
-const VERSIONS: RouteSpec = RouteSpec {
+static VERSIONS: RouteSpec = RouteSpec {
     template: "/v1/modules/{namespace}/{name}/{system}/versions",
+    operations: &[get(DOWNLOADER)],
     methods: READ,
 };
-const DOWNLOAD: RouteSpec = RouteSpec {
+static DOWNLOAD: RouteSpec = RouteSpec {
     template: "/v1/modules/{namespace}/{name}/{system}/{version}/download",
+    operations: &[get(DOWNLOADER)],
     methods: READ,
 };
-const MODULE_VERSION: RouteSpec = RouteSpec {
+static MODULE_VERSION: RouteSpec = RouteSpec {
     template: "/v1/modules/{namespace}/{name}/{system}/{version}",
+    operations: &[
+        op(Method::PUT, Access::Tier(Tier::Uploader), BodyKind::Archive),
+        op(Method::DELETE, MASTER, BodyKind::None),
+    ],
     methods: &[Method::PUT, Method::DELETE],
 };
-const ARCHIVE: RouteSpec = RouteSpec {
+static ARCHIVE: RouteSpec = RouteSpec {
     template: "/v1/archives/{namespace}/{name}/{system}/{file}",
+    operations: &[get(Access::SignedUrl)],
     methods: READ,
 };
-const TOKENS: RouteSpec = RouteSpec {
+static TOKENS: RouteSpec = RouteSpec {
     template: "/v1/tokens",
+    operations: &[get(MASTER), op(Method::POST, MASTER, BodyKind::Json)],
     methods: &[Method::GET, Method::HEAD, Method::POST],
 };
-const TOKEN: RouteSpec = RouteSpec {
+static TOKEN: RouteSpec = RouteSpec {
     template: "/v1/tokens/{name}",
+    operations: &[op(Method::DELETE, MASTER, BodyKind::None)],
     methods: &[Method::DELETE],
 };
-const PINS: RouteSpec = RouteSpec {
+static PINS: RouteSpec = RouteSpec {
     template: "/v1/pins",
+    operations: &[get(MASTER)],
     methods: READ,
 };
-const PIN: RouteSpec = RouteSpec {
+static PIN: RouteSpec = RouteSpec {
     template: "/v1/pins/{namespace}/{name}/{system}/{version}",
+    operations: &[op(Method::POST, MASTER, BodyKind::None)],
     methods: &[Method::POST],
 };
 
-/// Every route, in one place: what [`Route::allowed`] answers, and what the
+/// Every route, in one place: it drives routing ([`Route::spec`]), admission
+/// (each operation's [`Access`] and [`BodyKind`]), `405`s, and what the
 /// OpenAPI document (`openapi.json`) must describe (a test checks both).
-pub(crate) const ROUTES: &[RouteSpec] = &[
-    DISCOVERY,
-    OPENAPI,
-    VERSIONS,
-    DOWNLOAD,
-    MODULE_VERSION,
-    ARCHIVE,
-    TOKENS,
-    TOKEN,
-    PINS,
-    PIN,
+#[cfg(test)]
+pub(crate) static ROUTES: &[&RouteSpec] = &[
+    &DISCOVERY,
+    &OPENAPI,
+    &VERSIONS,
+    &DOWNLOAD,
+    &MODULE_VERSION,
+    &ARCHIVE,
+    &TOKENS,
+    &TOKEN,
+    &PINS,
+    &PIN,
 ];
 
 impl Route {
-    /// The path template this route was matched by.
-    pub(crate) fn template(&self) -> &'static str {
+    /// The spec this route was matched by.
+    pub(crate) fn spec(&self) -> &'static RouteSpec {
         match self {
-            Self::Discovery => DISCOVERY.template,
-            Self::OpenApi => OPENAPI.template,
-            Self::Versions { .. } => VERSIONS.template,
-            Self::Download { .. } => DOWNLOAD.template,
-            Self::ModuleVersion { .. } => MODULE_VERSION.template,
-            Self::Archive { .. } => ARCHIVE.template,
-            Self::Tokens => TOKENS.template,
-            Self::Token { .. } => TOKEN.template,
-            Self::Pins => PINS.template,
-            Self::Pin { .. } => PIN.template,
+            Self::Discovery => &DISCOVERY,
+            Self::OpenApi => &OPENAPI,
+            Self::Versions { .. } => &VERSIONS,
+            Self::Download { .. } => &DOWNLOAD,
+            Self::ModuleVersion { .. } => &MODULE_VERSION,
+            Self::Archive { .. } => &ARCHIVE,
+            Self::Tokens => &TOKENS,
+            Self::Token { .. } => &TOKEN,
+            Self::Pins => &PINS,
+            Self::Pin { .. } => &PIN,
         }
     }
 
-    /// The methods this route answers, from [`ROUTES`]; `HEAD` goes with every
-    /// `GET`. A route missing from [`ROUTES`] answers nothing (`405`).
-    pub(crate) fn allowed(&self) -> &'static [Method] {
-        let template = self.template();
-        ROUTES
-            .iter()
-            .find(|spec| spec.template == template)
-            .map_or(&[], |spec| spec.methods)
+    /// The path template this route was matched by.
+    #[cfg(test)]
+    pub(crate) fn template(&self) -> &'static str {
+        self.spec().template
     }
 }
 
 /// The prefix of module routes, also announced by discovery as `modules.v1`.
 pub(crate) const MODULES_PREFIX: &str = "/v1/modules/";
-/// The prefix of signed archive URLs.
-pub(crate) const ARCHIVES_PREFIX: &str = "/v1/archives/";
 
 fn decode(segment: &str) -> Option<String> {
     percent_decode_str(segment)
@@ -256,10 +333,62 @@ mod tests {
             let path = sample_path(spec.template);
             let matched = route(&path).unwrap_or_else(|| panic!("{path} does not route"));
             assert_eq!(matched.template(), spec.template, "{path}");
-            assert_eq!(matched.allowed(), spec.methods, "{path}");
+            assert!(std::ptr::eq(matched.spec(), *spec), "{path}");
+            // `methods` (the `Allow` header) lists exactly the operations, plus HEAD.
+            let mut from_operations: Vec<Method> =
+                spec.operations.iter().map(|op| op.method.clone()).collect();
+            if from_operations.contains(&Method::GET) {
+                from_operations.push(Method::HEAD);
+            }
+            let sorted = |m: &[Method]| {
+                let mut v: Vec<String> = m.iter().map(ToString::to_string).collect();
+                v.sort();
+                v
+            };
+            assert_eq!(
+                sorted(&from_operations),
+                sorted(spec.methods),
+                "{}",
+                spec.template
+            );
         }
         let templates: BTreeSet<_> = ROUTES.iter().map(|s| s.template).collect();
         assert_eq!(templates.len(), ROUTES.len(), "a template twice in ROUTES");
+    }
+
+    /// Each operation's access in the route table is what `openapi.json`
+    /// documents: public and signed-URL operations have `security: []`, the
+    /// others inherit the bearer scheme and name their tier in `x-tier`.
+    #[test]
+    fn openapi_security_matches_the_route_table() {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("openapi.json")).expect("openapi.json is JSON");
+        assert_eq!(doc["security"], serde_json::json!([{ "bearer": [] }]));
+        for spec in ROUTES {
+            for op in spec.operations {
+                let documented = &doc["paths"][spec.template][op.method.as_str().to_lowercase()];
+                let at = format!("{} {}", op.method, spec.template);
+                match op.access {
+                    Access::Public | Access::SignedUrl => {
+                        assert_eq!(documented["security"], serde_json::json!([]), "{at}");
+                        assert!(documented.get("x-tier").is_none(), "{at}");
+                    }
+                    Access::Tier(tier) => {
+                        assert!(
+                            documented.get("security").is_none(),
+                            "{at}: inherits bearer"
+                        );
+                        assert_eq!(documented["x-tier"], tier.to_string(), "{at}");
+                    }
+                }
+                // Operations taking a body document it; the others do not.
+                assert_eq!(
+                    documented.get("requestBody").is_some(),
+                    op.body != BodyKind::None,
+                    "{at}: requestBody"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! Validation of uploaded module archives (`.tar.gz` / `.zip`).
 //!
-//! [`validate_archive`] is the gate every upload passes before it is stored.
-//! Terraform (go-getter) unpacks the stored archive as it is, so the archive
-//! must parse completely, stay within [`ArchiveLimits`], hold only relative
-//! paths and links that stay inside the module, and have the module (a `.tf`
-//! or `.tf.json` file) at its root. An archive whose only top-level entry is a
-//! directory is rebuilt in the same format with that directory stripped.
+//! [`validate_archive`] (in memory) and [`validate_archive_file`] (from a
+//! spooled file, in bounded memory) are the gate every upload passes before it
+//! is stored. Terraform (go-getter) unpacks the stored archive as it is, so the
+//! archive must parse completely, stay within [`ArchiveLimits`], hold only
+//! relative paths and links that stay inside the module, and have the module
+//! (a `.tf` or `.tf.json` file) at its root. An archive whose only top-level
+//! entry is a directory is rebuilt in the same format with that directory
+//! stripped; one with setuid, setgid or sticky bits on an entry is rebuilt
+//! without them.
 //!
 //! Where the Rust readers used here and Go's `archive/tar` / `archive/zip`
 //! could read an archive differently (PAX records that disagree with the
@@ -14,22 +17,32 @@
 //! at: what is validated is what Terraform will unpack.
 //!
 //! This module holds the public API, the entry model both formats are read
-//! into and the driver that ties the steps together. The steps live in:
+//! into and the driver that ties the steps together, over any reader. The
+//! steps live in:
 //!
 //! - `tar` / `zip`: reading and checking each format into entries, and
-//!   rebuilding the archive without its top-level directory;
+//!   rebuilding the archive (without its top-level directory, with plain
+//!   permission bits);
 //! - `paths`: normalising and checking a single entry path or link target;
 //! - `tree`: checks over all entries (module root, Terraform files at the
-//!   root, hard links, symlink resolution).
+//!   root, hard links, symlink resolution);
+//! - `stream`: I/O failures of the reader and writer kept apart from verdicts
+//!   on the archive, and the temporary file a rebuilt archive is spooled to.
+
+use std::fs::File;
+use std::io::{self, BufReader, Cursor, Read, Seek, Write};
+use std::path::Path;
 
 use bytes::Bytes;
 
+use self::stream::{read_full, Failure, Spool};
 use self::tar::{rebuild_tar, scan_tar};
 use self::tree::{check_tree, module_root};
 use self::zip::{rebuild_zip, scan_zip};
 use crate::storage::{Archive, ArchiveFormat};
 
 mod paths;
+mod stream;
 mod tar;
 #[cfg(test)]
 mod test_support;
@@ -164,30 +177,157 @@ pub fn detect_format(bytes: &[u8]) -> Option<ArchiveFormat> {
 /// - If the archive's only top-level entry is a directory, that directory is
 ///   the module root: the archive is rebuilt in the same format without it
 ///   (file modes and links kept, links checked against the new root). One
-///   level only. Otherwise the uploaded bytes are returned unchanged, so the
-///   stored checksum is that of the upload.
+///   level only.
+/// - If an entry's mode has a setuid, setgid or sticky bit (`0o7000`), the
+///   archive is rebuilt in the same format with the same entries, contents
+///   and links.
+/// - A rebuilt archive keeps only the permission bits (`0o777`) of every
+///   mode, and leaves out what unpacks nothing: the archive root's own entry
+///   (`./`) and tar PAX global headers. It passes this validation unchanged.
+/// - Otherwise (no single top-level directory, no such mode bits) the
+///   uploaded bytes are returned unchanged, so the stored checksum is that of
+///   the upload.
 ///
-/// Pure and synchronous; never panics.
+/// Pure and synchronous; never panics. [`validate_archive_file`] applies the
+/// same rules to a file, in bounded memory.
 ///
 /// # Errors
 ///
 /// An [`ArchiveError`] whose message says what the publisher has to fix.
 pub fn validate_archive(bytes: Bytes, limits: &ArchiveLimits) -> Result<Archive, ArchiveError> {
     let format = detect_format(&bytes).ok_or(ArchiveError::NotAnArchive)?;
-    let records = match format {
-        ArchiveFormat::TarGz => scan_tar(&bytes, limits)?,
-        ArchiveFormat::Zip => scan_zip(&bytes, limits)?,
+    let verdict = validate_from(
+        format,
+        || Ok(Cursor::new(&bytes[..])),
+        || Ok(Cursor::new(Vec::new())),
+        limits,
+    )
+    .map_err(in_memory)?;
+    Ok(match verdict {
+        Verdict::Unchanged => Archive::new(format, bytes),
+        Verdict::Rebuilt(out) => Archive::new(format, Bytes::from(out.into_inner())),
+    })
+}
+
+/// Validates an uploaded archive spooled to a temporary file, in memory that
+/// does not grow with the archive's size, and returns the archive to store.
+///
+/// # Contract
+///
+/// - Same rules, same verdicts and same errors as [`validate_archive`] on the
+///   file's bytes: the inner result is exactly what [`validate_archive`]
+///   gives, and an archive it accepts has the same [`ArchiveInfo`]
+///   (format, SHA-256, size).
+/// - The file is read in a streaming way (gzip and tar entry by entry, zip
+///   through its central directory), twice when it must be rebuilt. What is
+///   held in memory is bounded by [`ArchiveLimits::max_entries`] (one record
+///   per entry, and the zip central directory), not by the archive's size.
+/// - If the archive is kept unchanged, the returned archive is `file` itself
+///   (file-backed, no copy). If it is rebuilt, the rebuilt archive is written
+///   to a new temporary file in `spool_dir` and returned file-backed, and
+///   `file` is deleted. On every error `file` is deleted, and so is a
+///   partly written rebuild.
+///
+/// Blocking I/O; never panics.
+///
+/// # Errors
+///
+/// The outer [`io::Error`] only when the spooled file cannot be read or the
+/// rebuilt one cannot be created or written in `spool_dir` (a server error,
+/// not the publisher's). Every problem with the archive itself is the inner
+/// [`ArchiveError`], as [`validate_archive`] gives it.
+///
+/// [`ArchiveInfo`]: crate::storage::ArchiveInfo
+pub fn validate_archive_file(
+    file: tempfile::TempPath,
+    limits: &ArchiveLimits,
+    spool_dir: &Path,
+) -> io::Result<Result<Archive, ArchiveError>> {
+    let open = || File::open(&file).map(BufReader::new);
+    let mut head = [0u8; 4];
+    let n = read_full(&mut open()?, &mut head)?;
+    let Some(format) = detect_format(&head[..n]) else {
+        return Ok(Err(ArchiveError::NotAnArchive));
     };
+    match validate_from(format, open, || Spool::new_in(spool_dir), limits) {
+        Ok(Verdict::Unchanged) => Archive::from_temp_file(format, file).map(Ok),
+        Ok(Verdict::Rebuilt(spool)) => {
+            let rebuilt = spool.finish()?;
+            drop(file);
+            Archive::from_temp_file(format, rebuilt).map(Ok)
+        }
+        Err(Failure::Archive(e)) => Ok(Err(e)),
+        Err(Failure::Io(e)) => Err(e),
+    }
+}
+
+/// What validation decided about an archive.
+enum Verdict<W> {
+    /// Store the archive as it is.
+    Unchanged,
+    /// Store the archive rebuilt into this output instead.
+    Rebuilt(W),
+}
+
+/// The rules, for an archive of `format` that `open` reads from its first
+/// byte (once to check it, once more to rebuild it); a rebuilt archive goes
+/// to the writer `output` makes.
+fn validate_from<R, W>(
+    format: ArchiveFormat,
+    open: impl Fn() -> io::Result<R>,
+    output: impl FnOnce() -> io::Result<W>,
+    limits: &ArchiveLimits,
+) -> Result<Verdict<W>, Failure>
+where
+    R: Read + Seek,
+    W: Write + Seek,
+{
+    let records = scan(format, open().map_err(Failure::Io)?, limits)?;
     let root = module_root(&records);
     check_tree(&records, root)?;
-    let Some(root) = root else {
-        return Ok(Archive::new(format, bytes));
-    };
-    let rebuilt = match format {
-        ArchiveFormat::TarGz => rebuild_tar(&bytes, &records, root, limits)?,
-        ArchiveFormat::Zip => rebuild_zip(&bytes, &records, root)?,
-    };
-    Ok(Archive::new(format, Bytes::from(rebuilt)))
+    if root.is_none() && !records.iter().any(Record::has_special_bits) {
+        return Ok(Verdict::Unchanged);
+    }
+    let out = output().map_err(Failure::Io)?;
+    let input = open().map_err(Failure::Io)?;
+    rebuild(format, input, &records, root, limits, out).map(Verdict::Rebuilt)
+}
+
+/// Reads and checks every entry, as the format's reader does.
+fn scan(
+    format: ArchiveFormat,
+    input: impl Read + Seek,
+    limits: &ArchiveLimits,
+) -> Result<Vec<Record>, Failure> {
+    match format {
+        ArchiveFormat::TarGz => scan_tar(input, limits),
+        ArchiveFormat::Zip => scan_zip(input, limits),
+    }
+}
+
+/// Writes the archive again in its format: what is under `root` (everything
+/// for `None`), with plain permission bits.
+fn rebuild<W: Write + Seek>(
+    format: ArchiveFormat,
+    input: impl Read + Seek,
+    records: &[Record],
+    root: Option<&str>,
+    limits: &ArchiveLimits,
+    out: W,
+) -> Result<W, Failure> {
+    match format {
+        ArchiveFormat::TarGz => rebuild_tar(input, records, root, limits, out),
+        ArchiveFormat::Zip => rebuild_zip(input, records, root, out),
+    }
+}
+
+/// The verdict for an archive in memory, whose reads and writes cannot fail
+/// (were one to, the archive is refused as unreadable).
+fn in_memory(failure: Failure) -> ArchiveError {
+    match failure {
+        Failure::Archive(e) => e,
+        Failure::Io(e) => corrupt(format!("it cannot be read ({e})")),
+    }
 }
 
 /// Cuts a module out of an archive fetched from elsewhere (pinning), and
@@ -200,10 +340,12 @@ pub fn validate_archive(bytes: Bytes, limits: &ArchiveLimits) -> Result<Archive,
 /// - Then, if `subdir` is given (go-getter's `//subdir`, relative to what is
 ///   left), only that directory is kept, as the module root. Entries outside
 ///   it are dropped; links inside it must stay inside it.
-/// - The result is rebuilt in the same format and then passes
+/// - The result is rebuilt in the same format (keeping only the permission
+///   bits `0o777` of each mode, as every rebuild does) and then passes
 ///   [`validate_archive`], so it obeys every rule an upload does (including
 ///   `.tf` files at its root and the [`ArchiveLimits`]). With neither option,
 ///   this is exactly [`validate_archive`].
+/// - In memory, like [`validate_archive`].
 ///
 /// Pure and synchronous; never panics.
 ///
@@ -236,10 +378,7 @@ pub fn extract_module(
         return validate_archive(bytes, limits);
     }
     let format = detect_format(&bytes).ok_or(ArchiveError::NotAnArchive)?;
-    let records = match format {
-        ArchiveFormat::TarGz => scan_tar(&bytes, limits)?,
-        ArchiveFormat::Zip => scan_zip(&bytes, limits)?,
-    };
+    let records = scan(format, Cursor::new(&bytes[..]), limits).map_err(in_memory)?;
     let top = if strip_top_dir {
         Some(module_root(&records).ok_or(ArchiveError::NoTopDirectory)?)
     } else {
@@ -263,11 +402,16 @@ pub fn extract_module(
         }
     }
     check_tree(&records, Some(&root))?;
-    let rebuilt = match format {
-        ArchiveFormat::TarGz => rebuild_tar(&bytes, &records, &root, limits)?,
-        ArchiveFormat::Zip => rebuild_zip(&bytes, &records, &root)?,
-    };
-    validate_archive(Bytes::from(rebuilt), limits)
+    let rebuilt = rebuild(
+        format,
+        Cursor::new(&bytes[..]),
+        &records,
+        Some(&root),
+        limits,
+        Cursor::new(Vec::new()),
+    )
+    .map_err(in_memory)?;
+    validate_archive(Bytes::from(rebuilt.into_inner()), limits)
 }
 
 // ---------------------------------------------------------------------------
@@ -280,7 +424,7 @@ struct Record {
     /// Empty for [`Kind::Ignored`].
     path: String,
     kind: Kind,
-    /// Permission bits (`0o7777`).
+    /// Permission, setuid, setgid and sticky bits (`0o7777`).
     mode: u32,
 }
 
@@ -296,6 +440,11 @@ enum Kind {
     HardLink(String),
 }
 
+/// Setuid, setgid and sticky bits: never stored.
+const SPECIAL_BITS: u32 = 0o7000;
+/// The mode bits a rebuilt archive keeps.
+const PERMISSION_BITS: u32 = 0o777;
+
 impl Record {
     fn ignored() -> Self {
         Self {
@@ -303,6 +452,17 @@ impl Record {
             kind: Kind::Ignored,
             mode: 0,
         }
+    }
+
+    /// Whether the mode has setuid, setgid or sticky bits, so that the
+    /// archive must be rebuilt without them.
+    fn has_special_bits(&self) -> bool {
+        self.mode & SPECIAL_BITS != 0
+    }
+
+    /// The mode a rebuilt archive stores: the permission bits only.
+    fn kept_mode(&self) -> u32 {
+        self.mode & PERMISSION_BITS
     }
 }
 
@@ -385,18 +545,18 @@ mod tests {
             E::File("main.tf", &[b'#'; 600]),
             E::File("b.tf", &[b'#'; 400]),
         ]);
-        assert!(validate_archive(bytes.clone(), &limits(1000)).is_ok());
+        assert!(check_with(bytes.clone(), &limits(1000)).is_ok());
         assert_eq!(
-            validate_archive(bytes, &limits(999)).unwrap_err(),
+            check_with(bytes, &limits(999)).unwrap_err(),
             ArchiveError::TooLarge { limit: 999 }
         );
         let zip = zip_bytes(&[
             E::File("main.tf", &[b'#'; 600]),
             E::File("b.tf", &[b'#'; 400]),
         ]);
-        assert!(validate_archive(zip.clone(), &limits(1000)).is_ok());
+        assert!(check_with(zip.clone(), &limits(1000)).is_ok());
         assert_eq!(
-            validate_archive(zip, &limits(999)).unwrap_err(),
+            check_with(zip, &limits(999)).unwrap_err(),
             ArchiveError::TooLarge { limit: 999 }
         );
     }
@@ -411,15 +571,15 @@ mod tests {
             E::File("c.tf", b""),
         ];
         assert_eq!(
-            validate_archive(targz(&entries), &limits).unwrap_err(),
+            check_with(targz(&entries), &limits).unwrap_err(),
             ArchiveError::TooManyEntries { limit: 3 }
         );
         assert_eq!(
-            validate_archive(zip_bytes(&entries), &limits).unwrap_err(),
+            check_with(zip_bytes(&entries), &limits).unwrap_err(),
             ArchiveError::TooManyEntries { limit: 3 }
         );
-        assert!(validate_archive(targz(&entries[..3]), &limits).is_ok());
-        assert!(validate_archive(zip_bytes(&entries[..3]), &limits).is_ok());
+        assert!(check_with(targz(&entries[..3]), &limits).is_ok());
+        assert!(check_with(zip_bytes(&entries[..3]), &limits).is_ok());
     }
 
     #[test]
@@ -630,6 +790,252 @@ mod tests {
             extract(targz(&hard), true, Some("mod")).unwrap_err(),
             ArchiveError::UnsafeLink { .. }
         ));
+    }
+
+    #[test]
+    fn extract_keeps_only_permission_bits() {
+        let mut b = ::tar::Builder::new(Vec::new());
+        for (name, kind, data, mode) in [
+            ("repo/", b'5', &b""[..], 0o1755),
+            ("repo/main.tf", b'0', MAIN_TF, 0o644),
+            ("repo/mod/", b'5', b"", 0o2755),
+            ("repo/mod/main.tf", b'0', MAIN_TF, 0o6644),
+            ("repo/mod/run.sh", b'0', b"#!/bin/sh", 0o4755),
+        ] {
+            let h = tar_header(name, kind, data.len() as u64, "", mode);
+            b.append(&h, data).unwrap();
+        }
+        let bytes = Bytes::from(gz(&b.into_inner().unwrap()));
+        let u = untar(
+            &extract(bytes.clone(), true, None)
+                .unwrap()
+                .to_bytes()
+                .unwrap(),
+        );
+        assert_eq!(paths(&u), ["main.tf", "mod/", "mod/main.tf", "mod/run.sh"]);
+        assert_eq!(find(&u, "mod/").3, 0o755);
+        assert_eq!(find(&u, "mod/main.tf").3, 0o644);
+        assert_eq!(find(&u, "mod/run.sh").3, 0o755);
+        let u = untar(
+            &extract(bytes, true, Some("mod"))
+                .unwrap()
+                .to_bytes()
+                .unwrap(),
+        );
+        assert_eq!(paths(&u), ["main.tf", "run.sh"]);
+        assert_eq!(find(&u, "main.tf").3, 0o644);
+        assert_eq!(find(&u, "run.sh").3, 0o755);
+    }
+
+    // -- validate_archive_file ------------------------------------------------
+
+    /// A flat module, a module in one top directory, and a flat module with a
+    /// setuid file, in both formats.
+    fn upload_cases() -> [(Bytes, bool); 6] {
+        let flat = [E::File("main.tf", MAIN_TF), E::Exec("run.sh", b"#!/bin/sh")];
+        let top = [E::Dir("mod/"), E::File("mod/main.tf", MAIN_TF)];
+        let mut setuid_tar = ::tar::Builder::new(Vec::new());
+        append(&mut setuid_tar, E::File("main.tf", MAIN_TF));
+        let h = tar_header("run.sh", b'0', 2, "", 0o4755);
+        setuid_tar.append(&h, &b"#!"[..]).unwrap();
+        let mut setuid = RawZip::file("run.sh", b"#!");
+        setuid.external = 0o104_755 << 16;
+        [
+            (targz(&flat), false),
+            (zip_bytes(&flat), false),
+            (targz(&top), true),
+            (zip_bytes(&top), true),
+            (Bytes::from(gz(&setuid_tar.into_inner().unwrap())), true),
+            (
+                Bytes::from(raw_zip(&[RawZip::file("main.tf", MAIN_TF), setuid])),
+                true,
+            ),
+        ]
+    }
+
+    #[test]
+    fn file_validation_keeps_an_unchanged_upload_in_its_file() {
+        for (bytes, rebuilt) in upload_cases() {
+            if rebuilt {
+                continue;
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let input = spooled(&bytes, dir.path());
+            let path = input.to_path_buf();
+            let spool = dir.path().join("spool");
+            std::fs::create_dir(&spool).unwrap();
+            let archive = validate_archive_file(input, &ArchiveLimits::default(), &spool)
+                .unwrap()
+                .unwrap();
+            assert_eq!(archive.file_path(), Some(path.as_path()), "the same file");
+            assert_eq!(
+                archive.info().sha256,
+                crate::storage::Sha256Digest::of(&bytes)
+            );
+            assert_eq!(archive.to_bytes().unwrap(), bytes);
+            assert_eq!(
+                std::fs::read_dir(&spool).unwrap().count(),
+                0,
+                "nothing spooled"
+            );
+            drop(archive);
+            assert!(!path.exists(), "removed with the archive");
+        }
+    }
+
+    #[test]
+    fn file_validation_spools_a_rebuilt_archive() {
+        for (bytes, rebuilt) in upload_cases() {
+            if !rebuilt {
+                continue;
+            }
+            let uploads = tempfile::tempdir().unwrap();
+            let spool = tempfile::tempdir().unwrap();
+            let input = spooled(&bytes, uploads.path());
+            let input_path = input.to_path_buf();
+            let archive = validate_archive_file(input, &ArchiveLimits::default(), spool.path())
+                .unwrap()
+                .unwrap();
+            assert!(!input_path.exists(), "the upload's file is deleted");
+            let path = archive.file_path().expect("file-backed").to_path_buf();
+            assert_eq!(path.parent(), Some(spool.path()), "in the spool directory");
+            assert_eq!(
+                archive,
+                validate_archive(bytes.clone(), &ArchiveLimits::default()).unwrap()
+            );
+            assert_ne!(archive.to_bytes().unwrap(), bytes);
+            drop(archive);
+            assert!(!path.exists(), "removed with the archive");
+        }
+    }
+
+    #[test]
+    fn file_validation_refusals_are_inner_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = ArchiveLimits::default();
+        for bytes in [
+            Bytes::new(),
+            Bytes::from_static(b"PK\x05"),
+            Bytes::from_static(b"\x1f\x8b"),
+            targz(&[E::File("README.md", b"")]),
+            zip_bytes(&[E::File("../x.tf", b"")]),
+        ] {
+            let input = spooled(&bytes, dir.path());
+            let path = input.to_path_buf();
+            let verdict = validate_archive_file(input, &limits, dir.path()).unwrap();
+            assert_eq!(verdict, validate_archive(bytes, &limits));
+            assert!(verdict.is_err());
+            assert!(!path.exists(), "the upload's file is deleted");
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn file_validation_io_failures_are_outer_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = ArchiveLimits::default();
+        let missing = dir.path().join("missing");
+        for (bytes, rebuilt) in upload_cases() {
+            // The spool directory is only needed for a rebuild.
+            let input = spooled(&bytes, dir.path());
+            let path = input.to_path_buf();
+            let result = validate_archive_file(input, &limits, &missing);
+            assert_eq!(result.is_err(), rebuilt, "{result:?}");
+            drop(result);
+            assert!(!path.exists());
+            // An upload file that is gone cannot be read.
+            let input = spooled(&bytes, dir.path());
+            std::fs::remove_file(&input).unwrap();
+            let e = validate_archive_file(input, &limits, dir.path()).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        }
+    }
+
+    /// Reads `data`, failing once a read reaches offset `fail_at`.
+    struct FailingReader {
+        data: Cursor<Bytes>,
+        fail_at: u64,
+    }
+
+    impl Read for FailingReader {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let left = self.fail_at.saturating_sub(self.data.position());
+            if left == 0 && !buf.is_empty() {
+                return Err(io::Error::other("the disk is gone"));
+            }
+            let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            self.data.read(&mut buf[..n])
+        }
+    }
+
+    impl Seek for FailingReader {
+        fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+            self.data.seek(pos)
+        }
+    }
+
+    /// Accepts `ok` bytes, then fails every write.
+    struct FailingWriter {
+        ok: usize,
+        data: Cursor<Vec<u8>>,
+    }
+
+    impl Write for FailingWriter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let left = self.ok.saturating_sub(self.data.get_ref().len());
+            if left == 0 {
+                return Err(io::Error::other("the disk is full"));
+            }
+            self.data.write(&buf[..buf.len().min(left)])
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Seek for FailingWriter {
+        fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+            self.data.seek(pos)
+        }
+    }
+
+    #[test]
+    fn read_and_write_failures_are_not_verdicts_on_the_archive() {
+        let limits = ArchiveLimits::default();
+        for (bytes, rebuilt) in upload_cases() {
+            let format = detect_format(&bytes).unwrap();
+            let len = bytes.len() as u64;
+            for fail_at in [0, 1, 30, len / 2, len - 1] {
+                let open = || {
+                    Ok(FailingReader {
+                        data: Cursor::new(bytes.clone()),
+                        fail_at,
+                    })
+                };
+                let output = || Ok(Cursor::new(Vec::new()));
+                match validate_from(format, open, output, &limits) {
+                    Err(Failure::Io(e)) => assert_eq!(e.to_string(), "the disk is gone"),
+                    Err(Failure::Archive(e)) => panic!("{format:?} at {fail_at}: {e}"),
+                    Ok(_) => panic!("{format:?} at {fail_at}: read past a failure"),
+                }
+            }
+            for ok in [0, 10, 100] {
+                let open = || Ok(Cursor::new(bytes.clone()));
+                let output = || {
+                    Ok(FailingWriter {
+                        ok,
+                        data: Cursor::new(Vec::new()),
+                    })
+                };
+                match validate_from(format, open, output, &limits) {
+                    Err(Failure::Io(e)) if rebuilt => assert_eq!(e.to_string(), "the disk is full"),
+                    Ok(Verdict::Unchanged) if !rebuilt => {}
+                    Err(e) => panic!("{format:?} writing {ok} bytes: {e:?}"),
+                    Ok(_) => panic!("{format:?} writing {ok} bytes: wrote past a failure"),
+                }
+            }
+        }
     }
 
     #[test]

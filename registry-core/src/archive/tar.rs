@@ -6,13 +6,14 @@
 //! crate could disagree.
 
 use std::cell::Cell;
-use std::io::{self, Cursor, Read};
+use std::io::{self, Cursor, Read, Write};
 
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use super::paths::{normalize_path, R_EMPTY, R_NOT_UTF8};
+use super::stream::{read_full, Failure, IoFault, TrackedWriter};
 use super::tree::under_root;
 use super::{
     corrupt, shown, too_large, too_many, unsafe_link, unsafe_path, ArchiveError, ArchiveLimits,
@@ -57,7 +58,8 @@ impl<R: Read> Read for Budget<'_, R> {
     }
 }
 
-type TarStream<'a> = io::Chain<Cursor<[u8; TAR_BLOCK]>, Budget<'a, MultiGzDecoder<&'a [u8]>>>;
+/// The decompressed tar stream: the first block, already read, then the rest.
+type TarStream<'a, R> = io::Chain<Cursor<[u8; TAR_BLOCK]>, Budget<'a, MultiGzDecoder<R>>>;
 
 /// Either a verdict on the archive or an I/O error still to be classified.
 enum Fail {
@@ -90,20 +92,6 @@ fn tar_fail(fail: Fail, exceeded: &Cell<bool>, limits: &ArchiveLimits) -> Archiv
         Fail::Archive(e) => e,
         Fail::Io(e) => tar_io_error(e, exceeded, limits),
     }
-}
-
-/// Reads until `buf` is full or the stream ends; returns the bytes read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// Whether a 512-byte block is a tar header (valid checksum) or an end-of-archive block.
@@ -140,17 +128,17 @@ fn is_tar_header(block: &[u8; TAR_BLOCK]) -> bool {
 }
 
 /// Opens the decompressed stream, checking that it starts like a tar.
-fn open_tar<'a>(
-    bytes: &'a [u8],
+fn open_tar<'a, R: Read>(
+    input: R,
     limits: &ArchiveLimits,
     exceeded: &'a Cell<bool>,
-) -> Result<tar::Archive<TarStream<'a>>, ArchiveError> {
+) -> Result<tar::Archive<TarStream<'a, R>>, ArchiveError> {
     let cap = limits
         .max_unpacked_bytes
         .saturating_add(limits.max_entries.saturating_mul(TAR_OVERHEAD_PER_ENTRY))
         .saturating_add(TAR_OVERHEAD_BASE);
     let mut stream = Budget {
-        inner: MultiGzDecoder::new(bytes),
+        inner: MultiGzDecoder::new(input),
         left: cap,
         exceeded,
     };
@@ -162,9 +150,16 @@ fn open_tar<'a>(
     Ok(tar::Archive::new(Cursor::new(first).chain(stream)))
 }
 
-pub(super) fn scan_tar(bytes: &[u8], limits: &ArchiveLimits) -> Result<Vec<Record>, ArchiveError> {
+/// Reads and checks every entry of a `.tar.gz` read from `input`, streaming.
+pub(super) fn scan_tar(input: impl Read, limits: &ArchiveLimits) -> Result<Vec<Record>, Failure> {
+    let fault = IoFault::default();
+    let result = scan_tracked(fault.track(input), limits);
+    fault.verdict(result)
+}
+
+fn scan_tracked<R: Read>(input: R, limits: &ArchiveLimits) -> Result<Vec<Record>, ArchiveError> {
     let exceeded = Cell::new(false);
-    let mut archive = open_tar(bytes, limits, &exceeded)?;
+    let mut archive = open_tar(input, limits, &exceeded)?;
     let mut records = Vec::new();
     let mut total = 0u64;
     let entries = archive
@@ -364,15 +359,37 @@ fn tar_record<R: Read>(
     Ok(Record { path, kind, mode })
 }
 
-pub(super) fn rebuild_tar(
-    bytes: &[u8],
+/// Writes the `.tar.gz` read from `input` (whose entries are `records`) to
+/// `out` again: only what is under `root` (all of it for `None`), each mode
+/// reduced to its permission bits, owners and the root's own entry dropped.
+pub(super) fn rebuild_tar<W: Write>(
+    input: impl Read,
     records: &[Record],
-    root: &str,
+    root: Option<&str>,
     limits: &ArchiveLimits,
-) -> Result<Vec<u8>, ArchiveError> {
+    out: W,
+) -> Result<W, Failure> {
+    let fault = IoFault::default();
+    let result = rebuild_tracked(
+        fault.track(input),
+        records,
+        root,
+        limits,
+        fault.track_writer(out),
+    );
+    fault.verdict(result).map(TrackedWriter::into_inner)
+}
+
+fn rebuild_tracked<R: Read, W: Write>(
+    input: R,
+    records: &[Record],
+    root: Option<&str>,
+    limits: &ArchiveLimits,
+    out: W,
+) -> Result<W, ArchiveError> {
     let exceeded = Cell::new(false);
-    let mut archive = open_tar(bytes, limits, &exceeded)?;
-    let mut out = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
+    let mut archive = open_tar(input, limits, &exceeded)?;
+    let mut out = tar::Builder::new(GzEncoder::new(out, Compression::default()));
     let mut records = records.iter();
     let mut copy = || -> io::Result<()> {
         for entry in archive.entries()? {
@@ -380,11 +397,11 @@ pub(super) fn rebuild_tar(
             let record = records
                 .next()
                 .ok_or_else(|| io::Error::other("the archive changed while reading it"))?;
-            let Some(path) = under_root(&record.path, Some(root)) else {
+            let Some(path) = under_root(&record.path, root) else {
                 continue;
             };
             let mut header = tar::Header::new_gnu();
-            header.set_mode(record.mode);
+            header.set_mode(record.kept_mode());
             header.set_mtime(entry.header().mtime().unwrap_or(0));
             header.set_uid(0);
             header.set_gid(0);
@@ -404,7 +421,7 @@ pub(super) fn rebuild_tar(
                     out.append_link(&mut header, path, target)?;
                 }
                 Kind::HardLink(target) => {
-                    let target = under_root(target, Some(root))
+                    let target = under_root(target, root)
                         .ok_or_else(|| io::Error::other("hard link target outside the root"))?;
                     header.set_entry_type(tar::EntryType::Link);
                     out.append_link(&mut header, path, target)?;
@@ -418,9 +435,7 @@ pub(super) fn rebuild_tar(
         return Err(if exceeded.get() {
             too_large(limits)
         } else {
-            corrupt(format!(
-                "cannot rebuild the archive without its top directory ({e})"
-            ))
+            corrupt(format!("cannot rebuild the archive ({e})"))
         });
     }
     out.into_inner()
@@ -430,7 +445,6 @@ pub(super) fn rebuild_tar(
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
     use std::time::{Duration, Instant};
 
     use bytes::Bytes;
@@ -695,6 +709,86 @@ mod tests {
         assert_eq!(files.len(), 2);
         assert_eq!(find(&files, "main.tf").2, MAIN_TF);
         assert_eq!(find(&files, "sub/x.tf").2, b"x");
+    }
+
+    /// A module whose entries carry setuid, setgid and sticky bits, under `top`.
+    fn special_bits_targz(top: &str) -> Bytes {
+        let run = b"#!/bin/sh\n";
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, kind, data: &[u8], mode| {
+            let name = format!("{top}{name}");
+            let h = tar_header(&name, kind, data.len() as u64, "", mode);
+            b.append(&h, data).unwrap();
+        };
+        add("main.tf", b'0', MAIN_TF, 0o644);
+        add("run.sh", b'0', run, 0o4755);
+        add("shared/", b'5', b"", 0o2755);
+        add("tmp/", b'5', b"", 0o1777);
+        add("shared/x.tf", b'0', b"x", 0o6640);
+        Bytes::from(gz(&b.into_inner().unwrap()))
+    }
+
+    #[track_caller]
+    fn assert_plain_modes(files: &Unpacked) {
+        let names: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(
+            names,
+            ["main.tf", "run.sh", "shared/", "tmp/", "shared/x.tf"]
+        );
+        assert_eq!(find(files, "main.tf").3, 0o644);
+        assert_eq!(find(files, "run.sh").3, 0o755, "setuid cleared, exec kept");
+        assert_eq!(find(files, "run.sh").2, b"#!/bin/sh\n");
+        assert_eq!(find(files, "shared/").3, 0o755, "setgid cleared");
+        assert_eq!(find(files, "shared/").1, b'5');
+        assert_eq!(find(files, "tmp/").3, 0o777, "sticky cleared");
+        assert_eq!(find(files, "shared/x.tf").3, 0o640);
+        assert_eq!(find(files, "shared/x.tf").2, b"x");
+    }
+
+    #[test]
+    fn setuid_setgid_and_sticky_bits_are_cleared_in_targz() {
+        let bytes = special_bits_targz("");
+        let archive = check(bytes.clone()).unwrap();
+        assert_ne!(archive.to_bytes().unwrap(), bytes, "rebuilt");
+        assert_eq!(archive.info().format, ArchiveFormat::TarGz);
+        assert_plain_modes(&untar(&archive.to_bytes().unwrap()));
+        assert_unchanged(archive.to_bytes().unwrap());
+        // Flattening keeps only the permission bits too.
+        let archive = check(special_bits_targz("./mod/")).unwrap();
+        assert_plain_modes(&untar(&archive.to_bytes().unwrap()));
+        assert_unchanged(archive.to_bytes().unwrap());
+    }
+
+    #[test]
+    fn sticky_archive_root_entry_is_dropped() {
+        // `./` would chmod the directory Terraform unpacks into.
+        let mut b = tar::Builder::new(Vec::new());
+        b.append(&tar_header("./", b'5', 0, "", 0o1777), &[][..])
+            .unwrap();
+        append(&mut b, E::File("./main.tf", MAIN_TF));
+        append(&mut b, E::Exec("./run.sh", b"#!/bin/sh"));
+        let bytes = Bytes::from(gz(&b.into_inner().unwrap()));
+        let archive = check(bytes.clone()).unwrap();
+        assert_ne!(archive.to_bytes().unwrap(), bytes);
+        let files = untar(&archive.to_bytes().unwrap());
+        let names: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(names, ["main.tf", "run.sh"]);
+        assert_eq!(find(&files, "run.sh").3, 0o755);
+    }
+
+    #[test]
+    fn permission_bits_alone_keep_the_upload() {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, kind, mode) in [
+            ("./", b'5', 0o777),
+            ("main.tf", b'0', 0o777),
+            ("d/", b'5', 0o700),
+            ("d/x", b'0', 0),
+        ] {
+            b.append(&tar_header(name, kind, 0, "", mode), &[][..])
+                .unwrap();
+        }
+        assert_unchanged(Bytes::from(gz(&b.into_inner().unwrap())));
     }
 
     #[test]

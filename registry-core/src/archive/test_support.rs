@@ -11,7 +11,7 @@ use flate2::Compression;
 use zip::write::SimpleFileOptions;
 use zip::{ZipArchive, ZipWriter};
 
-use super::{validate_archive, ArchiveError, ArchiveLimits};
+use super::{validate_archive, validate_archive_file, ArchiveError, ArchiveLimits};
 use crate::storage::Archive;
 
 // -- builders ----------------------------------------------------------
@@ -241,8 +241,38 @@ pub(super) fn find<'a>(unpacked: &'a Unpacked, path: &str) -> &'a (String, u8, V
 
 // -- helpers ---------------------------------------------------------------
 
+/// `validate_archive` with the default limits, checked against `validate_archive_file`.
+#[track_caller]
 pub(super) fn check(bytes: Bytes) -> Result<Archive, ArchiveError> {
-    validate_archive(bytes, &ArchiveLimits::default())
+    check_with(bytes, &ArchiveLimits::default())
+}
+
+/// Validates `bytes` both in memory and from a spooled file, asserts that both
+/// give the same outcome (the same archive by format, SHA-256 and size, or the
+/// same error), and returns the in-memory one.
+#[track_caller]
+pub(super) fn check_with(bytes: Bytes, limits: &ArchiveLimits) -> Result<Archive, ArchiveError> {
+    let in_memory = validate_archive(bytes.clone(), limits);
+    let from_file = validate_file(&bytes, limits);
+    assert_eq!(from_file, in_memory, "from a file and in memory");
+    if let Ok(archive) = &from_file {
+        assert!(archive.file_path().is_some(), "{archive:?} is file-backed");
+    }
+    in_memory
+}
+
+/// A temporary file holding `bytes`, in `dir`, as an upload is spooled.
+pub(super) fn spooled(bytes: &[u8], dir: &std::path::Path) -> tempfile::TempPath {
+    let mut file = tempfile::NamedTempFile::new_in(dir).unwrap();
+    file.write_all(bytes).unwrap();
+    file.into_temp_path()
+}
+
+/// `validate_archive_file` on `bytes` written to a temporary file; the I/O
+/// must succeed.
+pub(super) fn validate_file(bytes: &[u8], limits: &ArchiveLimits) -> Result<Archive, ArchiveError> {
+    let dir = std::env::temp_dir();
+    validate_archive_file(spooled(bytes, &dir), limits, &dir).expect("no I/O error")
 }
 
 pub(super) fn assert_unchanged(bytes: Bytes) {

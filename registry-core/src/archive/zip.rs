@@ -5,13 +5,14 @@
 //! Go's `archive/zip` does, and must agree with what the `zip` crate reads;
 //! every entry's data is then decompressed and counted.
 
-use std::io::{self, Cursor, Read};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 
 use zip::result::ZipError;
 use zip::write::SimpleFileOptions;
 use zip::{ZipArchive, ZipWriter};
 
 use super::paths::{normalize_path, MAX_PATH_LEN, R_EMPTY, R_LINK_TOO_LONG, R_NOT_UTF8};
+use super::stream::{read_full, Failure, IoFault, TrackedWriter};
 use super::tree::under_root;
 use super::{
     corrupt, shown, too_large, too_many, unsafe_link, unsafe_path, ArchiveError, ArchiveLimits,
@@ -19,6 +20,15 @@ use super::{
 };
 
 const R_UNICODE_NAME: &str = "its Info-ZIP Unicode path field names a different file than its header; re-create the zip with UTF-8 file names";
+
+/// Length of the end of central directory record, without its comment.
+const EOCD_LEN: u64 = 22;
+/// Length of the zip64 end of central directory locator.
+const LOCATOR_LEN: u64 = 20;
+/// Length of the zip64 end of central directory record, up to its last field read.
+const ZIP64_RECORD_LEN: u64 = 56;
+/// Length of a central directory header, without its name, extra field and comment.
+const CENTRAL_HEADER_LEN: usize = 46;
 
 /// Where the central directory is, per the end-of-central-directory records.
 #[derive(Debug)]
@@ -30,83 +40,124 @@ struct ZipLayout {
 
 /// One central directory header, read from the raw bytes (as Go's reader does).
 #[derive(Debug)]
-struct CentralHeader<'a> {
+struct CentralHeader {
     offset: u64,
-    name: &'a [u8],
+    name: Vec<u8>,
     creator: u8,
     flags: u16,
     external: u32,
 }
 
-fn le(b: &[u8], at: usize, len: usize) -> Result<u64, ArchiveError> {
-    let field = at
-        .checked_add(len)
-        .and_then(|end| b.get(at..end))
-        .ok_or_else(|| corrupt("a zip record is truncated"))?;
-    Ok(field
-        .iter()
-        .rev()
-        .fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+/// The archive's bytes from offset `start` on, as far as a record needs them
+/// or to the end of the archive: a field beyond them is beyond the archive.
+struct Span<B> {
+    start: u64,
+    bytes: B,
+}
+
+impl Span<Vec<u8>> {
+    /// Up to `len` bytes at `start`.
+    fn read(r: &mut (impl Read + Seek), start: u64, len: u64) -> Result<Self, ArchiveError> {
+        r.seek(SeekFrom::Start(start)).map_err(read_error)?;
+        let mut bytes = Vec::new();
+        r.by_ref()
+            .take(len)
+            .read_to_end(&mut bytes)
+            .map_err(read_error)?;
+        Ok(Self { start, bytes })
+    }
+}
+
+impl<B: AsRef<[u8]>> Span<B> {
+    fn get(&self, at: u64, len: u64) -> Option<&[u8]> {
+        let from = usize::try_from(at.checked_sub(self.start)?).ok()?;
+        let to = from.checked_add(usize::try_from(len).ok()?)?;
+        self.bytes.as_ref().get(from..to)
+    }
+
+    /// The little-endian field of `len` bytes at offset `at`.
+    fn le(&self, at: u64, len: u64) -> Result<u64, ArchiveError> {
+        let field = self
+            .get(at, len)
+            .ok_or_else(|| corrupt("a zip record is truncated"))?;
+        Ok(field
+            .iter()
+            .rev()
+            .fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+    }
+
+    /// Whether the record at `at` starts with `signature`.
+    fn has(&self, at: u64, signature: &[u8]) -> bool {
+        self.get(at, signature.len() as u64) == Some(signature)
+    }
+}
+
+fn read_error(e: io::Error) -> ArchiveError {
+    corrupt(format!("cannot read the zip ({e})"))
 }
 
 fn to_usize(v: u64) -> Result<usize, ArchiveError> {
     usize::try_from(v).map_err(|_| corrupt("a zip offset is out of range"))
 }
 
-fn zip_layout(b: &[u8]) -> Result<ZipLayout, ArchiveError> {
-    const EOCD_LEN: usize = 22;
-    let last = b
-        .len()
+fn zip_layout(r: &mut (impl Read + Seek)) -> Result<ZipLayout, ArchiveError> {
+    let len = r.seek(SeekFrom::End(0)).map_err(read_error)?;
+    let last = len
         .checked_sub(EOCD_LEN)
         .ok_or_else(|| corrupt("it is too short to be a zip file"))?;
-    let lowest = last.saturating_sub(usize::from(u16::MAX));
+    let lowest = last.saturating_sub(u64::from(u16::MAX));
+    // Every place the end record can be, and a zip64 locator before it.
+    let tail_start = lowest.saturating_sub(LOCATOR_LEN);
+    let b = Span::read(r, tail_start, len - tail_start)?;
     // The last signature, as Go and the zip crate both look for.
     let pos = (lowest..=last)
         .rev()
-        .find(|&i| b[i..].starts_with(b"PK\x05\x06"))
+        .find(|&i| b.has(i, b"PK\x05\x06"))
         .ok_or_else(|| corrupt("the zip's end of central directory record is missing"))?;
-    if pos + EOCD_LEN + to_usize(le(b, pos + 20, 2)?)? != b.len() {
+    if pos + EOCD_LEN + b.le(pos + 20, 2)? != len {
         return Err(corrupt("there is data after the end of the zip archive"));
     }
-    let disk = le(b, pos + 4, 2)?;
-    let cd_disk = le(b, pos + 6, 2)?;
-    let disk_entries = le(b, pos + 8, 2)?;
-    let mut entries = le(b, pos + 10, 2)?;
-    let mut cd_size = le(b, pos + 12, 4)?;
-    let mut cd_offset = le(b, pos + 16, 4)?;
+    let disk = b.le(pos + 4, 2)?;
+    let cd_disk = b.le(pos + 6, 2)?;
+    let disk_entries = b.le(pos + 8, 2)?;
+    let mut entries = b.le(pos + 10, 2)?;
+    let mut cd_size = b.le(pos + 12, 4)?;
+    let mut cd_offset = b.le(pos + 16, 4)?;
     if disk != 0 || cd_disk != 0 || disk_entries != entries {
         return Err(ArchiveError::Unsupported("a multi-disk zip".to_owned()));
     }
-    let mut cd_end = pos as u64;
+    let mut cd_end = pos;
     let locator = pos
-        .checked_sub(20)
-        .filter(|&at| b[at..].starts_with(b"PK\x06\x07"));
+        .checked_sub(LOCATOR_LEN)
+        .filter(|&at| b.has(at, b"PK\x06\x07"));
     if let Some(at) = locator {
-        if le(b, at + 4, 4)? != 0 || le(b, at + 16, 4)? > 1 {
+        if b.le(at + 4, 4)? != 0 || b.le(at + 16, 4)? > 1 {
             return Err(ArchiveError::Unsupported("a multi-disk zip".to_owned()));
         }
         let malformed = || corrupt("the zip64 end record is malformed");
         // Before the locator, so the offsets below cannot overflow.
-        let record = usize::try_from(le(b, at + 8, 8)?)
-            .ok()
-            .filter(|&record| record < at)
-            .ok_or_else(malformed)?;
-        let record_end = le(b, record + 4, 8)?
-            .checked_add(record as u64 + 12)
-            .ok_or_else(malformed)?;
-        if !b[record..].starts_with(b"PK\x06\x06") || record_end != at as u64 {
+        let record = b.le(at + 8, 8)?;
+        if record >= at {
             return Err(malformed());
         }
-        if le(b, record + 16, 4)? != 0
-            || le(b, record + 20, 4)? != 0
-            || le(b, record + 24, 8)? != le(b, record + 32, 8)?
+        let z = Span::read(r, record, ZIP64_RECORD_LEN)?;
+        let record_end = z
+            .le(record + 4, 8)?
+            .checked_add(record + 12)
+            .ok_or_else(malformed)?;
+        if !z.has(record, b"PK\x06\x06") || record_end != at {
+            return Err(malformed());
+        }
+        if z.le(record + 16, 4)? != 0
+            || z.le(record + 20, 4)? != 0
+            || z.le(record + 24, 8)? != z.le(record + 32, 8)?
         {
             return Err(ArchiveError::Unsupported("a multi-disk zip".to_owned()));
         }
         let zip64 = (
-            le(b, record + 32, 8)?,
-            le(b, record + 40, 8)?,
-            le(b, record + 48, 8)?,
+            z.le(record + 32, 8)?,
+            z.le(record + 40, 8)?,
+            z.le(record + 48, 8)?,
         );
         if entries == 0xFFFF || cd_offset == 0xFFFF_FFFF {
             // Saturated: every reader takes the zip64 values.
@@ -117,7 +168,7 @@ fn zip_layout(b: &[u8]) -> Result<ZipLayout, ArchiveError> {
                 "the zip's zip64 end record disagrees with its end record",
             ));
         }
-        cd_end = record as u64;
+        cd_end = record;
     }
     if cd_offset.checked_add(cd_size) != Some(cd_end) {
         return Err(corrupt(
@@ -131,25 +182,67 @@ fn zip_layout(b: &[u8]) -> Result<ZipLayout, ArchiveError> {
     })
 }
 
-fn central_header(b: &[u8], offset: u64) -> Result<(CentralHeader<'_>, u64), ArchiveError> {
-    let at = to_usize(offset)?;
-    if !b.get(at..).is_some_and(|h| h.starts_with(b"PK\x01\x02")) {
+/// Reads the central directory headers the end records announce, in order.
+fn central_headers(
+    r: &mut (impl Read + Seek),
+    layout: &ZipLayout,
+) -> Result<Vec<CentralHeader>, ArchiveError> {
+    r.seek(SeekFrom::Start(layout.cd_offset))
+        .map_err(read_error)?;
+    let mut r = BufReader::new(r);
+    let mut headers = Vec::with_capacity(to_usize(layout.entries)?);
+    let mut at = layout.cd_offset;
+    for _ in 0..layout.entries {
+        let (header, len) = central_header(&mut r, at)?;
+        headers.push(header);
+        at += len;
+    }
+    if at != layout.cd_end {
+        return Err(corrupt(
+            "the zip's central directory does not match its entry count",
+        ));
+    }
+    Ok(headers)
+}
+
+/// The central directory header at `offset`, where `r` is; leaves `r` after
+/// it, or at the end of the archive.
+fn central_header(r: &mut impl Read, offset: u64) -> Result<(CentralHeader, u64), ArchiveError> {
+    let mut fixed = [0u8; CENTRAL_HEADER_LEN];
+    let n = read_full(r, &mut fixed).map_err(read_error)?;
+    let b = Span {
+        start: offset,
+        bytes: &fixed[..n],
+    };
+    if !b.has(offset, b"PK\x01\x02") {
         return Err(corrupt("a zip central directory header is missing"));
     }
-    let name_len = to_usize(le(b, at + 28, 2)?)?;
-    let extra_len = le(b, at + 30, 2)?;
-    let comment_len = le(b, at + 32, 2)?;
-    let name = b
-        .get(at + 46..at + 46 + name_len)
-        .ok_or_else(|| corrupt("a zip record is truncated"))?;
+    let truncated = || corrupt("a zip record is truncated");
+    if n < CENTRAL_HEADER_LEN {
+        return Err(truncated());
+    }
+    let name_len = b.le(offset + 28, 2)?;
+    let extra_len = b.le(offset + 30, 2)?;
+    let comment_len = b.le(offset + 32, 2)?;
+    let mut name = Vec::new();
+    r.by_ref()
+        .take(name_len)
+        .read_to_end(&mut name)
+        .map_err(read_error)?;
+    if name.len() as u64 != name_len {
+        return Err(truncated());
+    }
+    // The extra field and comment are not read; past the end, the next
+    // header is missing.
+    io::copy(&mut r.take(extra_len + comment_len), &mut io::sink()).map_err(read_error)?;
     let header = CentralHeader {
         offset,
         name,
-        creator: u8::try_from(le(b, at + 5, 1)?).unwrap_or(u8::MAX),
-        flags: u16::try_from(le(b, at + 8, 2)?).unwrap_or(u16::MAX),
-        external: u32::try_from(le(b, at + 38, 4)?).unwrap_or(u32::MAX),
+        creator: u8::try_from(b.le(offset + 5, 1)?).unwrap_or(u8::MAX),
+        flags: u16::try_from(b.le(offset + 8, 2)?).unwrap_or(u16::MAX),
+        external: u32::try_from(b.le(offset + 38, 4)?).unwrap_or(u32::MAX),
     };
-    let len = 46 + name_len as u64 + extra_len + comment_len;
+    let len = CENTRAL_HEADER_LEN as u64 + name_len + extra_len + comment_len;
     Ok((header, len))
 }
 
@@ -167,7 +260,7 @@ enum ZipKind {
 }
 
 /// The entry's type as Go's `archive/zip` derives it.
-fn zip_kind(header: &CentralHeader<'_>, name: &str) -> Result<ZipKind, &'static str> {
+fn zip_kind(header: &CentralHeader, name: &str) -> Result<ZipKind, &'static str> {
     const UNIX: u8 = 3;
     const MACOSX: u8 = 19;
     let unix_mode = matches!(header.creator, UNIX | MACOSX).then_some(header.external >> 16);
@@ -187,8 +280,21 @@ fn zip_kind(header: &CentralHeader<'_>, name: &str) -> Result<ZipKind, &'static 
     }
 }
 
-pub(super) fn scan_zip(bytes: &[u8], limits: &ArchiveLimits) -> Result<Vec<Record>, ArchiveError> {
-    let layout = zip_layout(bytes)?;
+/// Reads and checks every entry of a `.zip` read from `input`, entry by entry.
+pub(super) fn scan_zip(
+    input: impl Read + Seek,
+    limits: &ArchiveLimits,
+) -> Result<Vec<Record>, Failure> {
+    let fault = IoFault::default();
+    let result = scan_tracked(fault.track(input), limits);
+    fault.verdict(result)
+}
+
+fn scan_tracked(
+    mut input: impl Read + Seek,
+    limits: &ArchiveLimits,
+) -> Result<Vec<Record>, ArchiveError> {
+    let layout = zip_layout(&mut input)?;
     if layout.entries > limits.max_entries {
         return Err(too_many(limits));
     }
@@ -198,20 +304,9 @@ pub(super) fn scan_zip(bytes: &[u8], limits: &ArchiveLimits) -> Result<Vec<Recor
             "the zip's entry count does not fit its central directory",
         ));
     }
-    let mut headers = Vec::with_capacity(to_usize(layout.entries)?);
-    let mut at = layout.cd_offset;
-    for _ in 0..layout.entries {
-        let (header, len) = central_header(bytes, at)?;
-        headers.push(header);
-        at += len;
-    }
-    if at != layout.cd_end {
-        return Err(corrupt(
-            "the zip's central directory does not match its entry count",
-        ));
-    }
+    let headers = central_headers(&mut input, &layout)?;
 
-    let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(zip_error)?;
+    let mut zip = ZipArchive::new(input).map_err(zip_error)?;
     if zip.offset() != 0
         || zip.central_directory_start() != layout.cd_offset
         || zip.len() as u64 != layout.entries
@@ -224,8 +319,8 @@ pub(super) fn scan_zip(bytes: &[u8], limits: &ArchiveLimits) -> Result<Vec<Recor
     let mut records = Vec::with_capacity(headers.len());
     let mut total = 0u64;
     for (index, header) in headers.iter().enumerate() {
-        let raw = std::str::from_utf8(header.name)
-            .map_err(|_| unsafe_path(&String::from_utf8_lossy(header.name), R_NOT_UTF8))?;
+        let raw = std::str::from_utf8(&header.name)
+            .map_err(|_| unsafe_path(&String::from_utf8_lossy(&header.name), R_NOT_UTF8))?;
         let path = normalize_path(raw).map_err(|reason| unsafe_path(raw, reason))?;
         let kind = zip_kind(header, raw).map_err(|kind| ArchiveError::UnsupportedEntry {
             path: shown(raw),
@@ -317,28 +412,42 @@ pub(super) fn scan_zip(bytes: &[u8], limits: &ArchiveLimits) -> Result<Vec<Recor
     Ok(records)
 }
 
-pub(super) fn rebuild_zip(
-    bytes: &[u8],
+/// Writes the `.zip` read from `input` (whose entries are `records`) to `out`
+/// again: only what is under `root` (all of it for `None`), each mode reduced
+/// to its permission bits, the root's own entry dropped. File data is copied
+/// compressed, as it is.
+pub(super) fn rebuild_zip<W: Write + Seek>(
+    input: impl Read + Seek,
     records: &[Record],
-    root: &str,
-) -> Result<Vec<u8>, ArchiveError> {
-    let rebuild_error = |e: ZipError| {
-        corrupt(format!(
-            "cannot rebuild the archive without its top directory ({e})"
-        ))
-    };
-    let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(zip_error)?;
-    let mut out = ZipWriter::new(Cursor::new(Vec::new()));
+    root: Option<&str>,
+    out: W,
+) -> Result<W, Failure> {
+    let fault = IoFault::default();
+    let result = rebuild_tracked(fault.track(input), records, root, fault.track_writer(out));
+    fault.verdict(result).map(TrackedWriter::into_inner)
+}
+
+fn rebuild_tracked<W: Write + Seek>(
+    input: impl Read + Seek,
+    records: &[Record],
+    root: Option<&str>,
+    out: W,
+) -> Result<W, ArchiveError> {
+    let rebuild_error = |e: ZipError| corrupt(format!("cannot rebuild the archive ({e})"));
+    let mut zip = ZipArchive::new(input).map_err(zip_error)?;
+    let mut out = ZipWriter::new(out);
     for (index, record) in records.iter().enumerate() {
-        let Some(path) = under_root(&record.path, Some(root)) else {
+        let Some(path) = under_root(&record.path, root) else {
             continue;
         };
         let file = zip.by_index_raw(index).map_err(zip_error)?;
+        // The zip writer keeps only the permission bits (`0o777`) of a mode.
         let options = SimpleFileOptions::default()
             .last_modified_time(file.last_modified().unwrap_or_default())
-            .unix_permissions(record.mode);
+            .unix_permissions(record.kept_mode());
         match &record.kind {
-            // Copies the compressed data as is; keeps the permission bits.
+            // Copies the compressed data as is, with the permission bits the
+            // zip crate reads from the entry.
             Kind::File => out.raw_copy_file_rename(file, path),
             Kind::Dir => out.add_directory(path, options),
             Kind::Symlink(target) => out.add_symlink(path, target, options),
@@ -346,12 +455,12 @@ pub(super) fn rebuild_zip(
         }
         .map_err(rebuild_error)?;
     }
-    out.finish().map(Cursor::into_inner).map_err(rebuild_error)
+    out.finish().map_err(rebuild_error)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
+    use std::io::Cursor;
     use std::time::{Duration, Instant};
 
     use bytes::Bytes;
@@ -538,6 +647,83 @@ mod tests {
         file.creator = 0;
         file.external = 0x20;
         assert_unchanged(Bytes::from(raw_zip(&[file, dir])));
+    }
+
+    /// A module whose entries carry setuid, setgid and sticky bits, under `top`.
+    fn special_bits_zip(top: &str) -> Bytes {
+        let names: Vec<String> = ["main.tf", "run.sh", "shared/", "tmp/", "shared/x.tf"]
+            .iter()
+            .map(|n| format!("{top}{n}"))
+            .collect();
+        let mut entries = vec![
+            RawZip::file(&names[0], MAIN_TF),
+            RawZip::file(&names[1], b"#!/bin/sh\n"),
+            RawZip::file(&names[2], b""),
+            RawZip::file(&names[3], b""),
+            RawZip::file(&names[4], b"x"),
+        ];
+        for (entry, mode) in entries[1..]
+            .iter_mut()
+            .zip([0o104_755, 0o042_755, 0o041_777, 0o106_640])
+        {
+            entry.external = mode << 16;
+        }
+        Bytes::from(raw_zip(&entries))
+    }
+
+    #[track_caller]
+    fn assert_plain_modes(files: &Unpacked) {
+        let names: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(
+            names,
+            ["main.tf", "run.sh", "shared/", "tmp/", "shared/x.tf"]
+        );
+        assert_eq!(find(files, "main.tf").3 & 0o7777, 0o644);
+        assert_eq!(
+            find(files, "run.sh").3 & 0o7777,
+            0o755,
+            "setuid cleared, exec kept"
+        );
+        assert_eq!(find(files, "run.sh").2, b"#!/bin/sh\n");
+        assert_eq!(find(files, "shared/").3 & 0o7777, 0o755, "setgid cleared");
+        assert_eq!(find(files, "shared/").1, b'd');
+        assert_eq!(find(files, "tmp/").3 & 0o7777, 0o777, "sticky cleared");
+        assert_eq!(find(files, "shared/x.tf").3 & 0o7777, 0o640);
+        assert_eq!(find(files, "shared/x.tf").2, b"x");
+    }
+
+    #[test]
+    fn setuid_setgid_and_sticky_bits_are_cleared_in_zip() {
+        let bytes = special_bits_zip("");
+        let archive = check(bytes.clone()).unwrap();
+        assert_ne!(archive.to_bytes().unwrap(), bytes, "rebuilt");
+        assert_eq!(archive.info().format, ArchiveFormat::Zip);
+        assert_plain_modes(&unzip(&archive.to_bytes().unwrap()));
+        assert_unchanged(archive.to_bytes().unwrap());
+        // Flattening keeps only the permission bits too.
+        let archive = check(special_bits_zip("mod/")).unwrap();
+        assert_plain_modes(&unzip(&archive.to_bytes().unwrap()));
+        assert_unchanged(archive.to_bytes().unwrap());
+    }
+
+    #[test]
+    fn zip_mode_bits_are_read_only_from_unix_creators() {
+        // A DOS creator's external attributes hold no unix mode.
+        let mut file = RawZip::file("main.tf", MAIN_TF);
+        file.creator = 0;
+        file.external = 0o104_755 << 16 | 0x20;
+        assert_unchanged(Bytes::from(raw_zip(&[file])));
+        // macOS (creator 19) stores one, as Go reads it.
+        let mut file = RawZip::file("main.tf", MAIN_TF);
+        file.creator = 19;
+        file.external = 0o104_644 << 16;
+        let bytes = Bytes::from(raw_zip(&[file]));
+        let archive = check(bytes.clone()).unwrap();
+        assert_ne!(archive.to_bytes().unwrap(), bytes);
+        assert_eq!(
+            find(&unzip(&archive.to_bytes().unwrap()), "main.tf").3 & 0o7777,
+            0o644
+        );
     }
 
     #[test]

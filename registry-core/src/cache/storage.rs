@@ -135,11 +135,9 @@ impl Storage for CachedStorage {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
     use super::*;
     use crate::memory::InMemoryStorage;
-    use crate::storage::MockStorage;
+    use crate::testing::{CountingStorage, FailingStorage, StorageCall};
     use crate::ArchiveFormat;
 
     const TTL: Duration = Duration::from_secs(60);
@@ -170,29 +168,22 @@ mod tests {
 
     #[tokio::test]
     async fn reads_are_served_from_memory_until_the_ttl() {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let mut inner = MockStorage::new();
-        let counted = calls.clone();
-        inner.expect_list_versions().returning(move |_| {
-            counted.fetch_add(1, Ordering::SeqCst);
-            Ok(vec![v("1.0.0")])
-        });
-        let cached = CachedStorage::new(Arc::new(inner), TTL);
+        let inner = Arc::new(CountingStorage::wrap(InMemoryStorage::new()));
+        inner
+            .inner()
+            .publish(&module(), &v("1.0.0"), &archive())
+            .await
+            .unwrap();
+        let cached = CachedStorage::new(inner.clone(), TTL);
         for _ in 0..10 {
             assert_eq!(cached.list_versions(&module()).await.unwrap(), [v("1.0.0")]);
         }
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(inner.counts().calls(StorageCall::ListVersions), 1);
 
-        let mut inner = MockStorage::new();
-        let counted = calls.clone();
-        inner.expect_list_versions().returning(move |_| {
-            counted.fetch_add(1, Ordering::SeqCst);
-            Ok(vec![])
-        });
-        let uncached = CachedStorage::new(Arc::new(inner), Duration::ZERO);
+        let uncached = CachedStorage::new(inner.clone(), Duration::ZERO);
         uncached.list_versions(&module()).await.unwrap();
         uncached.list_versions(&module()).await.unwrap();
-        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(inner.counts().calls(StorageCall::ListVersions), 3);
     }
 
     #[tokio::test]
@@ -241,22 +232,18 @@ mod tests {
 
     #[tokio::test]
     async fn errors_are_passed_on_and_not_cached() {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let mut inner = MockStorage::new();
-        let counted = calls.clone();
-        inner.expect_list_versions().returning(move |_| {
-            counted.fetch_add(1, Ordering::SeqCst);
-            Err(StorageError::Unavailable {
-                backend: "s3",
-                message: "slow down".into(),
-            })
+        let inner = Arc::new(CountingStorage::wrap(FailingStorage::wrap(
+            InMemoryStorage::new(),
+        )));
+        let faults = inner.inner().faults();
+        faults.fail(StorageCall::ListVersions, || StorageError::Unavailable {
+            backend: "s3",
+            message: "slow down".into(),
         });
-        let counted = calls.clone();
-        inner.expect_locate_archive().returning(move |_, _| {
-            counted.fetch_add(1, Ordering::SeqCst);
-            Err(StorageError::other("s3", "access denied"))
+        faults.fail(StorageCall::LocateArchive, || {
+            StorageError::other("s3", "access denied")
         });
-        let cached = CachedStorage::new(Arc::new(inner), TTL);
+        let cached = CachedStorage::new(inner.clone(), TTL);
         for _ in 0..2 {
             assert!(matches!(
                 cached.list_versions(&module()).await,
@@ -268,6 +255,6 @@ mod tests {
                 .unwrap_err();
             assert_eq!(e.to_string(), "s3 failed: access denied");
         }
-        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        assert_eq!(inner.counts().total(), 4);
     }
 }

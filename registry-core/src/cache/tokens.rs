@@ -88,12 +88,12 @@ impl TokenStore for CachedTokenStore {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::SystemTime;
 
     use super::*;
     use crate::memory::InMemoryTokenStore;
-    use crate::tokens::{MockTokenStore, Tier};
+    use crate::testing::{CountingTokenStore, FailingTokenStore, TokenStoreCall};
+    use crate::tokens::Tier;
 
     const TTL: Duration = Duration::from_secs(60);
 
@@ -134,14 +134,9 @@ mod tests {
 
     #[tokio::test]
     async fn one_backend_read_per_hash_per_ttl() {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let mut inner = MockTokenStore::new();
-        let counted = calls.clone();
-        inner.expect_find_by_hash().returning(move |hash| {
-            counted.fetch_add(1, Ordering::SeqCst);
-            Ok((*hash == TokenHash::of("good")).then(|| record("ci", "good")))
-        });
-        let cached = Arc::new(CachedTokenStore::new(Arc::new(inner), TTL));
+        let inner = Arc::new(CountingTokenStore::wrap(InMemoryTokenStore::new()));
+        inner.inner().create(&record("ci", "good")).await.unwrap();
+        let cached = Arc::new(CachedTokenStore::new(inner.clone(), TTL));
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..100 {
             let cached = cached.clone();
@@ -153,7 +148,7 @@ mod tests {
             found += usize::from(r.unwrap().unwrap().is_some());
         }
         assert_eq!(found, 50);
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(inner.counts().calls(TokenStoreCall::FindByHash), 2);
     }
 
     #[tokio::test]
@@ -170,23 +165,23 @@ mod tests {
 
     #[tokio::test]
     async fn errors_are_passed_on_and_not_cached() {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let mut inner = MockTokenStore::new();
-        let counted = calls.clone();
-        inner.expect_find_by_hash().returning(move |_| {
-            counted.fetch_add(1, Ordering::SeqCst);
-            Err(StorageError::Unavailable {
+        let inner = Arc::new(CountingTokenStore::wrap(FailingTokenStore::wrap(
+            InMemoryTokenStore::new(),
+        )));
+        inner
+            .inner()
+            .faults()
+            .fail(TokenStoreCall::FindByHash, || StorageError::Unavailable {
                 backend: "fs",
                 message: "disk busy".into(),
-            })
-        });
-        let cached = CachedTokenStore::new(Arc::new(inner), TTL);
+            });
+        let cached = CachedTokenStore::new(inner.clone(), TTL);
         for _ in 0..2 {
             assert!(matches!(
                 cached.find_by_hash(&TokenHash::of("x")).await,
                 Err(StorageError::Unavailable { backend: "fs", .. })
             ));
         }
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(inner.counts().calls(TokenStoreCall::FindByHash), 2);
     }
 }

@@ -10,8 +10,12 @@
 //!   module; every symlink resolves (through the others, as a file system
 //!   would) inside the root; hard links name an earlier file; nothing sits
 //!   under a symlink; a `.tf` file is at the root; the limits hold;
+//! - no accepted archive stores a setuid, setgid or sticky bit;
 //! - the accepted archive re-validates to itself, keeps the input's format and
-//!   file contents, and is the input unchanged unless it had one top directory;
+//!   file contents, and is the input unchanged unless it had one top directory
+//!   or such mode bits;
+//! - `validate_archive_file` on the same bytes, spooled to a file, gives the
+//!   same verdict as `validate_archive`;
 //! - an entry path that is unsafe anywhere in the input means refusal;
 //! - generated valid modules are accepted.
 
@@ -21,7 +25,9 @@ use std::io::{Cursor, Read, Write};
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use registry_core::archive::{detect_format, extract_module, validate_archive};
+use registry_core::archive::{
+    detect_format, extract_module, validate_archive, validate_archive_file,
+};
 use registry_core::{Archive, ArchiveFormat, ArchiveLimits};
 
 use super::support::config;
@@ -553,6 +559,8 @@ enum OutKind {
 struct Out {
     path: String,
     kind: OutKind,
+    /// The unix mode as stored (0 where a zip entry has none).
+    mode: u32,
 }
 
 /// Reads an accepted archive back with the `tar` / `zip` crates.
@@ -583,7 +591,8 @@ fn read_back(archive: &Archive) -> Result<Vec<Out>, String> {
                     tar::EntryType::Link => OutKind::Hard(link),
                     other => return Err(format!("{path:?} is a {other:?}")),
                 };
-                out.push(Out { path, kind });
+                let mode = entry.header().mode().map_err(|e| e.to_string())?;
+                out.push(Out { path, kind, mode });
             }
         }
         ArchiveFormat::Zip => {
@@ -602,7 +611,7 @@ fn read_back(archive: &Archive) -> Result<Vec<Out>, String> {
                     0 | 0o100_000 => OutKind::File(data),
                     other => return Err(format!("{path:?} has mode {other:o}")),
                 };
-                out.push(Out { path, kind });
+                out.push(Out { path, kind, mode });
             }
         }
     }
@@ -671,6 +680,7 @@ fn check_accepted(
     for e in &entries {
         let path = normalize(e.path.as_bytes())
             .map_err(|why| TestCaseError::fail(format!("{:?}: {why}", e.path)))?;
+        prop_assert!(e.mode & 0o7000 == 0, "{:?} has mode 0o{:o}", e.path, e.mode);
         prop_assert!(
             !path.is_empty() || matches!(e.kind, OutKind::Dir),
             "{:?}",
@@ -773,6 +783,15 @@ fn has_unsafe_path(model: &Model) -> bool {
         .any(|e| !matches!(e.kind, Kind::Special(b'g')) && normalize(&e.name).is_err())
 }
 
+/// Whether some file's mode has setuid, setgid or sticky bits (then the
+/// archive may be rebuilt without them; the zip crate's writer drops them).
+fn has_special_mode(model: &Model) -> bool {
+    model
+        .entries
+        .iter()
+        .any(|e| matches!(e.kind, Kind::File { mode, .. } if mode & 0o7000 != 0))
+}
+
 fn has_absolute_symlink(model: &Model) -> bool {
     model
         .entries
@@ -831,10 +850,14 @@ fn check_validated(
             let files = check_accepted(&archive, limits)?;
             let prefix = if archive.to_bytes().unwrap() == input {
                 String::new()
+            } else if let Some(top) = single_top(model) {
+                format!("{top}/")
             } else {
-                let top = single_top(model);
-                prop_assert!(top.is_some(), "rebuilt without a single top directory");
-                format!("{}/", top.unwrap())
+                prop_assert!(
+                    has_special_mode(model),
+                    "rebuilt without a single top directory or special mode bits"
+                );
+                String::new()
             };
             check_contents(model, &files, &prefix, format, false)?;
         }
@@ -954,6 +977,57 @@ proptest! {
         if let Ok(archive) = extract_module(bytes, strip, subdir.as_deref(), &limits) {
             check_accepted(&archive, &limits)?;
         }
+    }
+}
+
+/// `validate_archive_file` on `input` spooled to a temporary file agrees with
+/// `validate_archive`: the same archive (format, SHA-256, size) or the same
+/// error, and a file-backed result.
+fn check_file_agrees(input: &Bytes, limits: &ArchiveLimits) -> Result<(), TestCaseError> {
+    let dir = std::env::temp_dir();
+    let mut file = tempfile::NamedTempFile::new_in(&dir).unwrap();
+    file.write_all(input).unwrap();
+    let path = file.into_temp_path();
+    let spooled = path.to_path_buf();
+    let from_file = validate_archive_file(path, limits, &dir)
+        .map_err(|e| TestCaseError::fail(format!("I/O error: {e}")))?;
+    let in_memory = validate_archive(input.clone(), limits);
+    prop_assert_eq!(&from_file, &in_memory);
+    if let Ok(archive) = &from_file {
+        let stored = archive.file_path().map(std::path::Path::to_path_buf);
+        prop_assert!(stored.is_some(), "not file-backed");
+        let kept = archive.to_bytes().unwrap() == input;
+        prop_assert_eq!(
+            kept,
+            stored == Some(spooled.clone()),
+            "kept iff the same file"
+        );
+    }
+    drop(from_file);
+    prop_assert!(!spooled.exists(), "the spooled upload is left behind");
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn file_validation_agrees_with_memory(
+        model in model(),
+        zip in any::<bool>(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+        cut in prop::option::weighted(0.1, any::<prop::sample::Index>()),
+        limits in limits(),
+    ) {
+        let mut bytes = if zip { zip_of(&model).to_vec() } else { targz_of(&model).to_vec() };
+        for (at, byte) in &edits {
+            let i = at.index(bytes.len());
+            bytes[i] = *byte;
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut.index(bytes.len() + 1));
+        }
+        check_file_agrees(&Bytes::from(bytes), &limits)?;
     }
 }
 

@@ -12,179 +12,63 @@
 //! - a valid module published under a valid, arbitrarily percent-encoded
 //!   address goes through the whole lifecycle.
 
-use std::io::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use percent_encoding::{percent_decode_str, percent_encode, AsciiSet, CONTROLS, NON_ALPHANUMERIC};
 use proptest::prelude::*;
-use registry_core::memory::{InMemoryPinStore, InMemoryStorage, InMemoryTokenStore};
-use registry_core::storage::ArchiveLocation;
+use registry_core::memory::InMemoryStorage;
+use registry_core::testing::{
+    ArchiveBuilder, CountingStorage, InMemoryUpstream, StorageCall, TestRegistry,
+    MASTER_TOKEN as MASTER,
+};
 use registry_core::{
-    Archive, ArchiveLimits, FetchedArchive, ModuleAddress, PinStore, ProxyConfig, Registry,
-    RegistryConfig, Sha256Digest, SigningKey, Storage, StorageError, Tier, TokenHash, TokenRecord,
-    TokenStore, Upstream, UpstreamArchives, UpstreamError, Version,
+    ArchiveLimits, FetchedArchive, ModuleAddress, ProxyConfig, Sha256Digest, Tier, Version,
 };
 use serde_json::Value;
 
 use super::support::{block_on, config};
 
-const MASTER: &str = "tfr_master-token-for-property-tests-000000000";
 const UPLOADER: &str = "tfr_uploader-token-for-property-tests-0000000";
 const DOWNLOADER: &str = "tfr_downloader-token-for-property-tests-00000";
-const NOW: u64 = 1_800_000_000;
 
 // -- fixture -----------------------------------------------------------------
 
-/// An in-memory storage that counts the writes that succeeded.
-#[derive(Debug, Default)]
-struct CountingStorage {
-    inner: InMemoryStorage,
-    writes: AtomicUsize,
-}
-
-#[async_trait]
-impl Storage for CountingStorage {
-    async fn publish(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-        archive: &Archive,
-    ) -> Result<(), StorageError> {
-        self.inner.publish(module, version, archive).await?;
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-
-    async fn list_versions(&self, module: &ModuleAddress) -> Result<Vec<Version>, StorageError> {
-        self.inner.list_versions(module).await
-    }
-
-    async fn read_archive(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-    ) -> Result<Archive, StorageError> {
-        self.inner.read_archive(module, version).await
-    }
-
-    async fn locate_archive(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-    ) -> Result<ArchiveLocation, StorageError> {
-        self.inner.locate_archive(module, version).await
-    }
-
-    async fn delete_version(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-    ) -> Result<(), StorageError> {
-        self.inner.delete_version(module, version).await?;
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-}
-
 /// An upstream with one module, `hashicorp/consul/aws`, served as a
 /// repository tarball; everything else is not found.
-#[derive(Debug)]
-struct FakeUpstream;
-
-fn consul() -> ModuleAddress {
-    ModuleAddress::new("hashicorp", "consul", "aws").unwrap()
+fn consul_upstream() -> InMemoryUpstream {
+    let consul = "hashicorp/consul/aws";
+    let tarball = ArchiveBuilder::new()
+        .top_dir("consul-abc")
+        .file("main.tf", "# consul\n")
+        .file("README.md", "readme")
+        .tar_gz();
+    let archive = FetchedArchive::new(tarball, "fake", "git::https://example.invalid/consul")
+        .with_strip_top_dir(true);
+    let mut upstream =
+        InMemoryUpstream::new("fake").with_versions(consul, &["1.0.0", "2.0.0-rc.1"]);
+    for version in ["1.0.0", "2.0.0-rc.1"] {
+        let location = format!("git::https://example.invalid/consul?ref=v{version}");
+        upstream = upstream
+            .with_location(consul, version, &location)
+            .with_archive(consul, version, archive.clone());
+    }
+    upstream
 }
 
-fn upstream_versions() -> Vec<Version> {
-    ["1.0.0", "2.0.0-rc.1"]
-        .iter()
-        .map(|v| v.parse().unwrap())
-        .collect()
-}
-
-#[async_trait]
-impl Upstream for FakeUpstream {
-    async fn list_versions(&self, module: &ModuleAddress) -> Result<Vec<Version>, UpstreamError> {
-        if *module == consul() {
-            Ok(upstream_versions())
-        } else {
-            Err(UpstreamError::NotFound {
-                upstream: "fake".into(),
-            })
-        }
+/// A module archive holding `main.tf`, at the root or under the directory
+/// `top` (in a zip, without an entry of its own).
+fn module_archive(zip: bool, top: Option<&str>, main_tf: &'static [u8]) -> Bytes {
+    match (zip, top) {
+        (true, Some(top)) => ArchiveBuilder::new()
+            .file(&format!("{top}/main.tf"), main_tf)
+            .zip(),
+        (true, None) => ArchiveBuilder::module(main_tf).zip(),
+        (false, Some(top)) => ArchiveBuilder::module(main_tf).top_dir(top).tar_gz(),
+        (false, None) => ArchiveBuilder::module(main_tf).tar_gz(),
     }
-
-    async fn download_location(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-    ) -> Result<String, UpstreamError> {
-        self.list_versions(module)
-            .await?
-            .contains(version)
-            .then(|| format!("git::https://example.invalid/consul?ref=v{version}"))
-            .ok_or(UpstreamError::NotFound {
-                upstream: "fake".into(),
-            })
-    }
-
-    async fn fetch_archive(
-        &self,
-        module: &ModuleAddress,
-        version: &Version,
-    ) -> Result<FetchedArchive, UpstreamError> {
-        self.download_location(module, version).await?;
-        let bytes = targz(&[
-            ("consul-abc/", None),
-            ("consul-abc/main.tf", Some(b"# consul\n")),
-            ("consul-abc/README.md", Some(b"readme")),
-        ]);
-        Ok(
-            FetchedArchive::new(bytes, "fake", "git::https://example.invalid/consul")
-                .with_strip_top_dir(true),
-        )
-    }
-}
-
-/// A `.tar.gz` of `(path, Some(content))` files and `(path/, None)` directories.
-fn targz(entries: &[(&str, Option<&[u8]>)]) -> Bytes {
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, data) in entries {
-        let mut h = tar::Header::new_gnu();
-        h.set_mtime(1_700_000_000);
-        match data {
-            Some(data) => {
-                h.set_mode(0o644);
-                h.set_size(data.len() as u64);
-                b.append_data(&mut h, path, *data).unwrap();
-            }
-            None => {
-                h.set_mode(0o755);
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_size(0);
-                b.append_data(&mut h, path, std::io::empty()).unwrap();
-            }
-        }
-    }
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&b.into_inner().unwrap()).unwrap();
-    Bytes::from(gz.finish().unwrap())
-}
-
-fn zip(files: &[(&str, &[u8])]) -> Bytes {
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (path, data) in files {
-        w.start_file(*path, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        w.write_all(data).unwrap();
-    }
-    Bytes::from(w.finish().unwrap().into_inner())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,10 +84,8 @@ enum Setup {
 }
 
 struct Fixture {
-    registry: Registry,
+    registry: TestRegistry,
     storage: Arc<CountingStorage>,
-    tokens: Arc<InMemoryTokenStore>,
-    pins: Arc<InMemoryPinStore>,
     anonymous_reads: bool,
 }
 
@@ -212,97 +94,54 @@ struct Fixture {
 struct Snapshot {
     storage_writes: usize,
     tokens: Vec<(String, Tier)>,
-    pins: Vec<String>,
+    pins: Vec<(ModuleAddress, Version)>,
 }
 
 impl Fixture {
     fn new(setup: Setup) -> Self {
         let storage = Arc::new(CountingStorage::default());
-        let tokens = Arc::new(InMemoryTokenStore::new());
-        let pins = Arc::new(InMemoryPinStore::new());
-        let mut config = RegistryConfig::new(SigningKey::from_bytes([42u8; 32]).unwrap())
-            .with_master_token_hash(TokenHash::of(MASTER))
-            .with_anonymous_reads(setup == Setup::Anonymous);
+        let mut builder = TestRegistry::builder()
+            .storage(storage.clone())
+            .config(|c| c.with_anonymous_reads(setup == Setup::Anonymous));
         if setup == Setup::Small {
-            config = config
-                .with_max_body_bytes(600)
-                .with_archive_limits(ArchiveLimits::new(300, 3));
+            builder = builder.config(|c| {
+                c.with_max_body_bytes(600)
+                    .with_archive_limits(ArchiveLimits::new(300, 3))
+            });
         }
         if setup == Setup::Proxy {
             let deny = vec!["evil".parse().unwrap()];
-            config = config.with_proxy(
-                ProxyConfig::enabled(vec![], deny).with_archives(UpstreamArchives::ThroughRegistry),
-            );
+            builder = builder
+                .config(|c| c.with_proxy(ProxyConfig::new(vec![], deny)))
+                .upstream(Arc::new(consul_upstream()))
+                .through_registry()
+                .archive_cache(Arc::new(InMemoryStorage::new()));
         }
-        let mut registry = Registry::new(storage.clone(), tokens.clone(), config)
-            .with_clock(Arc::new(|| UNIX_EPOCH + Duration::from_secs(NOW)));
-        if setup == Setup::Proxy {
-            registry = registry
-                .with_upstream(Arc::new(FakeUpstream))
-                .with_pin_store(pins.clone())
-                .with_archive_cache(Arc::new(InMemoryStorage::new()));
-        }
+        let registry = builder.build();
         block_on(async {
-            for (name, tier, token) in [
-                ("up", Tier::Uploader, UPLOADER),
-                ("down", Tier::Downloader, DOWNLOADER),
-            ] {
-                tokens
-                    .create(&TokenRecord {
-                        name: name.into(),
-                        tier,
-                        hash: TokenHash::of(token),
-                        created_at: SystemTime::UNIX_EPOCH,
-                    })
-                    .await
-                    .unwrap();
-            }
-            let seed = ModuleAddress::new("acme", "vpc", "aws").unwrap();
-            let archive = Archive::new(
-                registry_core::ArchiveFormat::TarGz,
-                targz(&[("main.tf", Some(b"# seed\n"))]),
-            );
-            storage
-                .publish(&seed, &"1.0.0".parse().unwrap(), &archive)
-                .await
-                .unwrap();
+            registry.insert_token("up", Tier::Uploader, UPLOADER).await;
+            registry
+                .insert_token("down", Tier::Downloader, DOWNLOADER)
+                .await;
+            let seed = ArchiveBuilder::module("# seed\n").tar_gz();
+            registry.insert_version("acme/vpc/aws", "1.0.0", seed).await;
         });
-        storage.writes.store(0, Ordering::SeqCst);
+        storage.counts().reset();
         Self {
             registry,
             storage,
-            tokens,
-            pins,
             anonymous_reads: setup == Setup::Anonymous,
         }
     }
 
     fn snapshot(&self) -> Snapshot {
-        block_on(async {
-            let mut tokens: Vec<_> = self
-                .tokens
-                .list()
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|r| (r.name, r.tier))
-                .collect();
-            tokens.sort();
-            let mut pins: Vec<_> = self
-                .pins
-                .list()
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|p| format!("{}@{}", p.module, p.version))
-                .collect();
-            pins.sort();
-            Snapshot {
-                storage_writes: self.storage.writes.load(Ordering::SeqCst),
-                tokens,
-                pins,
-            }
-        })
+        let counts = self.storage.counts();
+        Snapshot {
+            storage_writes: counts.succeeded(StorageCall::Publish)
+                + counts.succeeded(StorageCall::DeleteVersion),
+            tokens: block_on(self.registry.stored_tokens()),
+            pins: block_on(self.registry.stored_pins()),
+        }
     }
 }
 
@@ -673,19 +512,8 @@ fn build(req: &Req, previous: Option<&Response<Bytes>>) -> Option<Request<Bytes>
     let body = match &req.body {
         Body::Empty => Bytes::new(),
         Body::Random(b) => Bytes::from(b.clone()),
-        Body::Module { zip: true, top_dir } => {
-            let name = if *top_dir { "m/main.tf" } else { "main.tf" };
-            zip(&[(name, b"# module\n")])
-        }
-        Body::Module {
-            zip: false,
-            top_dir,
-        } => {
-            if *top_dir {
-                targz(&[("m/", None), ("m/main.tf", Some(b"# module\n"))])
-            } else {
-                targz(&[("main.tf", Some(b"# module\n"))])
-            }
+        Body::Module { zip, top_dir } => {
+            module_archive(*zip, top_dir.then_some("m"), b"# module\n")
         }
         Body::TokenJson { name, tier } => {
             Bytes::from(serde_json::json!({ "name": name, "tier": tier }).to_string())
@@ -977,17 +805,13 @@ fn encode_some(s: &str, flags: &[bool]) -> String {
 }
 
 fn send(
-    registry: &Registry,
+    registry: &TestRegistry,
     method: Method,
     uri: &str,
     token: Option<&str>,
     body: Bytes,
 ) -> Response<Bytes> {
-    let mut b = Request::builder().method(method).uri(uri);
-    if let Some(t) = token {
-        b = b.header("authorization", format!("Bearer {t}"));
-    }
-    block_on(registry.handle(b.body(body).unwrap()))
+    block_on(registry.call(method, uri, token, body))
 }
 
 proptest! {
@@ -1009,14 +833,7 @@ proptest! {
             .map(|s| encode_some(s, &encode))
             .collect();
         let base = format!("/v1/modules/{}/{}/{}", encoded[0], encoded[1], encoded[2]);
-        let file = if top_dir { "top/main.tf" } else { "main.tf" };
-        let body = if use_zip {
-            zip(&[(file, b"# m\n")])
-        } else if top_dir {
-            targz(&[("top/", None), (file, Some(b"# m\n"))])
-        } else {
-            targz(&[(file, Some(b"# m\n"))])
-        };
+        let body = module_archive(use_zip, top_dir.then_some("top"), b"# m\n");
 
         let put = format!("{base}/{}", encoded[3]);
         let r = send(registry, Method::PUT, &put, Some(DOWNLOADER), body.clone());

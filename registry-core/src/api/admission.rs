@@ -1,0 +1,225 @@
+//! Admission: the decision on a request's head alone (route, method, caller,
+//! declared size), before any of its body is read.
+
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH};
+use http::request::Parts;
+use http::{HeaderMap, Method, Uri};
+
+use super::error::ApiError;
+use super::router::{self, Access, BodyKind, Route};
+use super::{parse_module, parse_ver, Registry};
+use crate::signing::SignatureError;
+use crate::storage::ArchiveFormat;
+use crate::tokens::{Tier, TokenHash};
+use crate::{ModuleAddress, Version};
+
+/// The most a request that is not an upload may carry (a token request's
+/// JSON, or a body nobody asked for), in bytes.
+pub(crate) const SMALL_BODY_LIMIT: usize = 64 * 1024;
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Anonymous,
+    Token(Tier),
+}
+
+/// What an admitted request asks for, with its path parsed into typed values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Call {
+    Discovery,
+    OpenApi,
+    Versions(ModuleAddress),
+    Download(ModuleAddress, Version),
+    Publish(ModuleAddress, Version),
+    Delete(ModuleAddress, Version),
+    /// A signed archive URL, already verified.
+    Archive {
+        module: ModuleAddress,
+        version: Version,
+        format: ArchiveFormat,
+    },
+    ListTokens,
+    CreateToken,
+    DeleteToken(String),
+    ListPins,
+    Pin(ModuleAddress, Version),
+}
+
+/// A request the registry has agreed to answer, decided from its head alone.
+///
+/// Made by [`Registry::admit`]; the adapter then reads at most
+/// [`body_limit`](Admitted::body_limit) bytes of body (into
+/// [`Registry::body_spool`]) and hands both to [`Registry::respond`].
+#[derive(Debug)]
+pub struct Admitted {
+    pub(crate) head: Parts,
+    pub(crate) call: Call,
+    pub(crate) body_kind: BodyKind,
+    pub(crate) body_limit: usize,
+}
+
+impl Admitted {
+    /// The most body bytes this request may carry; the adapter stops reading
+    /// past it and answers [`AdapterError::BodyTooLarge`](super::AdapterError::BodyTooLarge).
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    /// The request's head.
+    pub fn head(&self) -> &Parts {
+        &self.head
+    }
+
+    /// Whether the request carries a module upload (its body may be large).
+    pub fn is_upload(&self) -> bool {
+        self.body_kind == BodyKind::Archive
+    }
+}
+
+/// The declared body size: `Content-Length`, when present and valid.
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+impl Registry {
+    /// The admission decision: route (`404`), method (`405`), caller (`401`,
+    /// `403`; token lookups happen here), path parameters (`400`) and the
+    /// declared `Content-Length` against this route's limit (`413`).
+    pub(crate) async fn try_admit(&self, head: Parts) -> Result<Admitted, ApiError> {
+        let path = head.uri.path();
+        let route = router::route(path)
+            .ok_or_else(|| ApiError::NotFound(format!("no such route: {path}")))?;
+        let spec = route.spec();
+        let operation = spec
+            .operation(&head.method)
+            .ok_or(ApiError::MethodNotAllowed(spec.methods))?;
+        match operation.access {
+            Access::Public => {}
+            Access::SignedUrl => self.verify_signature(&head.uri)?,
+            Access::Tier(tier) => self.authorize(&head.headers, tier).await?,
+        }
+        let call = parse_call(route, &head.method, head.uri.path())?;
+        let body_limit = match operation.body {
+            BodyKind::Archive => self.config.max_body_bytes,
+            BodyKind::None | BodyKind::Json => SMALL_BODY_LIMIT,
+        };
+        if declared_length(&head.headers).is_some_and(|len| len > body_limit as u64) {
+            return Err(ApiError::PayloadTooLarge { limit: body_limit });
+        }
+        Ok(Admitted {
+            head,
+            call,
+            body_kind: operation.body,
+            body_limit,
+        })
+    }
+
+    /// Checks the bearer token against `needed`.
+    async fn authorize(&self, headers: &HeaderMap, needed: Tier) -> Result<(), ApiError> {
+        match self.caller(headers.get(AUTHORIZATION)).await? {
+            Caller::Anonymous if needed == Tier::Downloader && self.config.anonymous_reads => {
+                Ok(())
+            }
+            Caller::Anonymous => Err(ApiError::Unauthorized { invalid: false }),
+            Caller::Token(tier) if tier >= needed => Ok(()),
+            Caller::Token(tier) => Err(ApiError::Forbidden(format!(
+                "this {tier} token cannot {}; a token of tier {needed} or higher is required",
+                match needed {
+                    Tier::Downloader => "read modules",
+                    Tier::Uploader => "publish modules",
+                    Tier::Master => "delete versions or manage tokens",
+                }
+            ))),
+        }
+    }
+
+    async fn caller(&self, authorization: Option<&HeaderValue>) -> Result<Caller, ApiError> {
+        let Some(value) = authorization else {
+            return Ok(Caller::Anonymous);
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthorized { invalid: true })?;
+        let hash = TokenHash::of(token);
+        if let Some(master) = &self.config.master_token_hash {
+            if master.ct_eq(&hash) {
+                return Ok(Caller::Token(Tier::Master));
+            }
+        }
+        match self.tokens.find_by_hash(&hash).await? {
+            Some(record) => Ok(Caller::Token(record.tier)),
+            None => Err(ApiError::Unauthorized { invalid: true }),
+        }
+    }
+
+    /// Checks an archive URL's `expires` and `signature` against its path.
+    fn verify_signature(&self, uri: &Uri) -> Result<(), ApiError> {
+        let query = uri.query().unwrap_or("");
+        let param = |name: &str| {
+            query
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v)
+        };
+        self.signer
+            .verify(uri.path(), param("expires"), param("signature"), self.unix_now())
+            .map_err(|e| {
+                ApiError::Forbidden(
+                    match e {
+                        SignatureError::Missing => "this archive URL is not signed; get a fresh one from the module's download endpoint",
+                        SignatureError::Invalid => "this archive URL's signature is invalid; get a fresh one from the module's download endpoint",
+                        SignatureError::Expired => "this archive URL has expired; get a fresh one from the module's download endpoint",
+                    }
+                    .to_owned(),
+                )
+            })
+    }
+}
+
+/// The typed call of a matched route: module addresses and versions parsed
+/// (`400` when invalid; an archive path that does not parse is `404`, since its
+/// signature already proved this registry made it).
+fn parse_call(route: Route, method: &Method, path: &str) -> Result<Call, ApiError> {
+    Ok(match route {
+        Route::Discovery => Call::Discovery,
+        Route::OpenApi => Call::OpenApi,
+        Route::Versions { module } => Call::Versions(parse_module(&module)?),
+        Route::Download { module, version } => {
+            Call::Download(parse_module(&module)?, parse_ver(&version)?)
+        }
+        Route::ModuleVersion { module, version } => {
+            let (module, version) = (parse_module(&module)?, parse_ver(&version)?);
+            if method == Method::PUT {
+                Call::Publish(module, version)
+            } else {
+                Call::Delete(module, version)
+            }
+        }
+        Route::Archive { module, file } => {
+            let not_found = || ApiError::NotFound(format!("no archive at {path}"));
+            let module = parse_module(&module).map_err(|_| not_found())?;
+            let (version, format) = ArchiveFormat::split_suffix(&file).ok_or_else(not_found)?;
+            let version = parse_ver(version).map_err(|_| not_found())?;
+            Call::Archive {
+                module,
+                version,
+                format,
+            }
+        }
+        Route::Tokens if method == Method::POST => Call::CreateToken,
+        Route::Tokens => Call::ListTokens,
+        Route::Token { name } => Call::DeleteToken(name),
+        Route::Pins => Call::ListPins,
+        Route::Pin { module, version } => Call::Pin(parse_module(&module)?, parse_ver(&version)?),
+    })
+}

@@ -1,0 +1,212 @@
+//! The registry and its use cases: typed methods that return domain values
+//! and [`RegistryError`], with no HTTP in them. The HTTP API (`crate::api`)
+//! is a layer on top.
+//!
+//! - `modules`: versions, download locations and archives (local or from the upstream);
+//! - `publish`: publishing and deleting versions;
+//! - `pins`: pinning upstream versions and listing pins;
+//! - `tokens`: creating, listing and deleting tokens.
+
+mod error;
+mod modules;
+mod pins;
+mod publish;
+mod tokens;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use error::RegistryError;
+pub use pins::Pinned;
+pub use publish::Published;
+pub use tokens::CreatedToken;
+
+use crate::config::RegistryConfig;
+use crate::signing::UrlSigner;
+use crate::storage::{ArchiveFormat, Sha256Digest, Storage, StorageError};
+use crate::tokens::TokenStore;
+use crate::upstream_mode::UpstreamMode;
+use crate::{ModuleAddress, Version};
+
+/// The prefix of signed archive URLs.
+pub(crate) const ARCHIVES_PREFIX: &str = "/v1/archives/";
+
+/// The clock the registry reads (URL expiry, token creation times).
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// The Terraform module registry, independent of any server or cloud.
+///
+/// Two ways in: the HTTP API ([`Registry::handle`], or [`Registry::admit`] +
+/// [`Registry::respond`] for adapters that stream bodies), and the use cases
+/// it is built on, typed methods callable without HTTP from a CLI, a job or
+/// an embedding service: [`versions`](Registry::versions),
+/// [`download_location`](Registry::download_location),
+/// [`archive`](Registry::archive), [`publish`](Registry::publish),
+/// [`delete`](Registry::delete), [`pin`](Registry::pin),
+/// [`pins`](Registry::pins), [`create_token`](Registry::create_token),
+/// [`tokens`](Registry::tokens) and [`delete_token`](Registry::delete_token).
+/// They fail with [`RegistryError`]. Use cases do not check tokens: that is
+/// the HTTP layer's job, so call them only on behalf of someone allowed to.
+///
+/// Share it between connections as `Arc<Registry>`; every method takes `&self`.
+///
+/// ```
+/// # tokio_test_block_on(async {
+/// use std::sync::Arc;
+/// use registry_core::memory::{InMemoryStorage, InMemoryTokenStore};
+/// use registry_core::{Registry, RegistryConfig, SigningKey};
+///
+/// let registry = Registry::new(
+///     Arc::new(InMemoryStorage::new()),
+///     Arc::new(InMemoryTokenStore::new()),
+///     RegistryConfig::new(SigningKey::generate()),
+/// );
+/// let request = http::Request::get("/.well-known/terraform.json")
+///     .body(bytes::Bytes::new())
+///     .unwrap();
+/// let response = registry.handle(request).await;
+/// assert_eq!(response.status(), 200);
+/// assert_eq!(&response.body()[..], br#"{"modules.v1":"/v1/modules/"}"#);
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+pub struct Registry {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) tokens: Arc<dyn TokenStore>,
+    pub(crate) upstream: UpstreamMode,
+    pub(crate) config: RegistryConfig,
+    pub(crate) signer: UrlSigner,
+    clock: Clock,
+    /// Permits for uploads being validated and stored at once
+    /// ([`RegistryConfig::max_concurrent_uploads`]).
+    pub(crate) uploads: Arc<tokio::sync::Semaphore>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("storage", &self.storage)
+            .field("tokens", &self.tokens)
+            .field("upstream", &self.upstream)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// A registry over `storage` and `tokens`, with no upstream.
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        tokens: Arc<dyn TokenStore>,
+        config: RegistryConfig,
+    ) -> Self {
+        Self {
+            storage,
+            tokens,
+            upstream: UpstreamMode::Off,
+            signer: UrlSigner::new(config.signing_key.clone()),
+            uploads: Arc::new(tokio::sync::Semaphore::new(
+                config.max_concurrent_uploads.max(1),
+            )),
+            config,
+            clock: Arc::new(SystemTime::now),
+        }
+    }
+
+    /// Sets what the registry takes from an upstream registry: nothing (the
+    /// default), pins, or proxied modules (see [`UpstreamMode`]). Which
+    /// modules it may take is [`RegistryConfig::proxy`]'s lists.
+    pub fn with_upstream_mode(mut self, mode: UpstreamMode) -> Self {
+        self.upstream = mode;
+        self
+    }
+
+    /// Puts the registry's own storage and token store behind in-process read
+    /// caches kept for `ttl` ([`CachedStorage`](crate::cache::CachedStorage),
+    /// [`CachedTokenStore`](crate::cache::CachedTokenStore)): token lookups,
+    /// version lists and archive locations then cost a hash-map lookup
+    /// instead of a backend read. Writes through this registry are seen at
+    /// once; writes by other processes sharing the backend (a deleted token
+    /// included) within `ttl`. `Duration::ZERO` leaves the stores as they are.
+    /// The archive cache and the pin store of the [`UpstreamMode`] are not wrapped.
+    ///
+    /// `ttl` is capped at half of [`RegistryConfig::archive_url_ttl`]. URLs this
+    /// registry signs are signed afresh for every download; a storage's
+    /// presigned URLs, cached with its archive locations, keep at least half
+    /// their lifetime if the storage presigns for `archive_url_ttl`, as the
+    /// servers in `examples/` configure storage-s3 to.
+    pub fn with_read_cache(mut self, ttl: Duration) -> Self {
+        let ttl = ttl.min(self.config.archive_url_ttl / 2);
+        if !ttl.is_zero() {
+            self.storage = Arc::new(crate::cache::CachedStorage::new(self.storage, ttl));
+            self.tokens = Arc::new(crate::cache::CachedTokenStore::new(self.tokens, ttl));
+        }
+        self
+    }
+
+    /// Replaces the system clock (for tests of URL expiry).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// The largest request body the registry accepts. Adapters stop reading
+    /// beyond it and answer with [`Registry::adapter_error`]`(BodyTooLarge { limit })`.
+    pub fn max_body_bytes(&self) -> usize {
+        self.config.max_body_bytes
+    }
+
+    pub(crate) fn now(&self) -> SystemTime {
+        (self.clock)()
+    }
+
+    pub(crate) fn unix_now(&self) -> u64 {
+        self.now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    /// `/v1/archives/...{suffix}?expires=..&signature=..[&checksum=sha256:..]`,
+    /// valid for [`RegistryConfig::archive_url_ttl`].
+    pub(crate) fn signed_archive_url(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+        format: ArchiveFormat,
+        sha256: Option<&Sha256Digest>,
+    ) -> String {
+        let path = format!("{ARCHIVES_PREFIX}{module}/{version}{}", format.suffix());
+        let expires = self
+            .unix_now()
+            .saturating_add(self.config.archive_url_ttl.as_secs());
+        let signature = self.signer.sign(&path, expires);
+        match sha256 {
+            Some(sha) => format!(
+                "{path}?expires={expires}&signature={signature}&checksum=sha256:{}",
+                sha.to_hex()
+            ),
+            None => format!("{path}?expires={expires}&signature={signature}"),
+        }
+    }
+}
+
+/// Runs CPU-heavy or blocking work (archive validation, spool files) off the
+/// async runtime's worker threads when there is a runtime.
+pub(crate) async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, RegistryError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle
+            .spawn_blocking(work)
+            .await
+            .map_err(|e| RegistryError::Storage(StorageError::other("archive validation", e))),
+        Err(_) => Ok(work()),
+    }
+}
