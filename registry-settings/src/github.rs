@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use clap::ArgAction;
-use registry_core::UpstreamArchives;
 use upstream_github::{ConfigError, GithubApp, GithubAuth, GithubConfig, RepoMapping};
 
 use crate::error::{given, Setting, SettingsError};
@@ -130,8 +129,9 @@ pub struct GithubSettings {
     pub config: GithubConfig,
     /// Keep every archive fetched from GitHub.
     pub cache_archives: bool,
-    /// Whether Terraform gets the registry's signed URLs or GitHub addresses.
-    pub archives: UpstreamArchives,
+    /// Terraform gets the registry's signed URLs (`true`, the default) or
+    /// `git::https://github.com/...` addresses (`--redirect-archives`).
+    pub archives_through_registry: bool,
 }
 
 impl GithubSettings {
@@ -140,7 +140,7 @@ impl GithubSettings {
         Self {
             config: GithubConfig::new().with_max_archive_bytes(max_archive_bytes),
             cache_archives: false,
-            archives: UpstreamArchives::ThroughRegistry,
+            archives_through_registry: true,
         }
     }
 }
@@ -231,11 +231,7 @@ impl GithubArgs {
         Ok(GithubSettings {
             config,
             cache_archives: self.cache_archives,
-            archives: if self.redirect_archives {
-                UpstreamArchives::Redirect
-            } else {
-                UpstreamArchives::ThroughRegistry
-            },
+            archives_through_registry: !self.redirect_archives,
         })
     }
 

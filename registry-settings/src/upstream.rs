@@ -4,7 +4,11 @@
 use std::path::PathBuf;
 
 use clap::builder::EnumValueParser;
-use registry_core::{ModulePattern, ProxyConfig, UpstreamArchives};
+use std::sync::Arc;
+
+use registry_core::{
+    ModulePattern, PinStore, ProxyConfig, Storage, UpstreamMode, UpstreamModeError,
+};
 use upstream_github::GithubConfig;
 use upstream_registry::{RegistryUpstreamConfig, Url};
 
@@ -193,7 +197,8 @@ pub struct RegistryUpstreamArgs {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct UpstreamSettings {
-    /// The registry's proxy rules ([`RegistryConfig::with_proxy`](registry_core::RegistryConfig::with_proxy)).
+    /// Which modules may come from the upstream, in every mode
+    /// ([`RegistryConfig::with_proxy`](registry_core::RegistryConfig::with_proxy)).
     pub proxy: ProxyConfig,
     /// The upstream client's configuration; `None` with `--upstream off`.
     pub upstream: Option<Upstream>,
@@ -204,13 +209,22 @@ pub struct UpstreamSettings {
 #[non_exhaustive]
 pub enum Upstream {
     /// `--upstream pin|proxy`: another module registry.
-    Registry(Box<RegistryUpstreamConfig>),
-    /// `--upstream github`: GitHub repositories' tags.
+    Registry {
+        /// The registry client's configuration.
+        config: Box<RegistryUpstreamConfig>,
+        /// `--upstream proxy`: modules with no local version are served live
+        /// from it (else versions are only pinned).
+        proxy: bool,
+    },
+    /// `--upstream github`: GitHub repositories' tags, proxied.
     Github {
         /// The GitHub client's configuration.
         config: Box<GithubConfig>,
         /// Keep every archive fetched from GitHub (`--cache-archives`).
         cache_archives: bool,
+        /// Archives go through the registry's signed URLs (not
+        /// `--redirect-archives`).
+        archives_through_registry: bool,
     },
 }
 
@@ -218,7 +232,69 @@ impl UpstreamSettings {
     /// Whether upstream archives are served through the registry's own
     /// signed URLs (GitHub's, unless redirected).
     pub fn archives_through_registry(&self) -> bool {
-        self.upstream.is_some() && self.proxy.archives == UpstreamArchives::ThroughRegistry
+        matches!(
+            self.upstream,
+            Some(Upstream::Github {
+                archives_through_registry: true,
+                ..
+            })
+        )
+    }
+}
+
+impl Upstream {
+    /// The registry's [`UpstreamMode`] over `client` (the client this
+    /// upstream's configuration built), the one composition the servers share:
+    /// `--upstream pin` pins into `pins`; `proxy` also proxies; `github`
+    /// proxies with archives through the registry unless redirected, kept in
+    /// `archive_cache`, which the server opens when [`Upstream::Github`]'s
+    /// `cache_archives` is set (and passes `None` otherwise). A server without
+    /// pinning passes no `pins`.
+    ///
+    /// # Errors
+    /// What [`UpstreamModeBuilder::build`](registry_core::UpstreamModeBuilder::build)
+    /// refuses, naming the settings: an archive cache with redirected archives
+    /// (which [`GithubArgs::github`] refuses first), or no pin store for
+    /// `--upstream pin` (a server that offers pinning must give one).
+    pub fn mode(
+        &self,
+        client: Arc<dyn registry_core::Upstream>,
+        pins: Option<Arc<dyn PinStore>>,
+        archive_cache: Option<Arc<dyn Storage>>,
+    ) -> Result<UpstreamMode, SettingsError> {
+        let mut mode = UpstreamMode::builder(client);
+        if let Some(pins) = pins {
+            mode = mode.pins(pins);
+        }
+        match self {
+            Self::Registry { proxy: true, .. } => mode = mode.proxy(),
+            Self::Registry { proxy: false, .. } => {}
+            Self::Github {
+                archives_through_registry,
+                ..
+            } => {
+                mode = mode.proxy();
+                if *archives_through_registry {
+                    mode = mode.archives_through_registry();
+                }
+            }
+        }
+        if let Some(cache) = archive_cache {
+            mode = mode.archive_cache(cache);
+        }
+        mode.build().map_err(|e| match e {
+            UpstreamModeError::CacheWithoutThroughRegistry => SettingsError::Conflict {
+                first: crate::github::CACHE_ARCHIVES,
+                second: crate::github::REDIRECT_ARCHIVES,
+                advice: "only archives served through the registry are cached: choose one",
+            },
+            UpstreamModeError::Unused => SettingsError::Invalid {
+                setting: MODE,
+                problem: "is pin, but this server keeps no pin store: use --upstream proxy or off"
+                    .into(),
+            },
+            other => SettingsError::Other(Box::new(other)),
+        })
     }
 }
 
@@ -266,7 +342,7 @@ pub fn select(
         }
         Mode::Github => refuse_unused(registry_given, registry_modes)?,
     }
-    let proxy = ProxyConfig::enabled(
+    let proxy = ProxyConfig::new(
         patterns(PROXY_ALLOW, &lists.proxy_allow)?,
         patterns(PROXY_DENY, &lists.proxy_deny)?,
     );
@@ -279,24 +355,28 @@ pub fn select(
                 None => RegistryUpstreamConfig::default().with_max_archive_bytes(max_archive_bytes),
             };
             Ok(UpstreamSettings {
-                proxy: proxy.with_enabled(mode == Mode::Proxy),
-                upstream: Some(Upstream::Registry(Box::new(config))),
+                proxy,
+                upstream: Some(Upstream::Registry {
+                    config: Box::new(config),
+                    proxy: mode == Mode::Proxy,
+                }),
             })
         }
         Mode::Github => {
             let GithubSettings {
                 config,
                 cache_archives,
-                archives,
+                archives_through_registry,
             } = match github {
                 Some(args) => args.github(max_archive_bytes)?,
                 None => GithubSettings::defaults(max_archive_bytes),
             };
             Ok(UpstreamSettings {
-                proxy: proxy.with_archives(archives),
+                proxy,
                 upstream: Some(Upstream::Github {
                     config: Box::new(config),
                     cache_archives,
+                    archives_through_registry,
                 }),
             })
         }

@@ -205,7 +205,10 @@ fn local_server_and_lambda_build_the_same_upstream_registry() {
     )
     .unwrap();
     let upstream = |v: &Validated| match &v.upstream.upstream {
-        Some(Upstream::Registry(config)) => (**config).clone(),
+        Some(Upstream::Registry {
+            config,
+            proxy: true,
+        }) => (**config).clone(),
         other => panic!("{other:?}"),
     };
     let expected = upstream_registry::RegistryUpstreamConfig::new(
@@ -221,7 +224,6 @@ fn local_server_and_lambda_build_the_same_upstream_registry() {
     assert_eq!(upstream(&lambda), expected);
     assert_eq!(local.upstream.proxy, lambda.upstream.proxy);
     let proxy = &local.upstream.proxy;
-    assert!(proxy.enabled);
     let shown: Vec<String> = proxy.allow.iter().map(ToString::to_string).collect();
     assert_eq!(
         shown,
@@ -232,11 +234,14 @@ fn local_server_and_lambda_build_the_same_upstream_registry() {
         ]
     );
     assert_eq!(proxy.deny.len(), 1);
-    assert_eq!(proxy.archives, registry_core::UpstreamArchives::Redirect);
+    assert!(!local.upstream.archives_through_registry());
 
     // Pin: an upstream, no live proxying.
     let pin = common::local(&["--upstream", "PIN"]).unwrap();
-    assert!(pin.upstream.upstream.is_some() && !pin.upstream.proxy.enabled);
+    assert!(matches!(
+        pin.upstream.upstream,
+        Some(Upstream::Registry { proxy: false, .. })
+    ));
     let pin = common::lambda(&[
         "--s3-bucket=b",
         "--master-token-sha256",
@@ -245,7 +250,10 @@ fn local_server_and_lambda_build_the_same_upstream_registry() {
         "pin",
     ])
     .unwrap();
-    assert!(pin.upstream.upstream.is_some() && !pin.upstream.proxy.enabled);
+    assert!(matches!(
+        pin.upstream.upstream,
+        Some(Upstream::Registry { proxy: false, .. })
+    ));
 }
 
 #[test]
@@ -287,18 +295,19 @@ fn github_server_and_lambda_build_the_same_github_upstream() {
         Some(Upstream::Github {
             config,
             cache_archives,
-        }) => format!("{config:?} cache_archives={cache_archives}"),
+            archives_through_registry,
+        }) => format!(
+            "{config:?} cache_archives={cache_archives} through={archives_through_registry}"
+        ),
         other => panic!("{other:?}"),
     };
     assert_eq!(shown(&github), shown(&lambda));
     assert_eq!(github.upstream.proxy, lambda.upstream.proxy);
-    assert_eq!(
-        github.upstream.proxy.archives,
-        registry_core::UpstreamArchives::ThroughRegistry
-    );
+    assert!(github.upstream.archives_through_registry());
     let Some(Upstream::Github {
         config,
         cache_archives: true,
+        archives_through_registry: true,
     }) = &github.upstream.upstream
     else {
         panic!("{:?}", github.upstream.upstream)
@@ -375,10 +384,7 @@ fn github_server_and_lambda_build_the_same_github_upstream() {
         "--redirect-archives",
     ])
     .unwrap();
-    assert_eq!(
-        redirected.upstream.proxy.archives,
-        registry_core::UpstreamArchives::Redirect
-    );
+    assert!(!redirected.upstream.archives_through_registry());
     // Redirected GitHub archives are not signed by the registry: no shared key needed.
     assert!(common::lambda(&[
         "--s3-bucket=b",
@@ -473,4 +479,69 @@ fn every_setting_constant_names_its_argument() {
             );
         }
     }
+}
+
+/// The one composition of the servers: each `--upstream` gives its mode, and
+/// a contradiction the builder refuses names the settings.
+#[test]
+fn each_upstream_setting_composes_its_registry_mode() {
+    use registry_core::memory::{InMemoryPinStore, InMemoryStorage};
+    use registry_core::{NoUpstream, PinStore, ProxiedArchives, Storage, UpstreamMode};
+    use std::sync::Arc;
+
+    let pins = || Some(Arc::new(InMemoryPinStore::new()) as Arc<dyn PinStore>);
+    let cache = || Some(Arc::new(InMemoryStorage::new()) as Arc<dyn Storage>);
+    let upstream = |v: Validated| v.upstream.upstream.expect("an upstream");
+
+    let pin = upstream(common::local(&["--upstream", "pin"]).unwrap());
+    let mode = pin.mode(Arc::new(NoUpstream), pins(), None).unwrap();
+    assert!(matches!(mode, UpstreamMode::Pin { .. }), "{mode:?}");
+    let refused = pin.mode(Arc::new(NoUpstream), None, None).unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .starts_with("--upstream (TFR_UPSTREAM) is pin"),
+        "{refused}"
+    );
+
+    let proxy = upstream(common::local(&["--upstream", "proxy"]).unwrap());
+    let mode = proxy.mode(Arc::new(NoUpstream), pins(), None).unwrap();
+    assert!(
+        matches!(
+            mode,
+            UpstreamMode::Proxy {
+                pins: Some(_),
+                archives: ProxiedArchives::Redirect,
+                ..
+            }
+        ),
+        "{mode:?}"
+    );
+
+    let github = upstream(
+        common::github(&["--plain-http", "--anonymous-reads", "--cache-archives"]).unwrap(),
+    );
+    let mode = github.mode(Arc::new(NoUpstream), None, cache()).unwrap();
+    assert!(
+        matches!(
+            mode,
+            UpstreamMode::Proxy {
+                pins: None,
+                archives: ProxiedArchives::ThroughRegistry { cache: Some(_) },
+                ..
+            }
+        ),
+        "{mode:?}"
+    );
+    let redirected = upstream(
+        common::github(&["--plain-http", "--anonymous-reads", "--redirect-archives"]).unwrap(),
+    );
+    let refused = redirected
+        .mode(Arc::new(NoUpstream), None, cache())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("--cache-archives") && refused.contains("--redirect-archives"),
+        "{refused}"
+    );
 }

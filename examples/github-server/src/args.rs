@@ -111,9 +111,6 @@ mod tests {
             settings.upstream.upstream,
             Some(registry_settings::upstream::Upstream::Github { .. })
         ));
-        assert_eq!(
-            settings.upstream.proxy.archives,
-            registry_core::UpstreamArchives::ThroughRegistry
-        );
+        assert!(settings.upstream.archives_through_registry());
     }
 }

@@ -36,10 +36,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
-    let Some(Upstream::Github {
-        config: github,
-        cache_archives,
-    }) = settings.upstream.upstream
+    let Some(
+        upstream @ Upstream::Github {
+            config: github,
+            cache_archives,
+            archives_through_registry,
+        },
+    ) = &settings.upstream.upstream
     else {
         unreachable!("github-server's upstream is GitHub");
     };
@@ -47,24 +50,27 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         .registry
         .config
         .clone()
-        .with_proxy(settings.upstream.proxy);
-    let github = GithubUpstream::new(*github).map_err(github_client_error)?;
+        .with_proxy(settings.upstream.proxy.clone());
+    let github = GithubUpstream::new((**github).clone()).map_err(github_client_error)?;
     let data_dir = std::path::absolute(&settings.data_dir)?;
     let storage = FsStorage::open(&data_dir)?;
     let tokens = FsTokenStore::open(&data_dir)?;
     tracing::info!(
         api = %github.name(),
         data_dir = %data_dir.display(),
-        archives = ?config.proxy.archives,
+        archives_through_registry,
         auth = if config.master_token_hash.is_some() { "tokens" } else { "anonymous reads" },
         "modules from GitHub"
     );
-    let mut registry = Registry::new(Arc::new(storage), Arc::new(tokens), config)
+    let cache = if *cache_archives {
+        Some(archive_cache(&data_dir)?)
+    } else {
+        None
+    };
+    let mode = upstream.mode(Arc::new(github), None, cache)?;
+    let registry = Registry::new(Arc::new(storage), Arc::new(tokens), config)
         .with_read_cache(settings.registry.read_cache_ttl)
-        .with_upstream(Arc::new(github));
-    if cache_archives {
-        registry = registry.with_archive_cache(archive_cache(&data_dir)?);
-    }
+        .with_upstream_mode(mode);
 
     let mut server_config = ServerConfig::new(settings.listen.addr);
     if let Transport::Tls { cert, key } = &settings.listen.transport {

@@ -44,16 +44,18 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let stores = stores::open_stores(settings.s3.as_ref(), &setup.data_dir).await?;
     let mut registry = Registry::new(stores.storage, stores.tokens, config)
         .with_read_cache(settings.registry.read_cache_ttl);
-    if let Some(Upstream::Registry(upstream)) = settings.upstream.upstream {
-        let upstream = RegistryUpstream::new(*upstream).map_err(registry_client_error)?;
+    if let Some(upstream @ Upstream::Registry { config, .. }) = &settings.upstream.upstream {
+        let client = RegistryUpstream::new((**config).clone()).map_err(registry_client_error)?;
         tracing::info!(
-            upstream = %upstream.config().base_url,
+            upstream = %client.config().base_url,
             mode = ?settings.mode,
             "upstream registry"
         );
-        registry = registry
-            .with_upstream(Arc::new(upstream))
-            .with_pin_store(stores.pins);
+        registry = registry.with_upstream_mode(upstream.mode(
+            Arc::new(client),
+            Some(stores.pins),
+            None,
+        )?);
     }
     let registry = Arc::new(registry);
 

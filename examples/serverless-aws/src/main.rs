@@ -5,7 +5,7 @@ mod config;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use registry_core::Registry;
+use registry_core::{PinStore, Registry, Storage};
 use registry_settings::github::github_client_error;
 use registry_settings::upstream::{registry_client_error, Upstream};
 use storage_s3::{S3PinStore, S3Storage, S3TokenStore};
@@ -45,32 +45,37 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let tokens = S3TokenStore::connect(config.s3.clone()).await?;
     let mut registry = Registry::new(Arc::new(storage), Arc::new(tokens), config.registry)
         .with_read_cache(config.read_cache_ttl);
-    match config.upstream {
+    match &config.upstream {
         None => {}
-        Some(Upstream::Registry(upstream)) => {
-            let upstream = RegistryUpstream::new(*upstream).map_err(registry_client_error)?;
-            tracing::info!(upstream = %upstream.config().base_url, "upstream registry");
-            let pins = S3PinStore::connect(config.s3).await?;
-            registry = registry
-                .with_upstream(Arc::new(upstream))
-                .with_pin_store(Arc::new(pins));
+        Some(upstream @ Upstream::Registry { config: client, .. }) => {
+            let client =
+                RegistryUpstream::new((**client).clone()).map_err(registry_client_error)?;
+            tracing::info!(upstream = %client.config().base_url, "upstream registry");
+            let pins: Arc<dyn PinStore> = Arc::new(S3PinStore::connect(config.s3.clone()).await?);
+            registry =
+                registry.with_upstream_mode(upstream.mode(Arc::new(client), Some(pins), None)?);
         }
-        Some(Upstream::Github {
-            config: github,
-            cache_archives,
-        }) => {
-            let github = GithubUpstream::new(*github).map_err(github_client_error)?;
+        Some(
+            upstream @ Upstream::Github {
+                config: github,
+                cache_archives,
+                ..
+            },
+        ) => {
+            let github = GithubUpstream::new((**github).clone()).map_err(github_client_error)?;
             tracing::info!(api = %github.name(), cache_archives, "modules from GitHub");
-            let pins = S3PinStore::connect(config.s3.clone()).await?;
-            registry = registry
-                .with_upstream(Arc::new(github))
-                .with_pin_store(Arc::new(pins));
-            if cache_archives {
+            let pins: Arc<dyn PinStore> = Arc::new(S3PinStore::connect(config.s3.clone()).await?);
+            let cache: Option<Arc<dyn Storage>> = if *cache_archives {
                 // A store of its own: a cached version never makes its module local.
                 let prefix = format!("{}github-cache/", config.s3.prefix);
-                let cache = S3Storage::connect(config.s3.with_prefix(prefix)).await?;
-                registry = registry.with_archive_cache(Arc::new(cache));
-            }
+                Some(Arc::new(
+                    S3Storage::connect(config.s3.clone().with_prefix(prefix)).await?,
+                ))
+            } else {
+                None
+            };
+            registry =
+                registry.with_upstream_mode(upstream.mode(Arc::new(github), Some(pins), cache)?);
         }
         Some(_) => unreachable!("the upstreams registry-settings offers"),
     }
