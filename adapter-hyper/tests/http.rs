@@ -191,7 +191,6 @@ async fn a_json_body_past_the_small_limit_is_refused_naming_it() {
         message.contains(&format!("limit of {} bytes", 64 * 1024)),
         "{message}"
     );
-    assert!(64 * 1024 > LIMIT, "the small limit is not the upload limit");
     server.stop().await;
 }
 
