@@ -8,6 +8,7 @@ mod output;
 mod parse;
 pub mod registry;
 pub mod s3;
+pub mod servers;
 pub mod upstream;
 
 pub use env::parse_env_only;

@@ -50,9 +50,7 @@ fn variables_are_read_as_the_flags_are() {
         ("TFR_UPSTREAM_URL", "https://registry.example.com"),
         ("TFR_UPSTREAM_TIMEOUT_SECS", "20"),
     ];
-    let from_env = with_env(&vars, || {
-        parse_env_only::<Lambda>().unwrap().validate().unwrap()
-    });
+    let from_env = with_env(&vars, || common::lambda_from_env().unwrap());
     let from_flags = common::lambda(&[
         "--s3-bucket=modules",
         "--s3-prefix=registry",
@@ -113,7 +111,7 @@ fn blank_variables_count_as_unset() {
             ("TFR_GITHUB_TOKEN", ""),
             ("TFR_ANONYMOUS_READS", ""),
         ],
-        || parse_env_only::<Lambda>().unwrap().validate().unwrap(),
+        || common::lambda_from_env().unwrap(),
     );
     assert_eq!(config.registry.config.max_body_bytes, 4 * 1024 * 1024);
     assert!(config.upstream.upstream.is_none());
@@ -143,7 +141,7 @@ fn refusals_name_the_variable_not_the_flag() {
     }
     // The settings' own refusals name the variable too.
     let e = with_env(&[("TFR_S3_BUCKET", "b")], || {
-        parse_env_only::<Lambda>().unwrap().validate().unwrap_err()
+        common::lambda_from_env().unwrap_err()
     });
     assert!(e.to_string().contains("TFR_MASTER_TOKEN_SHA256"), "{e}");
 }

@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 
 use clap::{CommandFactory as _, Parser};
-use registry_settings::github::GithubArgs;
-use registry_settings::listen::{Listen, ListenArgs, WithoutTls};
-use registry_settings::registry::{RegistryArgs, RegistryRules, RegistrySettings};
-use registry_settings::upstream::{self, Mode, ProxyArgs, UpstreamSettings};
+use registry_settings::listen::Listen;
+use registry_settings::registry::RegistrySettings;
+use registry_settings::servers::{GithubServerArgs, GithubServerSettings};
+use registry_settings::upstream::UpstreamSettings;
 use registry_settings::SettingsError;
 
 /// A Terraform module registry serving modules from GitHub repositories' tags.
@@ -19,22 +19,13 @@ use registry_settings::SettingsError;
 #[derive(Debug, Parser)]
 #[command(version)]
 pub(crate) struct Args {
-    #[command(flatten)]
-    listen: ListenArgs,
-
     /// Where tokens, modules published here (they win over GitHub for their
     /// address) and, with --cache-archives, archives fetched from GitHub are kept.
     #[arg(long, env = "TFR_DATA_DIR", default_value = "./registry-data")]
     data_dir: PathBuf,
 
     #[command(flatten)]
-    registry: RegistryArgs,
-
-    #[command(flatten)]
-    lists: ProxyArgs,
-
-    #[command(flatten)]
-    github: GithubArgs,
+    server: GithubServerArgs,
 }
 
 /// The validated settings.
@@ -56,19 +47,16 @@ impl Args {
             .unwrap_or_else(|e| e.usage(&mut Self::command()).exit())
     }
 
-    /// The settings, with the choices this server never makes for you: how
-    /// clients reach it (TLS or `--plain-http`) and who may read (tokens or
-    /// everyone).
+    /// The settings: registry-settings' validation of github-server's groups
+    /// (TLS or `--plain-http`, tokens or anonymous reads: choices never made
+    /// for you), plus where the data lives.
     pub(crate) fn settings(&self) -> Result<Settings, SettingsError> {
-        let listen = self.listen.listen(WithoutTls::Refuse)?;
-        let registry = self.registry.settings(&RegistryRules::GITHUB_SERVER)?;
-        let upstream = upstream::select(
-            Mode::Github,
-            &self.lists,
-            None,
-            Some(&self.github),
-            registry.config.max_body_bytes,
-        )?;
+        let GithubServerSettings {
+            listen,
+            registry,
+            upstream,
+            ..
+        } = self.server.settings()?;
         Ok(Settings {
             listen,
             data_dir: self.data_dir.clone(),

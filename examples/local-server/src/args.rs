@@ -5,12 +5,10 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory as _, Parser, ValueEnum};
 use registry_core::TokenHash;
-use registry_settings::listen::{Listen, ListenArgs, WithoutTls};
-use registry_settings::registry::{MasterTokenArgs, RegistryArgs, RegistryRules, RegistrySettings};
-use registry_settings::s3::S3Args;
-use registry_settings::upstream::{
-    self, Mode, ProxyArgs, RegistryModeArgs, RegistryUpstreamArgs, UpstreamSettings,
-};
+use registry_settings::listen::Listen;
+use registry_settings::registry::RegistrySettings;
+use registry_settings::servers::{LocalServerArgs, LocalServerSettings};
+use registry_settings::upstream::{Mode, UpstreamSettings};
 use registry_settings::SettingsError;
 use storage_s3::S3Config;
 
@@ -21,9 +19,6 @@ use storage_s3::S3Config;
 #[derive(Debug, Parser)]
 #[command(version)]
 pub(crate) struct Args {
-    #[command(flatten)]
-    listen: ListenArgs,
-
     /// Where TLS files, keys and (with `--storage fs`) modules and tokens are kept.
     #[arg(long, env = "TFR_DATA_DIR", default_value = "./registry-data")]
     data_dir: PathBuf,
@@ -33,22 +28,7 @@ pub(crate) struct Args {
     storage: StorageKind,
 
     #[command(flatten)]
-    registry: RegistryArgs,
-
-    #[command(flatten)]
-    master_token: MasterTokenArgs,
-
-    #[command(flatten)]
-    s3: S3Args,
-
-    #[command(flatten)]
-    upstream_mode: RegistryModeArgs,
-
-    #[command(flatten)]
-    lists: ProxyArgs,
-
-    #[command(flatten)]
-    upstream: RegistryUpstreamArgs,
+    server: LocalServerArgs,
 }
 
 /// Where modules and tokens are kept.
@@ -86,30 +66,18 @@ impl Args {
             .unwrap_or_else(|e| e.usage(&mut Self::command()).exit())
     }
 
-    /// The settings. The `--s3-*` settings only go with `--storage s3`, so a
-    /// forgotten `--storage s3` does not silently store on disk.
+    /// The settings: registry-settings' validation of local-server's groups,
+    /// plus where the data lives.
     pub(crate) fn settings(&self) -> Result<Settings, SettingsError> {
-        let listen = self.listen.listen(WithoutTls::SelfSigned)?;
-        let registry = self.registry.settings(&RegistryRules::LOCAL_SERVER)?;
-        let master_token = self
-            .master_token
-            .hash()?
-            .or(registry.config.master_token_hash);
-        let mode = self.upstream_mode.mode();
-        let upstream = upstream::select(
+        let LocalServerSettings {
+            listen,
+            registry,
+            master_token,
+            s3,
             mode,
-            &self.lists,
-            Some(&self.upstream),
-            None,
-            registry.config.max_body_bytes,
-        )?;
-        let s3 = match self.storage {
-            StorageKind::S3 => Some(self.s3.s3_config(registry.config.archive_url_ttl)?),
-            StorageKind::Fs => {
-                self.s3.refuse_unused("--storage s3 (TFR_STORAGE=s3)")?;
-                None
-            }
-        };
+            upstream,
+            ..
+        } = self.server.settings(self.storage == StorageKind::S3)?;
         Ok(Settings {
             listen,
             data_dir: self.data_dir.clone(),

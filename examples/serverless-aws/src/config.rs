@@ -7,32 +7,11 @@
 //! so a forgotten or mistyped `TFR_UPSTREAM` does not go unnoticed.
 //! `TFR_S3_PRESIGN_TTL_SECS` is refused in favour of `TFR_ARCHIVE_URL_TTL_SECS`.
 
-use clap::Parser;
 use registry_core::RegistryConfig;
-use registry_settings::github::GithubArgs;
-use registry_settings::registry::{RegistryArgs, RegistryRules};
-use registry_settings::s3::S3Args;
-use registry_settings::upstream::{self, ModeArgs, ProxyArgs, RegistryUpstreamArgs, Upstream};
+use registry_settings::servers::{LambdaArgs, LambdaSettings};
+use registry_settings::upstream::Upstream;
 use registry_settings::SettingsError;
 use storage_s3::S3Config;
-
-/// The function's settings (never from a command line: see [`Config::from_env`]).
-#[derive(Debug, Parser)]
-#[command(name = "serverless-aws")]
-pub(crate) struct Settings {
-    #[command(flatten)]
-    registry: RegistryArgs,
-    #[command(flatten)]
-    s3: S3Args,
-    #[command(flatten)]
-    mode: ModeArgs,
-    #[command(flatten)]
-    lists: ProxyArgs,
-    #[command(flatten)]
-    upstream: RegistryUpstreamArgs,
-    #[command(flatten)]
-    github: GithubArgs,
-}
 
 /// Everything the function needs, read from the environment.
 #[derive(Debug)]
@@ -52,61 +31,56 @@ pub(crate) struct Config {
 impl Config {
     /// Reads the process environment.
     pub(crate) fn from_env() -> Result<Self, SettingsError> {
-        registry_settings::parse_env_only::<Settings>()?.config()
+        LambdaArgs::from_env().map(Self::from)
     }
 }
 
-impl Settings {
-    fn config(&self) -> Result<Config, SettingsError> {
-        let registry = self.registry.settings(&RegistryRules::LAMBDA)?;
-        let s3 = self.s3.s3_config(registry.config.archive_url_ttl)?;
-        // Archives fetched from the upstream may be as large as an upload:
-        // GitHub archives go back through the function, whose responses Lambda
-        // caps, so a larger tag is refused with the registry's own error.
-        let upstream = upstream::select(
-            self.mode.mode(),
-            &self.lists,
-            Some(&self.upstream),
-            Some(&self.github),
-            registry.config.max_body_bytes,
-        )?;
-        registry.require_shared_signing_key(&s3, &upstream)?;
-        Ok(Config {
+impl From<LambdaSettings> for Config {
+    fn from(settings: LambdaSettings) -> Self {
+        let LambdaSettings {
+            registry,
+            s3,
+            upstream,
+            ..
+        } = settings;
+        Self {
             s3,
             registry: registry.config.clone().with_proxy(upstream.proxy),
             read_cache_ttl: registry.read_cache_ttl,
             signing_key_given: registry.signing_key_given,
             upstream: upstream.upstream,
-        })
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use clap::{CommandFactory as _, Parser as _};
+    use registry_settings::servers::LambdaArgs;
 
-    use super::Settings;
+    use super::Config;
 
     #[test]
     fn settings_are_consistent() {
-        Settings::command().debug_assert();
+        LambdaArgs::command().debug_assert();
     }
 
     #[test]
     fn the_defaults_fit_lambda() {
         let hash = registry_core::TokenHash::of("tfr_test").to_hex();
-        let config = Settings::try_parse_from(["serverless-aws", "--s3-bucket=b"])
+        let parse = |args: &[&str]| {
+            LambdaArgs::try_parse_from(
+                std::iter::once("serverless-aws").chain(args.iter().copied()),
+            )
             .unwrap()
-            .config();
-        assert!(config.is_err(), "the master token hash is required");
-        let config = Settings::try_parse_from([
-            "serverless-aws",
-            "--s3-bucket=b",
-            &format!("--master-token-sha256={hash}"),
-        ])
-        .unwrap()
-        .config()
-        .unwrap();
+            .settings()
+            .map(Config::from)
+        };
+        assert!(
+            parse(&["--s3-bucket=b"]).is_err(),
+            "the master token hash is required"
+        );
+        let config = parse(&["--s3-bucket=b", &format!("--master-token-sha256={hash}")]).unwrap();
         assert_eq!(config.registry.max_body_bytes, 4 * 1024 * 1024);
         assert_eq!(config.s3.presign_ttl, config.registry.archive_url_ttl);
         assert!(!config.signing_key_given && config.upstream.is_none());

@@ -1,6 +1,5 @@
-//! The three servers' group sets, composed and validated as each binary's
-//! `args.rs` (local-server, github-server) or `config.rs` (serverless-aws)
-//! composes them, minus the flags a server keeps to itself (`--data-dir`,
+//! The three servers' groups as the binaries compose them
+//! (`registry_settings::servers`; the binaries add only `--data-dir` and
 //! `--storage`): what the tests parse flags and variables through.
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
@@ -9,13 +8,13 @@ use std::sync::OnceLock;
 
 use clap::Parser;
 use registry_core::TokenHash;
-use registry_settings::github::GithubArgs;
-use registry_settings::listen::{Listen, ListenArgs, WithoutTls};
-use registry_settings::registry::{MasterTokenArgs, RegistryArgs, RegistryRules, RegistrySettings};
-use registry_settings::s3::S3Args;
-use registry_settings::upstream::{
-    self, ModeArgs, ProxyArgs, RegistryModeArgs, RegistryUpstreamArgs, UpstreamSettings,
+use registry_settings::listen::Listen;
+use registry_settings::registry::RegistrySettings;
+use registry_settings::servers::{
+    GithubServerArgs, GithubServerSettings, LambdaArgs, LambdaSettings, LocalServerArgs,
+    LocalServerSettings,
 };
+use registry_settings::upstream::UpstreamSettings;
 use registry_settings::SettingsError;
 use storage_s3::S3Config;
 
@@ -37,49 +36,26 @@ pub struct Validated {
     pub upstream: UpstreamSettings,
 }
 
-/// local-server's groups (`--storage s3` is `storage_s3`).
+/// local-server's command line (`--storage s3` is `storage_s3`).
 #[derive(Debug, Parser)]
 #[command(name = "local-server")]
 pub struct Local {
-    #[command(flatten)]
-    listen: ListenArgs,
     #[arg(long)]
     storage_s3: bool,
     #[command(flatten)]
-    registry: RegistryArgs,
-    #[command(flatten)]
-    master_token: MasterTokenArgs,
-    #[command(flatten)]
-    s3: S3Args,
-    #[command(flatten)]
-    mode: RegistryModeArgs,
-    #[command(flatten)]
-    lists: ProxyArgs,
-    #[command(flatten)]
-    upstream: RegistryUpstreamArgs,
+    server: LocalServerArgs,
 }
 
 impl Local {
     pub fn validate(&self) -> Result<Validated, SettingsError> {
-        let listen = self.listen.listen(WithoutTls::SelfSigned)?;
-        let registry = self.registry.settings(&RegistryRules::LOCAL_SERVER)?;
-        let master_token = self
-            .master_token
-            .hash()?
-            .or(registry.config.master_token_hash);
-        let upstream = upstream::select(
-            self.mode.mode(),
-            &self.lists,
-            Some(&self.upstream),
-            None,
-            registry.config.max_body_bytes,
-        )?;
-        let s3 = if self.storage_s3 {
-            Some(self.s3.s3_config(registry.config.archive_url_ttl)?)
-        } else {
-            self.s3.refuse_unused("--storage s3 (TFR_STORAGE=s3)")?;
-            None
-        };
+        let LocalServerSettings {
+            listen,
+            registry,
+            master_token,
+            s3,
+            upstream,
+            ..
+        } = self.server.settings(self.storage_s3)?;
         Ok(Validated {
             listen: Some(listen),
             registry,
@@ -90,31 +66,22 @@ impl Local {
     }
 }
 
-/// github-server's groups.
+/// github-server's command line.
 #[derive(Debug, Parser)]
 #[command(name = "github-server")]
 pub struct Github {
     #[command(flatten)]
-    listen: ListenArgs,
-    #[command(flatten)]
-    registry: RegistryArgs,
-    #[command(flatten)]
-    lists: ProxyArgs,
-    #[command(flatten)]
-    github: GithubArgs,
+    server: GithubServerArgs,
 }
 
 impl Github {
     pub fn validate(&self) -> Result<Validated, SettingsError> {
-        let listen = self.listen.listen(WithoutTls::Refuse)?;
-        let registry = self.registry.settings(&RegistryRules::GITHUB_SERVER)?;
-        let upstream = upstream::select(
-            upstream::Mode::Github,
-            &self.lists,
-            None,
-            Some(&self.github),
-            registry.config.max_body_bytes,
-        )?;
+        let GithubServerSettings {
+            listen,
+            registry,
+            upstream,
+            ..
+        } = self.server.settings()?;
         Ok(Validated {
             listen: Some(listen),
             master_token: registry.config.master_token_hash,
@@ -126,42 +93,21 @@ impl Github {
 }
 
 /// The Lambda function's groups (environment only in the binary; flags here).
-#[derive(Debug, Parser)]
-#[command(name = "serverless-aws")]
-pub struct Lambda {
-    #[command(flatten)]
-    registry: RegistryArgs,
-    #[command(flatten)]
-    s3: S3Args,
-    #[command(flatten)]
-    mode: ModeArgs,
-    #[command(flatten)]
-    lists: ProxyArgs,
-    #[command(flatten)]
-    upstream: RegistryUpstreamArgs,
-    #[command(flatten)]
-    github: GithubArgs,
-}
+pub type Lambda = LambdaArgs;
 
-impl Lambda {
-    pub fn validate(&self) -> Result<Validated, SettingsError> {
-        let registry = self.registry.settings(&RegistryRules::LAMBDA)?;
-        let s3 = self.s3.s3_config(registry.config.archive_url_ttl)?;
-        let upstream = upstream::select(
-            self.mode.mode(),
-            &self.lists,
-            Some(&self.upstream),
-            Some(&self.github),
-            registry.config.max_body_bytes,
-        )?;
-        registry.require_shared_signing_key(&s3, &upstream)?;
-        Ok(Validated {
-            listen: None,
-            master_token: registry.config.master_token_hash,
-            registry,
-            s3: Some(s3),
-            upstream,
-        })
+fn lambda_validated(settings: LambdaSettings) -> Validated {
+    let LambdaSettings {
+        registry,
+        s3,
+        upstream,
+        ..
+    } = settings;
+    Validated {
+        listen: None,
+        master_token: registry.config.master_token_hash,
+        registry,
+        s3: Some(s3),
+        upstream,
     }
 }
 
@@ -187,7 +133,8 @@ pub fn github(args: &[&str]) -> Result<Validated, String> {
 pub fn lambda(args: &[&str]) -> Result<Validated, String> {
     parse::<Lambda>(args)
         .map_err(|e| e.to_string())?
-        .validate()
+        .settings()
+        .map(lambda_validated)
         .map_err(|e| e.to_string())
 }
 
@@ -202,4 +149,10 @@ pub fn app_key() -> &'static str {
             .unwrap()
             .to_string()
     })
+}
+
+/// The Lambda function's settings from the process environment, read as the
+/// function reads them ([`LambdaArgs::from_env`]).
+pub fn lambda_from_env() -> Result<Validated, SettingsError> {
+    LambdaArgs::from_env().map(lambda_validated)
 }
