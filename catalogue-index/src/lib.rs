@@ -1,1 +1,22 @@
-//! Placeholder: being written.
+#![doc = include_str!("../README.md")]
+
+mod bitset;
+mod dictionary;
+mod entry;
+mod format;
+mod index;
+mod join;
+mod key;
+mod pending;
+mod query;
+mod snapshot;
+mod tokens;
+
+pub use entry::{ModuleEntry, VersionEntry};
+pub use format::{SnapshotError, FORMAT};
+pub use index::{CatalogueIndex, MIN_PREFIX_LEN, PREFIX_EXPANSION_LIMIT};
+pub use key::ModuleKey;
+pub use pending::{PendingChange, PendingOp};
+pub use query::{ListQuery, Page, SearchQuery};
+pub use snapshot::{AddOutcome, Snapshot, VersionError};
+pub use tokens::tokenize;

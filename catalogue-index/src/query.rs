@@ -1,0 +1,117 @@
+//! Query and answer types: [`ListQuery`], [`SearchQuery`], [`Page`].
+
+use std::ops::ControlFlow;
+
+use crate::ModuleEntry;
+
+/// `GET /v1/modules[/{namespace}]`: every module, optionally filtered, in key
+/// order, one page at a time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Only modules in this namespace (exact, byte-for-byte match).
+    pub namespace: Option<String>,
+    /// Only modules for this provider (exact match). Combines with
+    /// `namespace` by AND.
+    pub provider: Option<String>,
+    /// How many matching modules to skip.
+    pub offset: usize,
+    /// At most this many items. The caller clamps it (the registry: 1..=100);
+    /// 0 answers no items (see [`Page::next_offset`]).
+    pub limit: usize,
+}
+
+/// `GET /v1/modules/search`: the modules matching every term of `q`, with
+/// the same filters and paging as [`ListQuery`]. See
+/// [`CatalogueIndex::search`](crate::CatalogueIndex::search) for the
+/// matching rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// The query text; split into terms like module text.
+    pub q: String,
+    /// Only modules in this namespace (exact match).
+    pub namespace: Option<String>,
+    /// Only modules for this provider (exact match).
+    pub provider: Option<String>,
+    /// How many matching modules to skip.
+    pub offset: usize,
+    /// At most this many items; 0 answers no items.
+    pub limit: usize,
+}
+
+/// One page of an answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Page<'a> {
+    /// The matching modules at positions `offset..offset + limit` of the
+    /// full answer, in key order.
+    pub items: Vec<&'a ModuleEntry>,
+    /// `Some(offset + limit)` exactly when the full answer has more than
+    /// `offset + limit` modules, i.e. when another page follows. With
+    /// `limit` 0 that is `Some(offset)` whenever a module matches at
+    /// `offset` or later, so walking pages with `limit` 0 never ends: clamp
+    /// first.
+    pub next_offset: Option<usize>,
+}
+
+impl<'a> Page<'a> {
+    /// The page of a fully known, ordered answer. O(limit).
+    pub(crate) fn of_slice<'s, T>(
+        all: &'s [T],
+        offset: usize,
+        limit: usize,
+        mut resolve: impl FnMut(&'s T) -> &'a ModuleEntry,
+    ) -> Self {
+        let end = offset.saturating_add(limit);
+        let items = all
+            .get(offset.min(all.len())..end.min(all.len()))
+            .unwrap_or(&[])
+            .iter()
+            .map(&mut resolve)
+            .collect();
+        Page {
+            items,
+            next_offset: (all.len() > end).then_some(end),
+        }
+    }
+}
+
+/// Builds a [`Page`] from an answer produced in order, one match at a time,
+/// and says when to stop: after the first match past the page (which proves
+/// a next page exists).
+#[derive(Debug)]
+pub(crate) struct PageCollector<'a> {
+    offset: usize,
+    end: usize,
+    seen: usize,
+    page: Page<'a>,
+}
+
+impl<'a> PageCollector<'a> {
+    pub(crate) fn new(offset: usize, limit: usize) -> Self {
+        Self {
+            offset,
+            end: offset.saturating_add(limit),
+            seen: 0,
+            page: Page {
+                items: Vec::with_capacity(limit.min(128)),
+                next_offset: None,
+            },
+        }
+    }
+
+    /// Takes the next match of the answer.
+    pub(crate) fn push(&mut self, entry: &'a ModuleEntry) -> ControlFlow<()> {
+        if self.seen >= self.end {
+            self.page.next_offset = Some(self.end);
+            return ControlFlow::Break(());
+        }
+        if self.seen >= self.offset {
+            self.page.items.push(entry);
+        }
+        self.seen += 1;
+        ControlFlow::Continue(())
+    }
+
+    pub(crate) fn finish(self) -> Page<'a> {
+        self.page
+    }
+}
