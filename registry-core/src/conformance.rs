@@ -118,6 +118,27 @@ impl<S: Storage, G: Send + Sync + std::fmt::Debug + 'static> Storage for KeepAli
     ) -> Result<(), StorageError> {
         self.store.delete_version(module, version).await
     }
+
+    async fn write_metadata(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+        document: Bytes,
+    ) -> Result<(), StorageError> {
+        self.store.write_metadata(module, version, document).await
+    }
+
+    async fn read_metadata(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<Bytes, StorageError> {
+        self.store.read_metadata(module, version).await
+    }
+
+    async fn list_modules(&self) -> Result<Vec<ModuleAddress>, StorageError> {
+        self.store.list_modules().await
+    }
 }
 
 #[async_trait]
@@ -136,6 +157,23 @@ impl<S: TokenStore, G: Send + Sync + std::fmt::Debug + 'static> TokenStore for K
 
     async fn delete(&self, name: &str) -> Result<(), StorageError> {
         self.store.delete(name).await
+    }
+}
+
+#[async_trait]
+impl<S: crate::CatalogueStore, G: Send + Sync + std::fmt::Debug + 'static> crate::CatalogueStore
+    for KeepAlive<S, G>
+{
+    async fn load(&self) -> Result<Option<crate::StoredSnapshot>, StorageError> {
+        self.store.load().await
+    }
+
+    async fn store<'a>(
+        &self,
+        bytes: Bytes,
+        expected: Option<&'a crate::SnapshotTag>,
+    ) -> Result<crate::SnapshotTag, StorageError> {
+        self.store.store(bytes, expected).await
     }
 }
 
@@ -171,6 +209,27 @@ macro_rules! storage_conformance_tests {
             prerelease_and_build_versions_round_trip,
             large_archive_round_trips,
             concurrent_publishes_have_one_winner,
+            metadata_round_trips_and_is_replaced,
+            metadata_of_missing_version_is_not_found,
+            delete_removes_metadata,
+            metadata_does_not_make_a_version,
+            list_modules_lists_each_module_once,
+        );
+    };
+}
+
+/// Expands into one `#[tokio::test]` per catalogue-store check. `$make` is a
+/// closure returning a future of a fresh, empty `Arc<dyn CatalogueStore>`.
+#[macro_export]
+macro_rules! catalogue_store_conformance_tests {
+    ($make:expr) => {
+        $crate::__conformance_checks!($make, catalogue_store;
+            empty_store_loads_none,
+            first_store_needs_no_tag,
+            store_with_current_tag_replaces,
+            store_with_stale_tag_conflicts,
+            concurrent_stores_have_one_winner,
+            large_snapshot_round_trips,
         );
     };
 }
@@ -444,6 +503,215 @@ pub mod storage {
             "stored bytes are the winner's"
         );
         assert_eq!(sorted(s.list_versions(&m).await.expect("list")), ["1.0.0"]);
+    }
+
+    pub async fn metadata_round_trips_and_is_replaced(s: Arc<dyn Storage>) {
+        let (m, ver) = (module("acme", "vpc", "aws"), v("1.0.0"));
+        s.publish(&m, &ver, &archive(ArchiveFormat::TarGz, 1, 64))
+            .await
+            .expect("publish");
+        let doc = Bytes::from_static(br##"{"root":{"readme":"# VPC"}}"##);
+        s.write_metadata(&m, &ver, doc.clone())
+            .await
+            .expect("write metadata");
+        assert_eq!(s.read_metadata(&m, &ver).await.expect("read"), doc);
+        let newer = Bytes::from(vec![b'x'; 300 * 1024]);
+        s.write_metadata(&m, &ver, newer.clone())
+            .await
+            .expect("write metadata again");
+        assert_eq!(
+            s.read_metadata(&m, &ver).await.expect("read again"),
+            newer,
+            "the last write wins"
+        );
+        let other = v("1.1.0");
+        s.publish(&m, &other, &archive(ArchiveFormat::Zip, 2, 64))
+            .await
+            .expect("publish");
+        assert!(
+            matches!(
+                s.read_metadata(&m, &other).await,
+                Err(StorageError::NotFound)
+            ),
+            "a version's document is its own"
+        );
+    }
+
+    pub async fn metadata_of_missing_version_is_not_found(s: Arc<dyn Storage>) {
+        let (m, ver) = (module("acme", "vpc", "aws"), v("1.0.0"));
+        let err = s.read_metadata(&m, &ver).await.unwrap_err();
+        assert!(matches!(err, StorageError::NotFound), "{err:?}");
+        s.publish(&m, &ver, &archive(ArchiveFormat::TarGz, 1, 64))
+            .await
+            .expect("publish");
+        let err = s.read_metadata(&m, &ver).await.unwrap_err();
+        assert!(
+            matches!(err, StorageError::NotFound),
+            "a version without a document: {err:?}"
+        );
+    }
+
+    pub async fn delete_removes_metadata(s: Arc<dyn Storage>) {
+        let (m, ver) = (module("acme", "vpc", "aws"), v("1.0.0"));
+        s.publish(&m, &ver, &archive(ArchiveFormat::TarGz, 1, 64))
+            .await
+            .expect("publish");
+        s.write_metadata(&m, &ver, Bytes::from_static(b"{}"))
+            .await
+            .expect("write metadata");
+        s.delete_version(&m, &ver).await.expect("delete");
+        s.publish(&m, &ver, &archive(ArchiveFormat::TarGz, 2, 64))
+            .await
+            .expect("publish again");
+        let err = s.read_metadata(&m, &ver).await.unwrap_err();
+        assert!(
+            matches!(err, StorageError::NotFound),
+            "a republished version has no document until one is written: {err:?}"
+        );
+    }
+
+    pub async fn metadata_does_not_make_a_version(s: Arc<dyn Storage>) {
+        let (m, ver) = (module("acme", "vpc", "aws"), v("1.0.0"));
+        // A backend may refuse or accept this; either way no version appears.
+        let _ = s.write_metadata(&m, &ver, Bytes::from_static(b"{}")).await;
+        assert!(s.list_versions(&m).await.expect("list").is_empty());
+        assert!(matches!(
+            s.locate_archive(&m, &ver).await,
+            Err(StorageError::NotFound)
+        ));
+        s.publish(&m, &ver, &archive(ArchiveFormat::TarGz, 1, 64))
+            .await
+            .expect("the version can still be published");
+    }
+
+    pub async fn list_modules_lists_each_module_once(s: Arc<dyn Storage>) {
+        assert!(s.list_modules().await.expect("list").is_empty());
+        let modules = [
+            module("acme", "vpc", "aws"),
+            module("acme", "vpc", "google"),
+            module("acme", "dns", "aws"),
+            module("other", "vpc", "aws"),
+        ];
+        for (i, m) in modules.iter().enumerate() {
+            for ver in ["1.0.0", "1.1.0"] {
+                s.publish(m, &v(ver), &archive(ArchiveFormat::TarGz, i as u8, 64))
+                    .await
+                    .expect("publish");
+            }
+            s.write_metadata(m, &v("1.0.0"), Bytes::from_static(b"{}"))
+                .await
+                .expect("write metadata");
+        }
+        let mut listed = s.list_modules().await.expect("list");
+        listed.sort();
+        let mut expected = modules.to_vec();
+        expected.sort();
+        assert_eq!(listed, expected);
+        for ver in ["1.0.0", "1.1.0"] {
+            s.delete_version(&modules[3], &v(ver))
+                .await
+                .expect("delete");
+        }
+        let listed = s.list_modules().await.expect("list");
+        assert!(
+            !listed.contains(&modules[3]),
+            "a module without versions is not listed: {listed:?}"
+        );
+        assert_eq!(listed.len(), 3);
+    }
+}
+
+/// Checks of the [`CatalogueStore`] contract.
+pub mod catalogue_store {
+    use super::*;
+    use crate::CatalogueStore;
+
+    pub async fn empty_store_loads_none(s: Arc<dyn CatalogueStore>) {
+        assert_eq!(s.load().await.expect("load"), None);
+    }
+
+    pub async fn first_store_needs_no_tag(s: Arc<dyn CatalogueStore>) {
+        let tag = s
+            .store(Bytes::from_static(b"one"), None)
+            .await
+            .expect("store");
+        let loaded = s.load().await.expect("load").expect("stored");
+        assert_eq!(loaded.bytes, &b"one"[..]);
+        assert_eq!(loaded.tag, tag);
+        let err = s.store(Bytes::from_static(b"two"), None).await.unwrap_err();
+        assert!(
+            matches!(err, StorageError::Conflict),
+            "storing as if absent over an existing snapshot: {err:?}"
+        );
+        assert_eq!(s.load().await.unwrap().unwrap().bytes, &b"one"[..]);
+    }
+
+    pub async fn store_with_current_tag_replaces(s: Arc<dyn CatalogueStore>) {
+        let first = s.store(Bytes::from_static(b"one"), None).await.unwrap();
+        let second = s
+            .store(Bytes::from_static(b"two"), Some(&first))
+            .await
+            .expect("store with the current tag");
+        assert_ne!(first, second, "a new write has a new tag");
+        let loaded = s.load().await.unwrap().unwrap();
+        assert_eq!(
+            (loaded.bytes, loaded.tag),
+            (Bytes::from_static(b"two"), second)
+        );
+    }
+
+    pub async fn store_with_stale_tag_conflicts(s: Arc<dyn CatalogueStore>) {
+        let first = s.store(Bytes::from_static(b"one"), None).await.unwrap();
+        let second = s
+            .store(Bytes::from_static(b"two"), Some(&first))
+            .await
+            .unwrap();
+        let err = s
+            .store(Bytes::from_static(b"three"), Some(&first))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StorageError::Conflict), "{err:?}");
+        let loaded = s.load().await.unwrap().unwrap();
+        assert_eq!(
+            (loaded.bytes, loaded.tag),
+            (Bytes::from_static(b"two"), second)
+        );
+    }
+
+    pub async fn concurrent_stores_have_one_winner(s: Arc<dyn CatalogueStore>) {
+        let base = s.store(Bytes::from_static(b"base"), None).await.unwrap();
+        let tasks: Vec<_> = (0..16u8)
+            .map(|i| {
+                let (s, base) = (s.clone(), base.clone());
+                tokio::spawn(async move {
+                    let bytes = Bytes::from(vec![i; 1000 + usize::from(i)]);
+                    (s.store(bytes.clone(), Some(&base)).await, bytes)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for t in tasks {
+            match t.await.expect("task") {
+                (Ok(tag), bytes) => winners.push((tag, bytes)),
+                (Err(StorageError::Conflict), _) => {}
+                (Err(e), _) => panic!("a losing store must be Conflict, got {e:?}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "exactly one of 16 racing stores wins");
+        let loaded = s.load().await.unwrap().unwrap();
+        assert_eq!(
+            loaded.bytes, winners[0].1,
+            "the stored bytes are the winner's"
+        );
+        assert_eq!(loaded.tag, winners[0].0);
+    }
+
+    pub async fn large_snapshot_round_trips(s: Arc<dyn CatalogueStore>) {
+        let bytes: Bytes = (0..8 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+        let tag = s.store(bytes.clone(), None).await.unwrap();
+        let loaded = s.load().await.unwrap().unwrap();
+        assert_eq!(loaded.tag, tag);
+        assert!(loaded.bytes == bytes, "8 MiB come back byte for byte");
     }
 }
 

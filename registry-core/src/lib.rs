@@ -4,6 +4,7 @@ pub mod address;
 pub mod api;
 pub mod archive;
 pub mod cache;
+pub mod catalogue;
 pub mod config;
 pub mod memory;
 pub mod pins;
@@ -24,6 +25,7 @@ pub mod testing;
 pub use address::{AddressError, ModuleAddress};
 pub use api::{AdapterError, Admitted, BodySpool, RequestBody};
 pub use archive::{ArchiveError, ArchiveLimits};
+pub use catalogue::{CatalogueStore, SnapshotTag, StoredSnapshot};
 pub use config::{RegistryConfig, SigningKey};
 pub use pins::{PinRecord, PinStore};
 pub use proxy::{ModulePattern, ProxyConfig};
@@ -37,6 +39,8 @@ pub use upstream::{FetchedArchive, NoUpstream, Upstream, UpstreamError};
 pub use upstream_mode::{ProxiedArchives, UpstreamMode, UpstreamModeBuilder, UpstreamModeError};
 pub use version::Version;
 
+#[cfg(any(test, feature = "mock"))]
+pub use catalogue::MockCatalogueStore;
 #[cfg(any(test, feature = "mock"))]
 pub use pins::MockPinStore;
 #[cfg(any(test, feature = "mock"))]

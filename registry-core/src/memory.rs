@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 
 use crate::pins::{PinRecord, PinStore};
 use crate::storage::{Archive, ArchiveAccess, ArchiveLocation, Storage, StorageError};
@@ -14,7 +15,14 @@ use crate::{ModuleAddress, Version};
 /// A [`Storage`] in a map behind a mutex. Downloads go through the registry.
 #[derive(Debug, Default)]
 pub struct InMemoryStorage {
-    modules: Mutex<HashMap<ModuleAddress, BTreeMap<Version, Archive>>>,
+    modules: Mutex<HashMap<ModuleAddress, BTreeMap<Version, Stored>>>,
+}
+
+/// One version: its archive and its metadata document, if one was written.
+#[derive(Debug, Clone)]
+struct Stored {
+    archive: Archive,
+    metadata: Option<Bytes>,
 }
 
 impl InMemoryStorage {
@@ -41,7 +49,13 @@ impl Storage for InMemoryStorage {
         if versions.contains_key(version) {
             return Err(StorageError::AlreadyExists);
         }
-        versions.insert(version.clone(), Archive::new(archive.info().format, bytes));
+        versions.insert(
+            version.clone(),
+            Stored {
+                archive: Archive::new(archive.info().format, bytes),
+                metadata: None,
+            },
+        );
         Ok(())
     }
 
@@ -62,7 +76,7 @@ impl Storage for InMemoryStorage {
         modules
             .get(module)
             .and_then(|v| v.get(version))
-            .cloned()
+            .map(|stored| stored.archive.clone())
             .ok_or(StorageError::NotFound)
     }
 
@@ -90,6 +104,39 @@ impl Storage for InMemoryStorage {
             modules.remove(module);
         }
         Ok(())
+    }
+
+    async fn write_metadata(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+        document: Bytes,
+    ) -> Result<(), StorageError> {
+        let mut modules = self.modules.lock().expect("not poisoned");
+        let stored = modules
+            .get_mut(module)
+            .and_then(|v| v.get_mut(version))
+            .ok_or(StorageError::NotFound)?;
+        stored.metadata = Some(document);
+        Ok(())
+    }
+
+    async fn read_metadata(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<Bytes, StorageError> {
+        let modules = self.modules.lock().expect("not poisoned");
+        modules
+            .get(module)
+            .and_then(|v| v.get(version))
+            .and_then(|stored| stored.metadata.clone())
+            .ok_or(StorageError::NotFound)
+    }
+
+    async fn list_modules(&self) -> Result<Vec<ModuleAddress>, StorageError> {
+        let modules = self.modules.lock().expect("not poisoned");
+        Ok(modules.keys().cloned().collect())
     }
 }
 

@@ -283,6 +283,11 @@ pub enum StorageError {
     /// The version (or token name) already exists; nothing was changed.
     #[error("already exists")]
     AlreadyExists,
+    /// A conditional write found the object changed since it was read (a
+    /// [`crate::CatalogueStore::store`] whose expected tag no longer matches);
+    /// nothing was changed. Read again and retry.
+    #[error("changed since it was read")]
+    Conflict,
     /// The backend is temporarily unable to answer (timeouts, throttling); retrying may work.
     #[error("{backend} is temporarily unavailable: {message}")]
     Unavailable {
@@ -386,4 +391,45 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
         module: &ModuleAddress,
         version: &Version,
     ) -> Result<(), StorageError>;
+
+    /// Stores the metadata document of an existing version (what the
+    /// registry extracted from its archive: README, inputs, outputs...),
+    /// replacing an earlier one. The storage keeps the bytes as they are.
+    ///
+    /// # Contract
+    /// - The document is derived from the archive, so it may be written
+    ///   after the version and written again: the last write wins.
+    /// - [`delete_version`](Storage::delete_version) removes it with the
+    ///   version; a version published again has no document until one is
+    ///   written for it.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] if the version does not exist (a backend
+    /// that cannot tell cheaply may store it anyway; it is removed or
+    /// replaced with the version).
+    async fn write_metadata(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+        document: Bytes,
+    ) -> Result<(), StorageError>;
+
+    /// Reads the metadata document last written for a version.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] if none was written since the version was
+    /// published (or the version does not exist).
+    async fn read_metadata(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<Bytes, StorageError>;
+
+    /// Every module with at least one version, in any order, without
+    /// duplicates. Lists the whole store: for rebuilding the catalogue, not
+    /// for answering requests.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn list_modules(&self) -> Result<Vec<ModuleAddress>, StorageError>;
 }

@@ -24,3 +24,10 @@ mod pins {
         Arc::new(InMemoryPinStore::new()) as Arc<dyn PinStore>
     });
 }
+
+mod catalogue {
+    registry_core::catalogue_store_conformance_tests!(|| async {
+        std::sync::Arc::new(registry_core::catalogue::InMemoryCatalogueStore::new())
+            as std::sync::Arc<dyn registry_core::CatalogueStore>
+    });
+}

@@ -23,6 +23,8 @@ use crate::fsutil::{
 
 /// The metadata file in every version directory the registry writes.
 const ARCHIVE_JSON: &str = "archive.json";
+/// The version's metadata document (see [`Storage::write_metadata`]).
+const METADATA_JSON: &str = "metadata.json";
 
 /// A [`Storage`] on a local directory: `{root}/modules/{namespace}/{name}/{system}/{version}/`
 /// holds one published version (the archive and `archive.json`).
@@ -463,6 +465,58 @@ fn delete_blocking(p: &VersionPaths) -> Result<(), StorageError> {
 
 /// Removes `.tmp-*` and `.trash-*` entries older than an hour from every module
 /// directory (and `modules/` itself). Best effort.
+fn write_metadata_blocking(p: &VersionPaths, document: &[u8]) -> Result<(), StorageError> {
+    let dir = &p.version_dir;
+    if !is_version(dir).map_err(|e| classify(e, Context::op("inspecting", dir)))? {
+        return Err(StorageError::NotFound);
+    }
+    // A temporary file renamed over the old document: readers see one whole
+    // document or the other. Hidden names are ignored by listings, and a
+    // crash's leftover goes with the version directory.
+    let tmp = TempGuard::new(dir.join(random_name(TEMP_PREFIX)));
+    write_new_synced(tmp.path(), document)?;
+    let path = dir.join(METADATA_JSON);
+    fs::rename(tmp.path(), &path)
+        .map_err(|e| classify(e, Context::lookup("moving into place", &path)))?;
+    tmp.disarm();
+    sync_dir_or_warn(dir);
+    Ok(())
+}
+
+fn read_metadata_blocking(p: &VersionPaths) -> Result<Bytes, StorageError> {
+    let path = p.version_dir.join(METADATA_JSON);
+    match fs::read(&path) {
+        Ok(bytes) => Ok(Bytes::from(bytes)),
+        Err(e) => Err(classify(e, Context::lookup("reading", &path))),
+    }
+}
+
+fn list_modules_blocking(modules: &Path) -> Result<Vec<ModuleAddress>, StorageError> {
+    // The root must be readable: an empty answer would empty the catalogue.
+    fs::read_dir(modules).map_err(|e| classify(e, Context::op("listing", modules)))?;
+    let mut found = Vec::new();
+    for namespace in subdirs(modules) {
+        for name in subdirs(&namespace) {
+            for system in subdirs(&name) {
+                let part = |d: &Path| d.file_name().and_then(|n| n.to_str()).map(str::to_owned);
+                let (Some(ns), Some(n), Some(sys)) = (part(&namespace), part(&name), part(&system))
+                else {
+                    continue;
+                };
+                // Hidden entries (temporary and trash directories) and
+                // anything that is not a valid address are not modules.
+                let Ok(module) = ModuleAddress::new(ns, n, sys) else {
+                    continue;
+                };
+                if !list_blocking(&system)?.is_empty() {
+                    found.push(module);
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
 fn remove_stale_in_modules(modules: &Path) {
     const PREFIXES: &[&str] = &[TEMP_PREFIX, TRASH_PREFIX];
     remove_stale(modules, PREFIXES);
@@ -518,5 +572,29 @@ impl Storage for FsStorage {
     ) -> Result<(), StorageError> {
         let p = self.paths(module, version);
         blocking(move || delete_blocking(&p)).await
+    }
+
+    async fn write_metadata(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+        document: Bytes,
+    ) -> Result<(), StorageError> {
+        let p = self.paths(module, version);
+        blocking(move || write_metadata_blocking(&p, &document)).await
+    }
+
+    async fn read_metadata(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<Bytes, StorageError> {
+        let p = self.paths(module, version);
+        blocking(move || read_metadata_blocking(&p)).await
+    }
+
+    async fn list_modules(&self) -> Result<Vec<ModuleAddress>, StorageError> {
+        let modules = self.modules.clone();
+        blocking(move || list_modules_blocking(&modules)).await
     }
 }

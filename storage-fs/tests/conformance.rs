@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use registry_core::conformance::KeepAlive;
-use registry_core::{PinStore, Storage, TokenStore};
-use storage_fs::{FsPinStore, FsStorage, FsTokenStore};
+use registry_core::{CatalogueStore, PinStore, Storage, TokenStore};
+use storage_fs::{FsCatalogueStore, FsPinStore, FsStorage, FsTokenStore};
 
 /// A store on a fresh temporary directory, removed when the store is dropped.
 fn fs_storage() -> Arc<dyn Storage> {
@@ -38,4 +38,15 @@ mod tokens {
 mod pins {
     use super::*;
     registry_core::pin_store_conformance_tests!(|| async { fs_pin_store() });
+}
+
+fn fs_catalogue_store() -> Arc<dyn CatalogueStore> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = FsCatalogueStore::open(dir.path()).expect("open");
+    Arc::new(KeepAlive::new(store, dir))
+}
+
+mod catalogue {
+    use super::*;
+    registry_core::catalogue_store_conformance_tests!(|| async { fs_catalogue_store() });
 }

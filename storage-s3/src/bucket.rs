@@ -216,6 +216,77 @@ impl Bucket {
             .map_err(|e| classify(e, Context::op("PutObject", &self.name, key)))
     }
 
+    /// `GetObject` with the object's ETag. [`StorageError::NotFound`] if absent.
+    pub(crate) async fn get_tagged(&self, key: &str) -> Result<(Bytes, String), StorageError> {
+        let cx = Context::lookup("GetObject", &self.name, key);
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.name)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| classify(e, cx))?;
+        let etag = out
+            .e_tag()
+            .map(str::to_owned)
+            .ok_or_else(|| StorageError::other(BACKEND, format!("{cx}: the answer has no ETag")))?;
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| StorageError::Unavailable {
+                backend: BACKEND,
+                message: format!("{cx}: reading the body failed: {e}"),
+            })?
+            .into_bytes();
+        Ok((bytes, etag))
+    }
+
+    /// `PutObject` only if the object is absent (`expected_etag` `None`:
+    /// `If-None-Match: *`) or still has `expected_etag` (`If-Match`), and
+    /// answers the new ETag.
+    ///
+    /// # Errors
+    /// [`StorageError::Conflict`] if the condition failed (S3 answered 412,
+    /// 404 for a vanished object, or 409 for a concurrent conditional write).
+    pub(crate) async fn put_conditional(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        expected_etag: Option<&str>,
+    ) -> Result<String, StorageError> {
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.name)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body));
+        let req = match expected_etag {
+            None => req.if_none_match("*"),
+            Some(etag) => req.if_match(etag),
+        };
+        match req.send().await {
+            Ok(out) => out.e_tag().map(str::to_owned).ok_or_else(|| {
+                StorageError::other(
+                    BACKEND,
+                    format!("PutObject s3://{}/{key}: the answer has no ETag", self.name),
+                )
+            }),
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                if matches!(status, Some(412 | 409))
+                    || (status == Some(404) && expected_etag.is_some())
+                {
+                    return Err(StorageError::Conflict);
+                }
+                Err(classify(e, Context::op("PutObject", &self.name, key)))
+            }
+        }
+    }
+
     /// `HeadObject` (with checksums). [`StorageError::NotFound`] if absent.
     pub(crate) async fn head(&self, key: &str) -> Result<Head, StorageError> {
         let out = self

@@ -1,12 +1,14 @@
 #![doc = include_str!("../README.md")]
 
 mod bucket;
+mod catalogue;
 mod config;
 mod error;
 mod pins;
 mod storage;
 mod tokens;
 
+pub use catalogue::S3CatalogueStore;
 pub use config::{S3Config, S3ConfigError, DEFAULT_PRESIGN_TTL, MAX_PRESIGN_TTL};
 pub use pins::S3PinStore;
 pub use storage::S3Storage;

@@ -119,6 +119,19 @@ impl S3Storage {
         )
     }
 
+    /// `{prefix}_metadata/{namespace}/{name}/{system}/{version}.json`: outside
+    /// the version's own prefix, so that a document can never make a version
+    /// appear in a listing (`_` starts no namespace).
+    fn metadata_key(&self, m: &ModuleAddress, v: &Version) -> String {
+        format!(
+            "{}_metadata/{}/{}/{}/{v}.json",
+            self.bucket.prefix,
+            m.namespace(),
+            m.name(),
+            m.system()
+        )
+    }
+
     fn claim_key(&self, m: &ModuleAddress, v: &Version) -> String {
         format!("{}{CLAIM}", self.version_prefix(m, v))
     }
@@ -343,6 +356,11 @@ impl Storage for S3Storage {
                 Err(e) => return Err(e),
             }
         }
+        // The metadata document first: a crash after it leaves a version
+        // without one, which the registry derives again from the archive.
+        self.bucket
+            .delete(&self.metadata_key(module, version))
+            .await?;
         // A stray claim (its archive removed by hand) goes too.
         self.bucket.delete(&self.claim_key(module, version)).await?;
         if present.is_empty() {
@@ -353,6 +371,62 @@ impl Storage for S3Storage {
         }
         Ok(())
     }
+
+    async fn write_metadata(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+        document: Bytes,
+    ) -> Result<(), StorageError> {
+        // One HEAD per format: cheaper than a document that outlives nothing.
+        self.find(module, version).await?;
+        self.bucket
+            .put(
+                &self.metadata_key(module, version),
+                document,
+                "application/json",
+            )
+            .await
+    }
+
+    async fn read_metadata(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<Bytes, StorageError> {
+        Ok(self
+            .bucket
+            .get(&self.metadata_key(module, version))
+            .await?
+            .bytes)
+    }
+
+    /// One `ListObjectsV2` page per 1,000 objects under the prefix.
+    async fn list_modules(&self) -> Result<Vec<ModuleAddress>, StorageError> {
+        let listing = self.bucket.list_recursive(&self.bucket.prefix).await?;
+        let mut modules: Vec<ModuleAddress> = listing
+            .keys
+            .iter()
+            .filter_map(|k| k.strip_prefix(&self.bucket.prefix))
+            .filter_map(module_of_archive_key)
+            .collect();
+        modules.sort();
+        modules.dedup();
+        Ok(modules)
+    }
+}
+
+/// The module of `{namespace}/{name}/{system}/{version}/{name}-{system}-{version}{suffix}`
+/// (a key relative to the prefix), if it is an archive's key.
+fn module_of_archive_key(key: &str) -> Option<ModuleAddress> {
+    let [ns, name, system, version, file] = key.split('/').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let module = ModuleAddress::new(ns, name, system).ok()?;
+    let version = version_of(&format!("{version}/"), "")?;
+    let stem = format!("{name}-{system}-{version}");
+    let (file_stem, _) = ArchiveFormat::split_suffix(file)?;
+    (file_stem == stem).then_some(module)
 }
 
 #[cfg(test)]
@@ -371,6 +445,29 @@ mod tests {
         }
         assert_eq!(version_of("other/1.0.0/", p), None);
         assert_eq!(version_of(&format!("{p}1.0.0"), p), None);
+    }
+
+    #[test]
+    fn modules_from_archive_keys() {
+        let m = |k: &str| module_of_archive_key(k).map(|m| m.to_string());
+        assert_eq!(
+            m("acme/vpc/aws/1.0.0/vpc-aws-1.0.0.tar.gz").as_deref(),
+            Some("acme/vpc/aws")
+        );
+        assert_eq!(
+            m("acme/vpc/aws/1.0.0/vpc-aws-1.0.0.zip").as_deref(),
+            Some("acme/vpc/aws")
+        );
+        for not in [
+            "acme/vpc/aws/1.0.0/.claim",
+            "acme/vpc/aws/1.0.0/other-aws-1.0.0.zip",
+            "_metadata/acme/vpc/aws/1.0.0.json",
+            "tokens/by-name/ci.json",
+            "acme/vpc/aws/v1/vpc-aws-v1.zip",
+            "acme/vpc/AWS/1.0.0/vpc-AWS-1.0.0.zip",
+        ] {
+            assert_eq!(m(not), None, "{not}");
+        }
     }
 
     #[test]

@@ -26,6 +26,13 @@ mod tokens {
     });
 }
 
+mod catalogue {
+    use super::*;
+    registry_core::catalogue_store_conformance_tests!(|| async {
+        Target::in_process().await.catalogue_store()
+    });
+}
+
 mod pins {
     use super::*;
     registry_core::pin_store_conformance_tests!(|| async {

@@ -173,7 +173,8 @@ fn storage_response(e: StorageError) -> Response<Bytes> {
 /// of kind `TimedOut` in the error's source chain (e.g.
 /// `StorageError::other("nfs", io_error)`).
 pub(crate) fn is_transient(e: &StorageError) -> bool {
-    if matches!(e, StorageError::Unavailable { .. }) {
+    // A conflict that outlived its retries: others were writing; try again.
+    if matches!(e, StorageError::Unavailable { .. } | StorageError::Conflict) {
         return true;
     }
     let mut source = std::error::Error::source(e);

@@ -48,6 +48,7 @@ fn unshare(e: &SharedError) -> StorageError {
     match &**e {
         StorageError::NotFound => StorageError::NotFound,
         StorageError::AlreadyExists => StorageError::AlreadyExists,
+        StorageError::Conflict => StorageError::Conflict,
         StorageError::Unavailable { backend, message } => StorageError::Unavailable {
             backend,
             message: message.clone(),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 
 use super::{unshare, Cache, SharedError, DEFAULT_MAX_ENTRIES};
 use crate::storage::{Archive, ArchiveLocation, Storage, StorageError};
@@ -130,6 +131,27 @@ impl Storage for CachedStorage {
         let result = self.inner.delete_version(module, version).await;
         self.forget(module, version);
         result
+    }
+
+    async fn write_metadata(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+        document: Bytes,
+    ) -> Result<(), StorageError> {
+        self.inner.write_metadata(module, version, document).await
+    }
+
+    async fn read_metadata(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<Bytes, StorageError> {
+        self.inner.read_metadata(module, version).await
+    }
+
+    async fn list_modules(&self) -> Result<Vec<ModuleAddress>, StorageError> {
+        self.inner.list_modules().await
     }
 }
 

@@ -9,6 +9,7 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 
 use crate::memory::{InMemoryPinStore, InMemoryStorage, InMemoryTokenStore};
 use crate::pins::{PinRecord, PinStore};
@@ -31,6 +32,12 @@ pub enum StorageCall {
     LocateArchive,
     /// [`Storage::delete_version`].
     DeleteVersion,
+    /// [`Storage::write_metadata`].
+    WriteMetadata,
+    /// [`Storage::read_metadata`].
+    ReadMetadata,
+    /// [`Storage::list_modules`].
+    ListModules,
 }
 
 /// A [`TokenStore`] method, as [`Faults`] and [`Counts`] name it.
@@ -286,6 +293,54 @@ pub trait StorageOverrides: Send + Sync + fmt::Debug + 'static {
         )
         .await
     }
+
+    /// [`Storage::write_metadata`] on `inner`.
+    ///
+    /// # Errors
+    /// As the hooks and `inner` decide.
+    async fn write_metadata(
+        &self,
+        inner: &dyn Storage,
+        module: &ModuleAddress,
+        version: &Version,
+        document: Bytes,
+    ) -> Result<(), StorageError> {
+        let call = StorageCall::WriteMetadata;
+        around(
+            self.before(call),
+            inner.write_metadata(module, version, document),
+            || self.after(call),
+        )
+        .await
+    }
+
+    /// [`Storage::read_metadata`] on `inner`.
+    ///
+    /// # Errors
+    /// As the hooks and `inner` decide.
+    async fn read_metadata(
+        &self,
+        inner: &dyn Storage,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<Bytes, StorageError> {
+        let call = StorageCall::ReadMetadata;
+        around(
+            self.before(call),
+            inner.read_metadata(module, version),
+            || self.after(call),
+        )
+        .await
+    }
+
+    /// [`Storage::list_modules`] on `inner`.
+    ///
+    /// # Errors
+    /// As the hooks and `inner` decide.
+    async fn list_modules(&self, inner: &dyn Storage) -> Result<Vec<ModuleAddress>, StorageError> {
+        let call = StorageCall::ListModules;
+        around(self.before(call), inner.list_modules(), || self.after(call)).await
+    }
 }
 
 /// What a [`Forward`] does with each [`TokenStore`] call; as [`StorageOverrides`].
@@ -459,6 +514,31 @@ impl<S: Storage, O: StorageOverrides> Storage for Forward<S, O> {
         self.overrides
             .delete_version(&self.inner, module, version)
             .await
+    }
+
+    async fn write_metadata(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+        document: Bytes,
+    ) -> Result<(), StorageError> {
+        self.overrides
+            .write_metadata(&self.inner, module, version, document)
+            .await
+    }
+
+    async fn read_metadata(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+    ) -> Result<Bytes, StorageError> {
+        self.overrides
+            .read_metadata(&self.inner, module, version)
+            .await
+    }
+
+    async fn list_modules(&self) -> Result<Vec<ModuleAddress>, StorageError> {
+        self.overrides.list_modules(&self.inner).await
     }
 }
 

@@ -183,6 +183,14 @@ impl Target {
         ))
     }
 
+    /// An `S3CatalogueStore` on a fresh prefix, keeping the server alive.
+    pub fn catalogue_store(self: &Arc<Self>) -> Arc<dyn registry_core::CatalogueStore> {
+        Arc::new(KeepAlive::new(
+            storage_s3::S3CatalogueStore::from_client(self.client(), self.config()),
+            self.clone(),
+        ))
+    }
+
     /// An `S3TokenStore` on a fresh prefix, keeping the server alive.
     pub fn token_store(self: &Arc<Self>) -> Arc<dyn TokenStore> {
         Arc::new(KeepAlive::new(
