@@ -621,7 +621,7 @@ pub mod storage {
     }
 }
 
-/// Checks of the [`CatalogueStore`] contract.
+/// Checks of the [`CatalogueStore`](crate::CatalogueStore) contract.
 pub mod catalogue_store {
     use super::*;
     use crate::CatalogueStore;
