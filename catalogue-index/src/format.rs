@@ -17,6 +17,11 @@ use crate::{ModuleEntry, ModuleKey, PendingChange, Snapshot};
 /// [`Snapshot::decode`] reads.
 pub const FORMAT: u64 = 1;
 
+/// The most [`Snapshot::decode`] decompresses: 1 GiB, about 15 times the
+/// JSON of 100,000 modules, so a corrupt or hostile snapshot cannot make the
+/// reader allocate without bound.
+pub const MAX_DECODED_BYTES: u64 = 1 << 30;
+
 /// The first two bytes of every gzip member.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
@@ -37,6 +42,13 @@ pub enum SnapshotError {
         /// The decompressor's complaint.
         #[source]
         source: std::io::Error,
+    },
+    /// The gzip stream expands to more than the reader's limit
+    /// ([`MAX_DECODED_BYTES`] for [`Snapshot::decode`]).
+    #[error("catalogue snapshot expands to more than {limit} bytes; it is not one this registry wrote, so rebuild the catalogue from storage")]
+    TooLarge {
+        /// The limit, in decompressed bytes.
+        limit: u64,
     },
     /// The decompressed bytes are not a JSON object of the expected shape.
     #[error("catalogue snapshot is not valid format-1 JSON: {source}")]
@@ -168,13 +180,26 @@ impl Snapshot {
     /// listed twice or without versions, a version that is not semver, out of
     /// order or repeated, a pending id repeated.
     pub fn decode(bytes: &[u8]) -> Result<Self, SnapshotError> {
+        Self::decode_within(bytes, MAX_DECODED_BYTES)
+    }
+
+    /// [`decode`](Self::decode), decompressing at most `limit` bytes.
+    ///
+    /// # Errors
+    /// As [`decode`](Self::decode), and [`SnapshotError::TooLarge`] past `limit`.
+    pub fn decode_within(bytes: &[u8], limit: u64) -> Result<Self, SnapshotError> {
         if !bytes.starts_with(&GZIP_MAGIC) {
             return Err(SnapshotError::NotGzip);
         }
-        let mut json = Vec::with_capacity(bytes.len().saturating_mul(4));
+        let mut json = Vec::with_capacity(bytes.len().saturating_mul(4).min(limit as usize));
+        // One byte past the limit tells "exactly at the limit" from "over it".
         GzDecoder::new(bytes)
+            .take(limit.saturating_add(1))
             .read_to_end(&mut json)
             .map_err(|source| SnapshotError::CorruptGzip { source })?;
+        if json.len() as u64 > limit {
+            return Err(SnapshotError::TooLarge { limit });
+        }
         let wire: WireIn = match serde_json::from_slice(&json) {
             Ok(wire) => wire,
             Err(source) => {

@@ -13,7 +13,7 @@ mod snapshot;
 mod tokens;
 
 pub use entry::{ModuleEntry, VersionEntry};
-pub use format::{SnapshotError, FORMAT};
+pub use format::{SnapshotError, FORMAT, MAX_DECODED_BYTES};
 pub use index::{CatalogueIndex, MIN_PREFIX_LEN, PREFIX_EXPANSION_LIMIT};
 pub use key::ModuleKey;
 pub use pending::{PendingChange, PendingOp};

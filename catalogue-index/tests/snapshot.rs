@@ -230,3 +230,38 @@ fn encode_writes_hand_edited_modules_in_key_order() {
     let entry: &ModuleEntry = back.get(&key("acme", "vpc", "google")).unwrap();
     assert_eq!(entry.versions[0].version, "2.3.4+build.5");
 }
+
+/// A snapshot that expands past the reader's limit is refused, not read
+/// into memory; one exactly at the limit is read.
+#[test]
+fn decode_refuses_a_snapshot_expanding_past_the_limit() {
+    let good = sample().encode();
+    let json_len = {
+        use std::io::Read as _;
+        let mut json = Vec::new();
+        flate2::read::GzDecoder::new(&good[..])
+            .read_to_end(&mut json)
+            .unwrap();
+        json.len() as u64
+    };
+    assert_eq!(
+        Snapshot::decode_within(&good, json_len).unwrap(),
+        Snapshot::decode(&good).unwrap()
+    );
+    let err = Snapshot::decode_within(&good, json_len - 1).unwrap_err();
+    assert!(
+        matches!(err, SnapshotError::TooLarge { limit } if limit == json_len - 1),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("rebuild the catalogue"), "{err}");
+
+    // A gzip bomb: 64 MiB of zeros in a few KiB, against a 1 MiB limit.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &vec![0u8; 64 << 20]).unwrap();
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 128 * 1024);
+    assert!(matches!(
+        Snapshot::decode_within(&bomb, 1 << 20),
+        Err(SnapshotError::TooLarge { .. })
+    ));
+}

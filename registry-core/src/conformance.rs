@@ -572,8 +572,14 @@ pub mod storage {
 
     pub async fn metadata_does_not_make_a_version(s: Arc<dyn Storage>) {
         let (m, ver) = (module("acme", "vpc", "aws"), v("1.0.0"));
-        // A backend may refuse or accept this; either way no version appears.
-        let _ = s.write_metadata(&m, &ver, Bytes::from_static(b"{}")).await;
+        let err = s
+            .write_metadata(&m, &ver, Bytes::from_static(b"{}"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StorageError::NotFound),
+            "a document for a version that does not exist: {err:?}"
+        );
         assert!(s.list_versions(&m).await.expect("list").is_empty());
         assert!(matches!(
             s.locate_archive(&m, &ver).await,

@@ -404,9 +404,10 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
     ///   written for it.
     ///
     /// # Errors
-    /// [`StorageError::NotFound`] if the version does not exist (a backend
-    /// that cannot tell cheaply may store it anyway; it is removed or
-    /// replaced with the version).
+    /// [`StorageError::NotFound`] if the version does not exist. (Racing a
+    /// delete of the same version, a backend without transactions over
+    /// several objects, such as S3, may keep the document; it never makes
+    /// the version appear.)
     async fn write_metadata(
         &self,
         module: &ModuleAddress,

@@ -777,3 +777,44 @@ async fn racing_puts_from_two_instances_leave_one_whole_record() {
         set(&["1.0.0.json"])
     );
 }
+
+/// Two stores on one data directory (as two servers are) share the
+/// snapshot: a write through one makes the other's tag stale, and a
+/// snapshot removed by hand makes any tag stale.
+#[tokio::test]
+async fn catalogue_stores_on_one_directory_compare_and_swap_together() {
+    use registry_core::CatalogueStore as _;
+    let dir = tempfile::tempdir().unwrap();
+    let a = storage_fs::FsCatalogueStore::open(dir.path()).unwrap();
+    let b = storage_fs::FsCatalogueStore::open(dir.path()).unwrap();
+    let first = a
+        .store(bytes::Bytes::from_static(b"one"), None)
+        .await
+        .unwrap();
+    let seen_by_b = b.load().await.unwrap().unwrap();
+    assert_eq!(seen_by_b.tag, first, "tags are the same in every process");
+    a.store(bytes::Bytes::from_static(b"two"), Some(&first))
+        .await
+        .unwrap();
+    let err = b
+        .store(bytes::Bytes::from_static(b"late"), Some(&seen_by_b.tag))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, registry_core::StorageError::Conflict),
+        "{err:?}"
+    );
+    assert_eq!(b.load().await.unwrap().unwrap().bytes, &b"two"[..]);
+
+    let current = b.load().await.unwrap().unwrap().tag;
+    std::fs::remove_file(dir.path().join("catalogue/snapshot.json.gz")).unwrap();
+    let err = a
+        .store(bytes::Bytes::from_static(b"three"), Some(&current))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, registry_core::StorageError::Conflict),
+        "{err:?}"
+    );
+    assert_eq!(a.load().await.unwrap(), None, "nothing was stored");
+}

@@ -64,6 +64,8 @@ pub(crate) struct Head {
 #[derive(Debug, Clone)]
 pub(crate) struct Object {
     pub(crate) bytes: Bytes,
+    /// The object's ETag, as S3 answered it (quotes included).
+    pub(crate) etag: Option<String>,
 }
 
 /// One listing: object keys and common prefixes (with a delimiter), all pages.
@@ -216,33 +218,6 @@ impl Bucket {
             .map_err(|e| classify(e, Context::op("PutObject", &self.name, key)))
     }
 
-    /// `GetObject` with the object's ETag. [`StorageError::NotFound`] if absent.
-    pub(crate) async fn get_tagged(&self, key: &str) -> Result<(Bytes, String), StorageError> {
-        let cx = Context::lookup("GetObject", &self.name, key);
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.name)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| classify(e, cx))?;
-        let etag = out
-            .e_tag()
-            .map(str::to_owned)
-            .ok_or_else(|| StorageError::other(BACKEND, format!("{cx}: the answer has no ETag")))?;
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| StorageError::Unavailable {
-                backend: BACKEND,
-                message: format!("{cx}: reading the body failed: {e}"),
-            })?
-            .into_bytes();
-        Ok((bytes, etag))
-    }
-
     /// `PutObject` only if the object is absent (`expected_etag` `None`:
     /// `If-None-Match: *`) or still has `expected_etag` (`If-Match`), and
     /// answers the new ETag.
@@ -329,6 +304,7 @@ impl Bucket {
             .send()
             .await
             .map_err(|e| classify(e, cx))?;
+        let etag = out.e_tag().map(str::to_owned);
         let bytes = out
             .body
             .collect()
@@ -338,7 +314,7 @@ impl Bucket {
                 message: format!("{cx}: reading the body failed: {e}"),
             })?
             .into_bytes();
-        Ok(Object { bytes })
+        Ok(Object { bytes, etag })
     }
 
     /// `DeleteObject` (succeeds whether or not the key exists, as S3 does).

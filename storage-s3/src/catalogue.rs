@@ -6,8 +6,9 @@ use aws_sdk_s3::Client;
 use bytes::Bytes;
 use registry_core::{CatalogueStore, SnapshotTag, StorageError, StoredSnapshot};
 
-use crate::bucket::Bucket;
+use crate::bucket::{Bucket, Object};
 use crate::config::S3Config;
+use crate::error::BACKEND;
 
 /// The catalogue snapshot in `s3://{bucket}/{prefix}_catalogue/snapshot.json.gz`.
 ///
@@ -53,11 +54,20 @@ impl S3CatalogueStore {
 #[async_trait]
 impl CatalogueStore for S3CatalogueStore {
     async fn load(&self) -> Result<Option<StoredSnapshot>, StorageError> {
-        match self.bucket.get_tagged(&self.key()).await {
-            Ok((bytes, etag)) => Ok(Some(StoredSnapshot {
+        let key = self.key();
+        match self.bucket.get(&key).await {
+            Ok(Object {
+                bytes,
+                etag: Some(etag),
+            }) => Ok(Some(StoredSnapshot {
                 bytes,
                 tag: SnapshotTag(etag),
             })),
+            // Without an ETag no conditional write can follow this read.
+            Ok(Object { etag: None, .. }) => Err(StorageError::other(
+                BACKEND,
+                format!("GetObject s3://{}/{key} answered no ETag; use an S3-compatible server that sends one", self.bucket.name),
+            )),
             Err(StorageError::NotFound) => Ok(None),
             Err(e) => Err(e),
         }

@@ -378,7 +378,10 @@ impl Storage for S3Storage {
         version: &Version,
         document: Bytes,
     ) -> Result<(), StorageError> {
-        // One HEAD per format: cheaper than a document that outlives nothing.
+        // The version must exist (a HEAD per format). A delete racing this
+        // write can leave the document behind (S3 has no transaction over
+        // two keys): nothing lists it, but if the version is published again
+        // `read_metadata` answers it until a new document is written.
         self.find(module, version).await?;
         self.bucket
             .put(

@@ -91,4 +91,6 @@ s3_checks!(
     token_listing_follows_pages,
     pin_objects_follow_the_key_layout,
     pin_listing_follows_pages,
+    catalogue_snapshot_follows_the_key_layout,
+    metadata_documents_follow_the_key_layout,
 );

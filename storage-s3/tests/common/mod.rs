@@ -774,3 +774,87 @@ pub async fn pin_listing_follows_pages(t: Arc<Target>) {
     expected.sort_by(|a, b| a.version.cmp(&b.version));
     assert_eq!(store.list().await.unwrap(), expected);
 }
+
+/// The snapshot lives at `{prefix}_catalogue/snapshot.json.gz`; a write
+/// with a tag whose object was removed by hand (S3 answers 404 to the
+/// `If-Match`) is a `Conflict`, and nothing is stored.
+pub async fn catalogue_snapshot_follows_the_key_layout(t: Arc<Target>) {
+    use registry_core::CatalogueStore as _;
+    let config = t.config();
+    let client = t.client();
+    let store = storage_s3::S3CatalogueStore::from_client(client.clone(), config.clone());
+    let key = format!("{}_catalogue/snapshot.json.gz", config.prefix);
+    assert_eq!(store.key(), key);
+    let tag = store.store(Bytes::from_static(b"one"), None).await.unwrap();
+    let got = client
+        .get_object()
+        .bucket(&t.bucket)
+        .key(&key)
+        .send()
+        .await
+        .expect("the snapshot is at its documented key");
+    assert_eq!(got.body.collect().await.unwrap().into_bytes(), &b"one"[..]);
+    client
+        .delete_object()
+        .bucket(&t.bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    let err = store
+        .store(Bytes::from_static(b"two"), Some(&tag))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::Conflict), "{err:?}");
+    assert_eq!(store.load().await.unwrap(), None, "nothing was stored");
+}
+
+/// Metadata documents live outside the version's prefix, at
+/// `{prefix}_metadata/{ns}/{name}/{system}/{version}.json`, so one left
+/// behind by hand (or by a racing delete) never makes a version appear.
+pub async fn metadata_documents_follow_the_key_layout(t: Arc<Target>) {
+    let config = t.config();
+    let client = t.client();
+    let store = S3Storage::from_client(client.clone(), config.clone());
+    let m = module("acme", "meta", "aws");
+    store
+        .publish(&m, &v("1.0.0"), &archive(ArchiveFormat::TarGz, 1, 64))
+        .await
+        .unwrap();
+    store
+        .write_metadata(&m, &v("1.0.0"), Bytes::from_static(b"{\"a\":1}"))
+        .await
+        .unwrap();
+    let key = format!("{}_metadata/acme/meta/aws/1.0.0.json", config.prefix);
+    let got = client
+        .get_object()
+        .bucket(&t.bucket)
+        .key(&key)
+        .send()
+        .await
+        .expect("the document is at its documented key");
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes(),
+        &b"{\"a\":1}"[..]
+    );
+    // A stray document of a version that does not exist.
+    client
+        .put_object()
+        .bucket(&t.bucket)
+        .key(format!(
+            "{}_metadata/acme/meta/aws/9.9.9.json",
+            config.prefix
+        ))
+        .body(ByteStream::from_static(b"{}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(store.list_versions(&m).await.unwrap(), [v("1.0.0")]);
+    assert_eq!(
+        store.list_modules().await.unwrap(),
+        std::slice::from_ref(&m)
+    );
+    store.delete_version(&m, &v("1.0.0")).await.unwrap();
+    let gone = client.get_object().bucket(&t.bucket).key(&key).send().await;
+    assert!(gone.is_err(), "delete_version removes the document");
+}
