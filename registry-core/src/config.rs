@@ -105,6 +105,10 @@ pub struct RegistryConfig {
     /// are written as temporary files (removed when done). `None`: the
     /// system's temporary directory. Default `None`.
     pub spool_dir: Option<std::path::PathBuf>,
+    /// Bounds on reading a published module's README, inputs, outputs and
+    /// the rest ([`module_metadata::extract`]): a module past them is still
+    /// published, with warnings. Default [`ExtractionLimits::default`](module_metadata::ExtractionLimits::default).
+    pub metadata_limits: module_metadata::ExtractionLimits,
 }
 
 impl RegistryConfig {
@@ -121,6 +125,7 @@ impl RegistryConfig {
             proxy: ProxyConfig::default(),
             max_concurrent_uploads: 4,
             spool_dir: None,
+            metadata_limits: module_metadata::ExtractionLimits::default(),
         }
     }
 
@@ -163,6 +168,12 @@ impl RegistryConfig {
     /// Sets [`RegistryConfig::spool_dir`].
     pub fn with_spool_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.spool_dir = Some(dir.into());
+        self
+    }
+
+    /// Sets [`RegistryConfig::metadata_limits`].
+    pub fn with_metadata_limits(mut self, limits: module_metadata::ExtractionLimits) -> Self {
+        self.metadata_limits = limits;
         self
     }
 

@@ -230,6 +230,7 @@ macro_rules! catalogue_store_conformance_tests {
             store_with_stale_tag_conflicts,
             concurrent_stores_have_one_winner,
             large_snapshot_round_trips,
+            load_if_changed_answers_unchanged_changed_or_missing,
         );
     };
 }
@@ -710,6 +711,46 @@ pub mod catalogue_store {
             "the stored bytes are the winner's"
         );
         assert_eq!(loaded.tag, winners[0].0);
+    }
+
+    pub async fn load_if_changed_answers_unchanged_changed_or_missing(s: Arc<dyn CatalogueStore>) {
+        use crate::catalogue::SnapshotRead;
+        let unknown = crate::SnapshotTag("never-stored".into());
+        assert_eq!(
+            s.load_if_changed(&unknown).await.unwrap(),
+            SnapshotRead::Missing
+        );
+        let first = s.store(Bytes::from_static(b"one"), None).await.unwrap();
+        assert_eq!(
+            s.load_if_changed(&first).await.unwrap(),
+            SnapshotRead::Unchanged
+        );
+        match s.load_if_changed(&unknown).await.unwrap() {
+            SnapshotRead::Changed(stored) => {
+                assert_eq!(
+                    (stored.bytes, stored.tag),
+                    (Bytes::from_static(b"one"), first.clone())
+                )
+            }
+            other => panic!("a tag that is not the stored one is Changed, got {other:?}"),
+        }
+        let second = s
+            .store(Bytes::from_static(b"two"), Some(&first))
+            .await
+            .unwrap();
+        match s.load_if_changed(&first).await.unwrap() {
+            SnapshotRead::Changed(stored) => {
+                assert_eq!(
+                    (stored.bytes, stored.tag),
+                    (Bytes::from_static(b"two"), second.clone())
+                )
+            }
+            other => panic!("after a write the old tag is Changed, got {other:?}"),
+        }
+        assert_eq!(
+            s.load_if_changed(&second).await.unwrap(),
+            SnapshotRead::Unchanged
+        );
     }
 
     pub async fn large_snapshot_round_trips(s: Arc<dyn CatalogueStore>) {

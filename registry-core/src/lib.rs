@@ -25,11 +25,16 @@ pub mod testing;
 pub use address::{AddressError, ModuleAddress};
 pub use api::{AdapterError, Admitted, BodySpool, RequestBody};
 pub use archive::{ArchiveError, ArchiveLimits};
-pub use catalogue::{CatalogueStore, SnapshotTag, StoredSnapshot};
+pub use catalogue::{CatalogueStore, SnapshotRead, SnapshotTag, StoredSnapshot};
+pub use catalogue_index;
 pub use config::{RegistryConfig, SigningKey};
+pub use module_metadata;
 pub use pins::{PinRecord, PinStore};
 pub use proxy::{ModulePattern, ProxyConfig};
-pub use registry::{Clock, CreatedToken, Pinned, Published, Registry, RegistryError};
+pub use registry::{
+    Clock, CreatedToken, ModuleDetails, ModuleFilter, ModulePage, Pinned, Published, Registry,
+    RegistryError, MAX_PAGE_LIMIT, RESERVED_WORDS,
+};
 pub use storage::{
     Archive, ArchiveAccess, ArchiveContent, ArchiveFormat, ArchiveInfo, ArchiveLocation,
     Sha256Digest, Storage, StorageError,

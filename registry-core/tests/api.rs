@@ -49,7 +49,7 @@ async fn unknown_routes_404_and_wrong_methods_405_with_allow() {
     let h = harness();
     for path in [
         "/",
-        "/v1/modules/a/b/c",
+        "/v1/modules/",
         "/v1/modules/a/b/c/versions/",
         "/nope",
         "/v1/modules/a/b/c/1.0.0/download/x",
@@ -61,7 +61,13 @@ async fn unknown_routes_404_and_wrong_methods_405_with_allow() {
     for (method, path, allow) in [
         (Method::POST, "/.well-known/terraform.json", "GET, HEAD"),
         (Method::PUT, "/v1/modules/a/b/c/versions", "GET, HEAD"),
-        (Method::GET, "/v1/modules/a/b/c/1.0.0", "PUT, DELETE"),
+        (
+            Method::POST,
+            "/v1/modules/a/b/c/1.0.0",
+            "GET, HEAD, PUT, DELETE",
+        ),
+        (Method::PUT, "/v1/modules", "GET, HEAD"),
+        (Method::POST, "/v1/modules/search", "GET, HEAD"),
         (Method::DELETE, "/v1/tokens", "GET, HEAD, POST"),
         (Method::GET, "/v1/tokens/ci", "DELETE"),
     ] {
@@ -679,6 +685,8 @@ async fn storage_failures_are_500_without_internals_and_store_nothing() {
         .expect_publish()
         .times(1)
         .returning(|_, _, _| Err(StorageError::other("test", "disk /secret/path exploded")));
+    storage.expect_list_modules().returning(|| Ok(vec![]));
+    storage.expect_list_versions().returning(|_| Ok(vec![]));
     let r = mock_registry(storage)
         .put(
             "/v1/modules/acme/vpc/aws/1.0.0",

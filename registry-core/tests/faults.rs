@@ -292,6 +292,8 @@ async fn a_failed_publish_leaves_nothing_and_its_retry_succeeds() {
 #[tokio::test]
 async fn a_publish_whose_answer_was_lost_is_whole_and_a_retry_is_409() {
     let h = harness(None);
+    // The catalogue loaded before the faults, so the publish reaches storage.
+    assert_eq!(h.get("/v1/modules").await.status(), StatusCode::OK);
     h.storage.faults().fail_all(|| Fault::Unavailable.error());
     h.storage
         .faults()
@@ -336,7 +338,20 @@ async fn publish_calls_storage_once_per_attempt_and_never_cleans_up_behind_it() 
             _ => Ok(()),
         });
     storage.expect_delete_version().never();
-    storage.expect_list_versions().never();
+    // The catalogue is built from storage on first use, and after a failed
+    // write asks what storage holds: reads only.
+    storage
+        .expect_list_modules()
+        .times(1)
+        .returning(|| Ok(vec![]));
+    storage
+        .expect_list_versions()
+        .times(1)
+        .returning(|_| Ok(vec![]));
+    storage
+        .expect_write_metadata()
+        .times(1)
+        .returning(|_, _, _| Ok(()));
     let registry = TestRegistry::builder().storage(Arc::new(storage)).build();
     let put = || registry.put("/v1/modules/acme/vpc/aws/1.0.0", sent.clone(), Some(MASTER));
     let r = put().await;

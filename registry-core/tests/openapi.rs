@@ -160,6 +160,7 @@ impl Doc {
             Some("array") => value.is_array(),
             Some("string") => value.is_string(),
             Some("integer") => value.is_u64() || value.is_i64(),
+            Some("boolean") => value.is_boolean(),
             Some(other) => panic!("type {other} is not checked here"),
         };
         if !ok {
@@ -301,7 +302,11 @@ async fn every_operation_answers_401_403_404_as_documented() {
             // (a PUT's empty body is refused first, 400); whatever it is, documented.
             let r = answer(Some(MASTER), &uri).await;
             doc.check(op, &r);
-            if op.path.contains('{') && op.method != Method::PUT {
+            // A namespace with no modules is an empty list, not a 404.
+            if op.path.contains('{')
+                && op.method != Method::PUT
+                && op.path != "/v1/modules/{namespace}"
+            {
                 assert_eq!(r.status(), StatusCode::NOT_FOUND, "{what} of {uri}");
             }
         }
@@ -313,6 +318,18 @@ async fn every_operation_answers_401_403_404_as_documented() {
             assert!(head.body().is_empty(), "HEAD {}", op.path);
         }
     }
+}
+
+/// A module with a README, typed inputs, outputs, a provider requirement,
+/// a resource, a submodule and an example.
+fn rich_tgz() -> Bytes {
+    registry_core::testing::ArchiveBuilder::module(
+        "terraform {\n  required_providers {\n    aws = { source = \"hashicorp/aws\", version = \"~> 5.0\" }\n  }\n}\nvariable \"cidr\" {\n  type = string\n  default = \"10.0.0.0/16\"\n}\nresource \"aws_vpc\" \"this\" { cidr_block = var.cidr }\noutput \"id\" { value = aws_vpc.this.id }\n",
+    )
+    .file("README.md", "# VPC\n\nA VPC.\n")
+    .file("modules/sub/main.tf", "variable \"x\" {}\n")
+    .file("examples/basic/main.tf", "module \"vpc\" { source = \"../..\" }\n")
+    .tar_gz()
 }
 
 #[tokio::test]
@@ -380,9 +397,57 @@ async fn successes_are_as_documented() {
         ("/.well-known/terraform.json", StatusCode::OK),
         ("/openapi.json", StatusCode::OK),
         ("/v1/pins", StatusCode::OK),
+        ("/v1/modules", StatusCode::OK),
     ] {
         let r = call(&registry, &Method::GET, path, Some(MASTER), "").await;
         check(Method::GET, path, &r, status);
+    }
+    // The discovery routes, with a module that has a README, inputs and outputs.
+    let r = call(
+        &registry,
+        &Method::PUT,
+        "/v1/modules/acme/vpc/aws/1.1.0",
+        Some(MASTER),
+        rich_tgz(),
+    )
+    .await;
+    check(Method::PUT, module, &r, StatusCode::CREATED);
+    for (uri, template, status) in [
+        ("/v1/modules?limit=1", "/v1/modules", StatusCode::OK),
+        (
+            "/v1/modules/search?q=vpc",
+            "/v1/modules/search",
+            StatusCode::OK,
+        ),
+        (
+            "/v1/modules/search?q=!!",
+            "/v1/modules/search",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/v1/modules/acme?provider=aws",
+            "/v1/modules/{namespace}",
+            StatusCode::OK,
+        ),
+        (
+            "/v1/modules/acme/vpc",
+            "/v1/modules/{namespace}/{name}",
+            StatusCode::OK,
+        ),
+        (
+            "/v1/modules/acme/vpc/aws",
+            "/v1/modules/{namespace}/{name}/{system}",
+            StatusCode::OK,
+        ),
+        ("/v1/modules/acme/vpc/aws/1.1.0", module, StatusCode::OK),
+        (
+            "/v1/modules/acme/vpc/aws/download",
+            "/v1/modules/{namespace}/{name}/{system}/download",
+            StatusCode::FOUND,
+        ),
+    ] {
+        let r = call(&registry, &Method::GET, uri, Some(MASTER), "").await;
+        check(Method::GET, template, &r, status);
     }
     let body = r#"{"name":"ci","tier":"downloader"}"#;
     let r = call(&registry, &Method::POST, "/v1/tokens", Some(MASTER), body).await;

@@ -6,6 +6,7 @@ use http::request::Parts;
 use http::{HeaderMap, Method, Uri};
 
 use super::error::ApiError;
+use super::query::PageQuery;
 use super::router::{self, Access, BodyKind, Route};
 use super::{parse_module, parse_ver, Registry};
 use crate::signing::SignatureError;
@@ -31,6 +32,17 @@ pub(crate) enum Call {
     OpenApi,
     Versions(ModuleAddress),
     Download(ModuleAddress, Version),
+    /// `GET /v1/modules` and `GET /v1/modules/{namespace}` (the namespace in
+    /// the filter).
+    ListModules(PageQuery),
+    Search(PageQuery),
+    ModuleProviders {
+        namespace: String,
+        name: String,
+    },
+    /// A version's details; `None`: the latest's.
+    Details(ModuleAddress, Option<Version>),
+    DownloadLatest(ModuleAddress),
     Publish(ModuleAddress, Version),
     Delete(ModuleAddress, Version),
     /// A signed archive URL, already verified.
@@ -102,7 +114,7 @@ impl Registry {
             Access::SignedUrl => self.verify_signature(&head.uri)?,
             Access::Tier(tier) => self.authorize(&head.headers, tier).await?,
         }
-        let call = parse_call(route, &head.method, head.uri.path())?;
+        let call = parse_call(route, &head.method, &head.uri)?;
         let body_limit = match operation.body {
             BodyKind::Archive => self.config.max_body_bytes,
             BodyKind::None | BodyKind::Json => SMALL_BODY_LIMIT,
@@ -189,8 +201,36 @@ impl Registry {
 /// The typed call of a matched route: module addresses and versions parsed
 /// (`400` when invalid; an archive path that does not parse is `404`, since its
 /// signature already proved this registry made it).
-fn parse_call(route: Route, method: &Method, path: &str) -> Result<Call, ApiError> {
+fn parse_call(route: Route, method: &Method, uri: &Uri) -> Result<Call, ApiError> {
+    let path = uri.path();
     Ok(match route {
+        Route::ModuleList => Call::ListModules(PageQuery::parse(uri.query())?),
+        Route::Search => {
+            let query = PageQuery::parse(uri.query())?;
+            if query
+                .q
+                .as_deref()
+                .is_none_or(|q| catalogue_index::tokenize(q).is_empty())
+            {
+                return Err(ApiError::BadRequest(
+                    "the search needs at least one word: give it as ?q=, e.g. /v1/modules/search?q=vpc".into(),
+                ));
+            }
+            Call::Search(query)
+        }
+        Route::NamespaceList { namespace } => {
+            parse_namespace(&namespace)?;
+            let mut query = PageQuery::parse(uri.query())?;
+            query.filter.namespace = Some(namespace);
+            Call::ListModules(query)
+        }
+        Route::ModuleProviders { namespace, name } => {
+            ModuleAddress::new(namespace.as_str(), name.as_str(), "any")
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            Call::ModuleProviders { namespace, name }
+        }
+        Route::Module { module } => Call::Details(parse_module(&module)?, None),
+        Route::DownloadLatest { module } => Call::DownloadLatest(parse_module(&module)?),
         Route::Discovery => Call::Discovery,
         Route::OpenApi => Call::OpenApi,
         Route::Versions { module } => Call::Versions(parse_module(&module)?),
@@ -199,10 +239,15 @@ fn parse_call(route: Route, method: &Method, path: &str) -> Result<Call, ApiErro
         }
         Route::ModuleVersion { module, version } => {
             let (module, version) = (parse_module(&module)?, parse_ver(&version)?);
-            if method == Method::PUT {
-                Call::Publish(module, version)
-            } else {
-                Call::Delete(module, version)
+            match *method {
+                Method::PUT => {
+                    // Decided before the body is read.
+                    Registry::check_not_reserved(&module)
+                        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                    Call::Publish(module, version)
+                }
+                Method::DELETE => Call::Delete(module, version),
+                _ => Call::Details(module, Some(version)),
             }
         }
         Route::Archive { module, file } => {
@@ -222,4 +267,11 @@ fn parse_call(route: Route, method: &Method, path: &str) -> Result<Call, ApiErro
         Route::Pins => Call::ListPins,
         Route::Pin { module, version } => Call::Pin(parse_module(&module)?, parse_ver(&version)?),
     })
+}
+
+/// Checks a namespace by the module address rules (`400` naming the rule).
+fn parse_namespace(namespace: &str) -> Result<(), ApiError> {
+    ModuleAddress::new(namespace, "any", "any")
+        .map(|_| ())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
 }

@@ -4,7 +4,14 @@
 //! |---|---|---|
 //! | `/.well-known/terraform.json` | GET | anyone |
 //! | `/openapi.json` | GET | anyone |
+//! | `/v1/modules` | GET | downloader |
+//! | `/v1/modules/search` | GET | downloader |
+//! | `/v1/modules/{ns}` | GET | downloader |
+//! | `/v1/modules/{ns}/{name}` | GET | downloader |
+//! | `/v1/modules/{ns}/{name}/{system}` | GET | downloader |
+//! | `/v1/modules/{ns}/{name}/{system}/download` | GET | downloader |
 //! | `/v1/modules/{ns}/{name}/{system}/versions` | GET | downloader |
+//! | `/v1/modules/{ns}/{name}/{system}/{version}` | GET | downloader |
 //! | `/v1/modules/{ns}/{name}/{system}/{version}/download` | GET | downloader |
 //! | `/v1/modules/{ns}/{name}/{system}/{version}` | PUT | uploader |
 //! | `/v1/modules/{ns}/{name}/{system}/{version}` | DELETE | master |
@@ -19,6 +26,20 @@
 //! is this API's OpenAPI 3 document (`src/api/openapi.json`): every route,
 //! method, parameter rule, status and body schema; a test keeps it and the
 //! router's route table in step.
+//!
+//! # Discovery
+//!
+//! The list, search, providers and details routes answer in the public
+//! registry's v1 JSON shape (`meta` with `limit`, `current_offset`,
+//! `next_offset`, `next_url`; `modules`; details with `root`, `submodules`,
+//! `examples`, `providers`, `versions`), so terraform-ls, Renovate and scripts
+//! written for registry.terraform.io read them unchanged. Lists and search are
+//! answered from the [catalogue](crate::catalogue) (no storage scan per
+//! request); details read the version's metadata document, deriving it from the
+//! archive the first time for versions stored before metadata existed.
+//! `search`, `versions` and `download` are reserved words
+//! ([`RESERVED_WORDS`](crate::RESERVED_WORDS)): refused as a namespace, name or
+//! provider on publish and pin, so these routes stay unambiguous.
 //!
 //! # Upstream proxy and pinning
 //!
@@ -50,7 +71,9 @@
 
 mod admission;
 mod body;
+mod discovery;
 mod error;
+mod query;
 mod responses;
 mod router;
 
@@ -197,6 +220,29 @@ impl Registry {
             }
             Call::Download(module, version) => {
                 terraform_get(&self.download_location(&module, &version).await?)
+            }
+            Call::ListModules(query) => {
+                let page = self.list_modules(&query.filter).await?;
+                discovery::page_body(admitted.head.uri.path(), &query, &page)
+            }
+            Call::Search(query) => {
+                let page = self
+                    .search_modules(query.q.as_deref().unwrap_or(""), &query.filter)
+                    .await?;
+                discovery::page_body(admitted.head.uri.path(), &query, &page)
+            }
+            Call::ModuleProviders { namespace, name } => {
+                discovery::providers_body(&self.module_providers(&namespace, &name).await?)
+            }
+            Call::Details(module, version) => {
+                discovery::details_body(&self.module_details(&module, version.as_ref()).await?)
+            }
+            Call::DownloadLatest(module) => {
+                let versions = self.versions(&module).await?;
+                let latest = crate::registry::latest_version(&versions).ok_or_else(|| {
+                    ApiError::NotFound(format!("module {module} has no versions"))
+                })?;
+                discovery::redirect(&format!("{MODULES_PREFIX}{module}/{latest}/download"))
             }
             Call::Archive {
                 module,

@@ -69,6 +69,8 @@ pub(super) struct PublishedBody<'a> {
     #[serde(serialize_with = "as_display")]
     sha256: &'a crate::storage::Sha256Digest,
     size: u64,
+    /// What metadata extraction could not read (the version is published).
+    warnings: &'a [String],
 }
 
 impl<'a> From<&'a Published> for PublishedBody<'a> {
@@ -80,6 +82,7 @@ impl<'a> From<&'a Published> for PublishedBody<'a> {
             version: &p.version,
             sha256: &p.info.sha256,
             size: p.info.size,
+            warnings: &p.warnings,
         }
     }
 }

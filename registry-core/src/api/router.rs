@@ -22,6 +22,27 @@ pub(crate) enum Route {
         module: [String; 3],
         version: String,
     },
+    /// `GET /v1/modules`.
+    ModuleList,
+    /// `GET /v1/modules/search`.
+    Search,
+    /// `GET /v1/modules/{namespace}`.
+    NamespaceList {
+        namespace: String,
+    },
+    /// `GET /v1/modules/{namespace}/{name}`: its providers.
+    ModuleProviders {
+        namespace: String,
+        name: String,
+    },
+    /// `GET /v1/modules/{namespace}/{name}/{system}`: the latest version's details.
+    Module {
+        module: [String; 3],
+    },
+    /// `GET /v1/modules/{namespace}/{name}/{system}/download`: to the latest's download.
+    DownloadLatest {
+        module: [String; 3],
+    },
     /// `file` is the last segment: `{version}.tar.gz` or `{version}.zip`.
     Archive {
         module: [String; 3],
@@ -139,10 +160,41 @@ static DOWNLOAD: RouteSpec = RouteSpec {
 static MODULE_VERSION: RouteSpec = RouteSpec {
     template: "/v1/modules/{namespace}/{name}/{system}/{version}",
     operations: &[
+        get(DOWNLOADER),
         op(Method::PUT, Access::Tier(Tier::Uploader), BodyKind::Archive),
         op(Method::DELETE, MASTER, BodyKind::None),
     ],
-    methods: &[Method::PUT, Method::DELETE],
+    methods: &[Method::GET, Method::HEAD, Method::PUT, Method::DELETE],
+};
+static MODULE_LIST: RouteSpec = RouteSpec {
+    template: "/v1/modules",
+    operations: &[get(DOWNLOADER)],
+    methods: READ,
+};
+static SEARCH: RouteSpec = RouteSpec {
+    template: "/v1/modules/search",
+    operations: &[get(DOWNLOADER)],
+    methods: READ,
+};
+static NAMESPACE_LIST: RouteSpec = RouteSpec {
+    template: "/v1/modules/{namespace}",
+    operations: &[get(DOWNLOADER)],
+    methods: READ,
+};
+static MODULE_PROVIDERS: RouteSpec = RouteSpec {
+    template: "/v1/modules/{namespace}/{name}",
+    operations: &[get(DOWNLOADER)],
+    methods: READ,
+};
+static MODULE: RouteSpec = RouteSpec {
+    template: "/v1/modules/{namespace}/{name}/{system}",
+    operations: &[get(DOWNLOADER)],
+    methods: READ,
+};
+static DOWNLOAD_LATEST: RouteSpec = RouteSpec {
+    template: "/v1/modules/{namespace}/{name}/{system}/download",
+    operations: &[get(DOWNLOADER)],
+    methods: READ,
 };
 static ARCHIVE: RouteSpec = RouteSpec {
     template: "/v1/archives/{namespace}/{name}/{system}/{file}",
@@ -180,6 +232,12 @@ pub(crate) static ROUTES: &[&RouteSpec] = &[
     &VERSIONS,
     &DOWNLOAD,
     &MODULE_VERSION,
+    &MODULE_LIST,
+    &SEARCH,
+    &NAMESPACE_LIST,
+    &MODULE_PROVIDERS,
+    &MODULE,
+    &DOWNLOAD_LATEST,
     &ARCHIVE,
     &TOKENS,
     &TOKEN,
@@ -196,6 +254,12 @@ impl Route {
             Self::Versions { .. } => &VERSIONS,
             Self::Download { .. } => &DOWNLOAD,
             Self::ModuleVersion { .. } => &MODULE_VERSION,
+            Self::ModuleList => &MODULE_LIST,
+            Self::Search => &SEARCH,
+            Self::NamespaceList { .. } => &NAMESPACE_LIST,
+            Self::ModuleProviders { .. } => &MODULE_PROVIDERS,
+            Self::Module { .. } => &MODULE,
+            Self::DownloadLatest { .. } => &DOWNLOAD_LATEST,
             Self::Archive { .. } => &ARCHIVE,
             Self::Tokens => &TOKENS,
             Self::Token { .. } => &TOKEN,
@@ -235,6 +299,12 @@ pub(crate) fn route(path: &str) -> Option<Route> {
     if path == "/v1/pins" {
         return Some(Route::Pins);
     }
+    if path == "/v1/modules" {
+        return Some(Route::ModuleList);
+    }
+    if path == "/v1/modules/search" {
+        return Some(Route::Search);
+    }
     let segments: Vec<String> = path
         .strip_prefix('/')?
         .split('/')
@@ -246,7 +316,21 @@ pub(crate) fn route(path: &str) -> Option<Route> {
         ["v1", "tokens", name] => Some(Route::Token {
             name: (*name).to_owned(),
         }),
+        ["v1", "modules", ns] if !ns.is_empty() => Some(Route::NamespaceList {
+            namespace: (*ns).to_owned(),
+        }),
+        ["v1", "modules", ns, n] => Some(Route::ModuleProviders {
+            namespace: (*ns).to_owned(),
+            name: (*n).to_owned(),
+        }),
+        ["v1", "modules", ns, n, sys] => Some(Route::Module {
+            module: m(ns, n, sys),
+        }),
         ["v1", "modules", ns, n, sys, "versions"] => Some(Route::Versions {
+            module: m(ns, n, sys),
+        }),
+        // Before `{version}`: `download` is no version.
+        ["v1", "modules", ns, n, sys, "download"] => Some(Route::DownloadLatest {
             module: m(ns, n, sys),
         }),
         ["v1", "modules", ns, n, sys, ver, "download"] => Some(Route::Download {
@@ -425,6 +509,34 @@ mod tests {
         );
         assert_eq!(route("/v1/tokens"), Some(Route::Tokens));
         assert_eq!(route("/v1/pins"), Some(Route::Pins));
+        assert_eq!(route("/v1/modules"), Some(Route::ModuleList));
+        assert_eq!(route("/v1/modules/search"), Some(Route::Search));
+        assert_eq!(
+            route("/v1/modules/a"),
+            Some(Route::NamespaceList {
+                namespace: "a".into()
+            })
+        );
+        assert_eq!(
+            route("/v1/modules/a/b"),
+            Some(Route::ModuleProviders {
+                namespace: "a".into(),
+                name: "b".into()
+            })
+        );
+        assert_eq!(
+            route("/v1/modules/a/b/c"),
+            Some(Route::Module {
+                module: m("a", "b", "c")
+            })
+        );
+        // `download` is matched before `{version}`.
+        assert_eq!(
+            route("/v1/modules/a/b/c/download"),
+            Some(Route::DownloadLatest {
+                module: m("a", "b", "c")
+            })
+        );
         assert_eq!(
             route("/v1/pins/a/b/c/1.0.0"),
             Some(Route::Pin {
@@ -440,7 +552,7 @@ mod tests {
             "",
             "/",
             "/v1",
-            "/v1/modules/a/b/c",
+            "/v1/modules/",
             "/v1/modules/a/b/c/versions/",
             "/v1/tokens/",
             "/v1/modules/a/b/c/1/download/x",

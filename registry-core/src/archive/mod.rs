@@ -35,12 +35,14 @@ use std::path::Path;
 
 use bytes::Bytes;
 
+pub use self::files::module_files;
 use self::stream::{read_full, Failure, Spool};
 use self::tar::{rebuild_tar, scan_tar};
 use self::tree::{check_tree, module_root};
 use self::zip::{rebuild_zip, scan_zip};
 use crate::storage::{Archive, ArchiveFormat};
 
+mod files;
 mod paths;
 mod stream;
 mod tar;

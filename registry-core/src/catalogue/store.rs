@@ -22,6 +22,17 @@ pub struct StoredSnapshot {
     pub tag: SnapshotTag,
 }
 
+/// What [`CatalogueStore::load_if_changed`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotRead {
+    /// The stored snapshot still has the tag the caller knows.
+    Unchanged,
+    /// Another snapshot is stored (or the caller knew none).
+    Changed(StoredSnapshot),
+    /// No snapshot is stored.
+    Missing,
+}
+
 /// Keeps the catalogue snapshot: one document that every process sharing the
 /// backend reads and replaces by compare-and-swap.
 ///
@@ -43,6 +54,24 @@ pub trait CatalogueStore: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     /// Backend failures only.
     async fn load(&self) -> Result<Option<StoredSnapshot>, StorageError>;
+
+    /// The stored snapshot unless it still has tag `known`, so a reader that
+    /// polls does not transfer an unchanged snapshot again. The default
+    /// loads and compares; backends that can ask conditionally (S3's
+    /// `If-None-Match`, a file's identity) override it.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn load_if_changed<'a>(
+        &self,
+        known: &'a SnapshotTag,
+    ) -> Result<SnapshotRead, StorageError> {
+        Ok(match self.load().await? {
+            None => SnapshotRead::Missing,
+            Some(stored) if &stored.tag == known => SnapshotRead::Unchanged,
+            Some(stored) => SnapshotRead::Changed(stored),
+        })
+    }
 
     /// Stores `bytes` if the stored snapshot still has tag `expected`
     /// (`None`: only if there is none yet), and answers the new tag.

@@ -7,6 +7,8 @@
 //! - `pins`: pinning upstream versions and listing pins;
 //! - `tokens`: creating, listing and deleting tokens.
 
+mod catalogued;
+mod discovery;
 mod error;
 mod modules;
 mod pins;
@@ -16,11 +18,15 @@ mod tokens;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use catalogued::RESERVED_WORDS;
+pub(crate) use discovery::latest_version;
+pub use discovery::{ModuleDetails, ModuleFilter, ModulePage, MAX_PAGE_LIMIT};
 pub use error::RegistryError;
 pub use pins::Pinned;
 pub use publish::Published;
 pub use tokens::CreatedToken;
 
+use crate::catalogue::{Catalogue, CatalogueStore, InMemoryCatalogueStore, DEFAULT_PENDING_GRACE};
 use crate::config::RegistryConfig;
 use crate::signing::UrlSigner;
 use crate::storage::{ArchiveFormat, Sha256Digest, Storage, StorageError};
@@ -82,6 +88,8 @@ pub struct Registry {
     /// Permits for uploads being validated and stored at once
     /// ([`RegistryConfig::max_concurrent_uploads`]).
     pub(crate) uploads: Arc<tokio::sync::Semaphore>,
+    /// The list and search index, kept in step with storage.
+    pub(crate) catalogue: Arc<Catalogue>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -112,7 +120,50 @@ impl Registry {
             )),
             config,
             clock: Arc::new(SystemTime::now),
+            catalogue: Arc::new(Catalogue::new(
+                Arc::new(InMemoryCatalogueStore::new()),
+                crate::cache::DEFAULT_READ_CACHE_TTL,
+                DEFAULT_PENDING_GRACE,
+            )),
         }
+    }
+
+    /// Keeps the catalogue (what list and search answer from) in `store`,
+    /// shared by every process serving this registry, and reloads it when it
+    /// is older than `ttl` (other processes' publishes show within it). The
+    /// default is a store in this process's memory, built from storage on
+    /// first use: right for one process, blind to others' writes. See
+    /// [`Catalogue`] for the protocol.
+    pub fn with_catalogue(mut self, store: Arc<dyn CatalogueStore>, ttl: Duration) -> Self {
+        self.catalogue = Arc::new(Catalogue::new(store, ttl, DEFAULT_PENDING_GRACE));
+        self
+    }
+
+    /// Rebuilds the catalogue from storage, replacing the stored snapshot,
+    /// after deriving the metadata document of every version that has none:
+    /// the backfill for versions published before metadata was kept, and
+    /// the cure for a catalogue that disagrees with storage. Lists the whole
+    /// store: an operator's command, not a request handler. Answers the
+    /// number of modules and of documents derived.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn rebuild_catalogue(&self) -> Result<(usize, usize), RegistryError> {
+        let mut derived = 0;
+        for module in self.storage.list_modules().await? {
+            for version in self.storage.list_versions(&module).await? {
+                match self.storage.read_metadata(&module, &version).await {
+                    Ok(bytes) if crate::catalogue::VersionDocument::decode(&bytes).is_some() => {}
+                    Ok(_) | Err(StorageError::NotFound) => {
+                        self.version_document(&module, &version, None).await?;
+                        derived += 1;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        let modules = self.catalogue.rebuild(&self.storage).await?;
+        Ok((modules, derived))
     }
 
     /// Sets what the registry takes from an upstream registry: nothing (the

@@ -41,6 +41,7 @@ impl Registry {
                 "pinning is off: this registry was started without an upstream registry to pin from".into(),
             ));
         };
+        Self::check_not_reserved(module)?;
         self.config.proxy.check(module).map_err(|refusal| {
             RegistryError::Forbidden(format!("module {module} cannot be pinned: {refusal}"))
         })?;
@@ -56,10 +57,16 @@ impl Registry {
                 fetched.upstream, fetched.source
             ))
         })?;
-        match self.storage.publish(module, version, &archive).await {
-            Ok(()) => {}
-            Err(StorageError::AlreadyExists) => return Err(already_local(module, version)),
-            Err(e) => return Err(e.into()),
+        let metadata = self.extract_metadata(&archive).await?;
+        match self
+            .store_version(module, version, &archive, metadata)
+            .await
+        {
+            Ok(_) => {}
+            Err(RegistryError::Storage(StorageError::AlreadyExists)) => {
+                return Err(already_local(module, version))
+            }
+            Err(e) => return Err(e),
         }
         let record = PinRecord::new(
             module.clone(),

@@ -18,6 +18,10 @@ pub struct Published {
     /// Format, SHA-256 and size of the stored archive (flattened if the upload
     /// had a single top-level directory, so not always the upload's).
     pub info: ArchiveInfo,
+    /// What metadata extraction could not read or had to cut (a file that
+    /// does not parse, a README over the limit...); the version is published
+    /// all the same.
+    pub warnings: Vec<String>,
 }
 
 impl Registry {
@@ -62,7 +66,8 @@ impl Registry {
     ///
     /// # Errors
     /// [`RegistryError::TooLarge`] over [`RegistryConfig::max_body_bytes`](crate::RegistryConfig::max_body_bytes);
-    /// [`RegistryError::Invalid`] for an empty upload;
+    /// [`RegistryError::Invalid`] for an empty upload or an address using a
+    /// reserved word ([`RESERVED_WORDS`](crate::RESERVED_WORDS));
     /// [`RegistryError::InvalidArchive`] with what to fix;
     /// [`RegistryError::AlreadyExists`] if the version exists (saying whether
     /// with exactly this content: then an earlier publish succeeded);
@@ -74,6 +79,7 @@ impl Registry {
         version: &Version,
         upload: impl Into<RequestBody>,
     ) -> Result<Published, RegistryError> {
+        Self::check_not_reserved(module)?;
         let body = upload.into();
         if body.len() > self.config.max_body_bytes as u64 {
             return Err(RegistryError::TooLarge {
@@ -90,26 +96,35 @@ impl Registry {
         // permit ends with validation: the store's write (an fsync on disk, a PUT
         // to S3) holds no more memory than the validated archive, and writes
         // waiting on one another would only serialise the storage's own batching.
-        let archive = {
+        // Metadata extraction is bounded (`metadata_limits`) and runs under
+        // the same permit.
+        let (archive, metadata) = {
             let _permit = self
                 .uploads
                 .acquire()
                 .await
                 .map_err(|e| StorageError::other("upload queue", e))?;
-            self.validate(body).await?
+            let archive = self.validate(body).await?;
+            let metadata = self.extract_metadata(&archive).await?;
+            (archive, metadata)
         };
-        match self.storage.publish(module, version, &archive).await {
-            Ok(()) => {}
-            Err(StorageError::AlreadyExists) => {
+        let document = match self
+            .store_version(module, version, &archive, metadata)
+            .await
+        {
+            Ok(document) => document,
+            Err(RegistryError::Storage(StorageError::AlreadyExists)) => {
                 return Err(self.conflict(module, version, &archive).await);
             }
-            Err(e) => return Err(e.into()),
-        }
-        tracing::info!(%module, %version, sha256 = %archive.info().sha256, size = archive.info().size, "published");
+            Err(e) => return Err(e),
+        };
+        let warnings = document.metadata.warnings;
+        tracing::info!(%module, %version, sha256 = %archive.info().sha256, size = archive.info().size, warnings = warnings.len(), "published");
         Ok(Published {
             module: module.clone(),
             version: version.clone(),
             info: archive.info().clone(),
+            warnings,
         })
     }
 
@@ -182,7 +197,7 @@ impl Registry {
         module: &ModuleAddress,
         version: &Version,
     ) -> Result<(), RegistryError> {
-        match self.storage.delete_version(module, version).await {
+        match self.delete_stored_version(module, version).await {
             Ok(()) => {}
             Err(StorageError::NotFound) => {
                 return Err(RegistryError::NotFound(format!(

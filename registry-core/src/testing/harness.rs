@@ -9,6 +9,7 @@ use http::{Method, Request, Response, StatusCode};
 use serde_json::Value;
 
 use crate::archive::detect_format;
+use crate::catalogue::CatalogueStore;
 use crate::memory::{InMemoryPinStore, InMemoryStorage, InMemoryTokenStore};
 use crate::pins::PinStore;
 use crate::storage::{Archive, Storage};
@@ -79,6 +80,7 @@ pub struct TestRegistryBuilder {
     through_registry: bool,
     archive_cache: Option<Arc<dyn Storage>>,
     read_cache: Option<Duration>,
+    catalogue: Option<(Arc<dyn CatalogueStore>, Duration)>,
 }
 
 impl Default for TestRegistryBuilder {
@@ -95,6 +97,7 @@ impl Default for TestRegistryBuilder {
             through_registry: false,
             archive_cache: None,
             read_cache: None,
+            catalogue: None,
         }
     }
 }
@@ -175,6 +178,14 @@ impl TestRegistryBuilder {
         self
     }
 
+    /// Keeps the catalogue in `store`, reloaded after `ttl`
+    /// ([`Registry::with_catalogue`]); share one store between two
+    /// harnesses on one storage to test processes that share a backend.
+    pub fn catalogue(mut self, store: Arc<dyn CatalogueStore>, ttl: Duration) -> Self {
+        self.catalogue = Some((store, ttl));
+        self
+    }
+
     /// The registry. Needs no runtime.
     pub fn build(self) -> TestRegistry {
         let now = Arc::new(Mutex::new(
@@ -210,6 +221,9 @@ impl TestRegistryBuilder {
         }
         if let Some(ttl) = self.read_cache {
             registry = registry.with_read_cache(ttl);
+        }
+        if let Some((store, ttl)) = self.catalogue {
+            registry = registry.with_catalogue(store, ttl);
         }
         TestRegistry {
             registry: Arc::new(registry),

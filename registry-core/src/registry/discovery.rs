@@ -1,0 +1,245 @@
+//! Discovering modules: listing and searching the catalogue, a module's
+//! providers, and one version's details (README, inputs, outputs...).
+
+use catalogue_index::{ListQuery, ModuleEntry, SearchQuery};
+
+use crate::catalogue::{key_of, VersionDocument};
+use crate::version::sort_versions;
+use crate::{ModuleAddress, Version};
+
+use super::{Registry, RegistryError};
+
+/// The most modules one page holds; larger limits are clamped to it.
+pub const MAX_PAGE_LIMIT: usize = 100;
+
+/// One page of modules, as [`Registry::list_modules`] and
+/// [`Registry::search_modules`] answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ModulePage {
+    /// The modules of the page, in key order (namespace, name, provider).
+    pub modules: Vec<ModuleEntry>,
+    /// The offset of the next page; `None` on the last page.
+    pub next_offset: Option<usize>,
+    /// The limit applied (after clamping to 1..=[`MAX_PAGE_LIMIT`]).
+    pub limit: usize,
+}
+
+/// Filters and paging of a list or search.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ModuleFilter {
+    /// Only this namespace.
+    pub namespace: Option<String>,
+    /// Only this provider.
+    pub provider: Option<String>,
+    /// Modules skipped.
+    pub offset: usize,
+    /// Page size, clamped to 1..=[`MAX_PAGE_LIMIT`]; 0 means the default, 15
+    /// (as the public registry).
+    pub limit: usize,
+}
+
+impl ModuleFilter {
+    /// A filter from its parts.
+    pub fn new(
+        namespace: Option<String>,
+        provider: Option<String>,
+        offset: usize,
+        limit: usize,
+    ) -> Self {
+        Self {
+            namespace,
+            provider,
+            offset,
+            limit,
+        }
+    }
+
+    fn clamped_limit(&self) -> usize {
+        match self.limit {
+            0 => 15,
+            n => n.min(MAX_PAGE_LIMIT),
+        }
+    }
+}
+
+/// One version's details, as [`Registry::module_details`] answers.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ModuleDetails {
+    /// The module.
+    pub module: ModuleAddress,
+    /// The version described.
+    pub version: Version,
+    /// Every version of the module, ascending.
+    pub versions: Vec<Version>,
+    /// Its metadata document.
+    pub document: VersionDocument,
+}
+
+impl Registry {
+    /// A page of every module in the catalogue, filtered by namespace and
+    /// provider. Answers from the in-memory catalogue (no storage read per
+    /// request; see [`Registry::with_catalogue`]).
+    ///
+    /// # Errors
+    /// Catalogue store failures when no catalogue was ever loaded.
+    pub async fn list_modules(&self, filter: &ModuleFilter) -> Result<ModulePage, RegistryError> {
+        let index = self.catalogue.index(&self.storage, self.now()).await?;
+        let limit = filter.clamped_limit();
+        let page = index.list(&ListQuery {
+            namespace: filter.namespace.clone(),
+            provider: filter.provider.clone(),
+            offset: filter.offset,
+            limit,
+        });
+        Ok(ModulePage {
+            modules: page.items.into_iter().cloned().collect(),
+            next_offset: page.next_offset,
+            limit,
+        })
+    }
+
+    /// A page of the modules matching every word of `q` (namespace, name,
+    /// provider and description words; the last word also as a prefix), with
+    /// the filters of [`list_modules`](Self::list_modules).
+    ///
+    /// # Errors
+    /// [`RegistryError::Invalid`] for a `q` with no words; catalogue store
+    /// failures when no catalogue was ever loaded.
+    pub async fn search_modules(
+        &self,
+        q: &str,
+        filter: &ModuleFilter,
+    ) -> Result<ModulePage, RegistryError> {
+        if catalogue_index::tokenize(q).is_empty() {
+            return Err(RegistryError::Invalid(
+                "the search needs at least one word: give it as ?q=, e.g. /v1/modules/search?q=vpc"
+                    .into(),
+            ));
+        }
+        let index = self.catalogue.index(&self.storage, self.now()).await?;
+        let limit = filter.clamped_limit();
+        let page = index.search(&SearchQuery {
+            q: q.to_owned(),
+            namespace: filter.namespace.clone(),
+            provider: filter.provider.clone(),
+            offset: filter.offset,
+            limit,
+        });
+        Ok(ModulePage {
+            modules: page.items.into_iter().cloned().collect(),
+            next_offset: page.next_offset,
+            limit,
+        })
+    }
+
+    /// Every provider of module `name` in `namespace`, as catalogue entries.
+    ///
+    /// # Errors
+    /// [`RegistryError::NotFound`] if there is none; catalogue store failures.
+    pub async fn module_providers(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<ModuleEntry>, RegistryError> {
+        let index = self.catalogue.index(&self.storage, self.now()).await?;
+        let entries: Vec<ModuleEntry> = index
+            .modules_named(namespace, name)
+            .into_iter()
+            .cloned()
+            .collect();
+        if entries.is_empty() {
+            return Err(RegistryError::NotFound(format!(
+                "no module {namespace}/{name} in this registry"
+            )));
+        }
+        Ok(entries)
+    }
+
+    /// The details of `version` of `module` (`None`: its latest version, the
+    /// highest that is not a pre-release, else the highest): README, inputs,
+    /// outputs, providers, resources, submodules and examples, from its
+    /// metadata document, derived from the archive on first read for
+    /// versions published before documents were kept. Versions come from
+    /// storage, so a version is described as soon as it is published.
+    ///
+    /// # Errors
+    /// [`RegistryError::NotFound`] if the module or version is not in this
+    /// registry (also for modules proxied from an upstream: their details
+    /// are not kept here); storage failures.
+    pub async fn module_details(
+        &self,
+        module: &ModuleAddress,
+        version: Option<&Version>,
+    ) -> Result<ModuleDetails, RegistryError> {
+        let mut versions = self.storage.list_versions(module).await?;
+        if versions.is_empty() {
+            return Err(RegistryError::NotFound(self.no_details(module)));
+        }
+        sort_versions(&mut versions);
+        let chosen = match version {
+            Some(v) if versions.contains(v) => v.clone(),
+            Some(v) => {
+                return Err(RegistryError::NotFound(format!(
+                    "module {module} has no version {v} in this registry"
+                )))
+            }
+            None => latest(&versions).clone(),
+        };
+        let published_at = self
+            .catalogue
+            .index(&self.storage, self.now())
+            .await
+            .ok()
+            .and_then(|index| {
+                index
+                    .get(&key_of(module))
+                    .and_then(|m| m.version(&chosen.to_string()))
+                    .map(|v| v.published_at.clone())
+            });
+        let document = match self.version_document(module, &chosen, published_at).await {
+            Err(RegistryError::Storage(crate::storage::StorageError::NotFound)) => {
+                // Deleted since it was listed.
+                return Err(RegistryError::NotFound(format!(
+                    "module {module} has no version {chosen} in this registry"
+                )));
+            }
+            other => other?,
+        };
+        Ok(ModuleDetails {
+            module: module.clone(),
+            version: chosen,
+            versions,
+            document,
+        })
+    }
+
+    /// The 404 message for a module with no local version.
+    fn no_details(&self, module: &ModuleAddress) -> String {
+        if self.upstream.proxied().is_some() && self.config.proxy.check(module).is_ok() {
+            format!(
+                "module {module} is not published in this registry; it may be served from the upstream registry, whose module details this registry does not keep: ask the upstream for them, or pin the version (POST /v1/pins/{module}/VERSION) to keep it here with its details"
+            )
+        } else {
+            format!("module {module} not found in this registry")
+        }
+    }
+}
+
+/// The version shown as latest: the highest that is not a pre-release, else
+/// the highest. `versions` is ascending and not empty.
+fn latest(versions: &[Version]) -> &Version {
+    latest_version(versions).expect("not empty")
+}
+
+/// The version shown as latest of ascending `versions`: the highest that is
+/// not a pre-release, else the highest; `None` when empty.
+pub(crate) fn latest_version(versions: &[Version]) -> Option<&Version> {
+    versions
+        .iter()
+        .rev()
+        .find(|v| v.pre.is_empty())
+        .or_else(|| versions.last())
+}
