@@ -57,6 +57,18 @@ pub const LAMBDA_MAX_BODY_BYTES: usize = 6_291_456 / 4 * 3;
 /// room for the event's headers and context.
 pub const LAMBDA_DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
+/// The shortest time list and search answer from the catalogue before
+/// checking for other servers' writes: each check reads the snapshot's file
+/// or makes one S3 request.
+pub const MIN_CATALOGUE_TTL: Duration = Duration::from_millis(100);
+
+/// How long list and search answer from the catalogue before checking for
+/// other servers' writes (`Registry::with_catalogue`): the read cache's
+/// TTL, at least [`MIN_CATALOGUE_TTL`].
+pub fn catalogue_ttl(read_cache_ttl: Duration) -> Duration {
+    read_cache_ttl.max(MIN_CATALOGUE_TTL)
+}
+
 /// The registry's settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RegistryArgs {

@@ -2,11 +2,13 @@
 //! compare-and-swap under a lock file.
 
 use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use registry_core::{CatalogueStore, SnapshotTag, StorageError, StoredSnapshot};
+use registry_core::{CatalogueStore, SnapshotRead, SnapshotTag, StorageError, StoredSnapshot};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{classify, Context};
@@ -33,9 +35,38 @@ const LOCK: &str = ".lock";
 ///   next start); the lock is released by the kernel when a process dies.
 /// - Not for network file systems whose `flock` is not shared between
 ///   machines (some NFS setups): point several machines at S3 instead.
+/// - [`load_if_changed`](CatalogueStore::load_if_changed) answers
+///   `Unchanged` from the file's identity (device, inode, size, change and
+///   modification times, with nanoseconds) when it is the file this store
+///   last read or wrote, without reading it: every write renames a new file
+///   into place, so a write changes the identity.
 #[derive(Debug, Clone)]
 pub struct FsCatalogueStore {
     dir: PathBuf,
+    /// The identity and tag of the snapshot file last read or written.
+    seen: Arc<Mutex<Option<(FileId, SnapshotTag)>>>,
+}
+
+/// What identifies one version of the snapshot file without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileId {
+    fn of(meta: &fs::Metadata) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
 }
 
 impl FsCatalogueStore {
@@ -50,7 +81,10 @@ impl FsCatalogueStore {
         let dir = root.join("catalogue");
         prepare_dir(&dir, false)?;
         remove_stale(&dir, &[TEMP_PREFIX]);
-        Ok(Self { dir })
+        Ok(Self {
+            dir,
+            seen: Arc::default(),
+        })
     }
 
     /// The directory holding the snapshot.
@@ -63,13 +97,26 @@ fn tag_of(bytes: &[u8]) -> SnapshotTag {
     SnapshotTag(hex::encode(Sha256::digest(bytes)))
 }
 
-fn load_blocking(dir: &Path) -> Result<Option<StoredSnapshot>, StorageError> {
+/// Reads the snapshot and the identity of the file read (from the open
+/// file, so it is the identity of exactly these bytes).
+fn read_snapshot(dir: &Path) -> Result<Option<(StoredSnapshot, FileId)>, StorageError> {
+    use std::io::Read as _;
     let path = dir.join(SNAPSHOT);
-    match fs::read(&path) {
-        Ok(bytes) => Ok(Some(StoredSnapshot {
-            tag: tag_of(&bytes),
-            bytes: Bytes::from(bytes),
-        })),
+    let read = || -> std::io::Result<(Vec<u8>, FileId)> {
+        let mut file = File::open(&path)?;
+        let id = FileId::of(&file.metadata()?);
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok((bytes, id))
+    };
+    match read() {
+        Ok((bytes, id)) => Ok(Some((
+            StoredSnapshot {
+                tag: tag_of(&bytes),
+                bytes: Bytes::from(bytes),
+            },
+            id,
+        ))),
         Err(e) => match classify(e, Context::lookup("reading", &path)) {
             StorageError::NotFound => Ok(None),
             e => Err(e),
@@ -77,11 +124,47 @@ fn load_blocking(dir: &Path) -> Result<Option<StoredSnapshot>, StorageError> {
     }
 }
 
+fn load_blocking(dir: &Path) -> Result<Option<StoredSnapshot>, StorageError> {
+    Ok(read_snapshot(dir)?.map(|(s, _)| s))
+}
+
+impl FsCatalogueStore {
+    fn remember(&self, id: FileId, tag: &SnapshotTag) {
+        *self.seen.lock().expect("not poisoned") = Some((id, tag.clone()));
+    }
+
+    fn load_if_changed_blocking(&self, known: &SnapshotTag) -> Result<SnapshotRead, StorageError> {
+        let path = self.dir.join(SNAPSHOT);
+        let current = match fs::metadata(&path) {
+            Ok(meta) => FileId::of(&meta),
+            Err(e) => match classify(e, Context::lookup("reading", &path)) {
+                StorageError::NotFound => return Ok(SnapshotRead::Missing),
+                e => return Err(e),
+            },
+        };
+        let seen = self.seen.lock().expect("not poisoned").clone();
+        if seen.is_some_and(|(id, tag)| id == current && &tag == known) {
+            return Ok(SnapshotRead::Unchanged);
+        }
+        Ok(match read_snapshot(&self.dir)? {
+            None => SnapshotRead::Missing,
+            Some((stored, id)) => {
+                self.remember(id, &stored.tag);
+                if &stored.tag == known {
+                    SnapshotRead::Unchanged
+                } else {
+                    SnapshotRead::Changed(stored)
+                }
+            }
+        })
+    }
+}
+
 fn store_blocking(
     dir: &Path,
     bytes: &[u8],
     expected: Option<&SnapshotTag>,
-) -> Result<SnapshotTag, StorageError> {
+) -> Result<(SnapshotTag, Option<FileId>), StorageError> {
     let lock_path = dir.join(LOCK);
     let lock = OpenOptions::new()
         .create(true)
@@ -101,7 +184,7 @@ fn replace_locked(
     dir: &Path,
     bytes: &[u8],
     expected: Option<&SnapshotTag>,
-) -> Result<SnapshotTag, StorageError> {
+) -> Result<(SnapshotTag, Option<FileId>), StorageError> {
     let current = load_blocking(dir)?.map(|s| s.tag);
     if current.as_ref() != expected {
         return Err(StorageError::Conflict);
@@ -113,14 +196,31 @@ fn replace_locked(
         .map_err(|e| classify(e, Context::op("moving into place", &path)))?;
     tmp.disarm();
     sync_dir_or_warn(dir);
-    Ok(tag_of(bytes))
+    // Still under the lock: the file is the one just written.
+    let id = fs::metadata(&path).ok().map(|m| FileId::of(&m));
+    Ok((tag_of(bytes), id))
 }
 
 #[async_trait]
 impl CatalogueStore for FsCatalogueStore {
     async fn load(&self) -> Result<Option<StoredSnapshot>, StorageError> {
-        let dir = self.dir.clone();
-        blocking(move || load_blocking(&dir)).await
+        let this = self.clone();
+        blocking(move || {
+            Ok(read_snapshot(&this.dir)?.map(|(stored, id)| {
+                this.remember(id, &stored.tag);
+                stored
+            }))
+        })
+        .await
+    }
+
+    async fn load_if_changed<'a>(
+        &self,
+        known: &'a SnapshotTag,
+    ) -> Result<SnapshotRead, StorageError> {
+        let this = self.clone();
+        let known = known.clone();
+        blocking(move || this.load_if_changed_blocking(&known)).await
     }
 
     async fn store<'a>(
@@ -128,8 +228,15 @@ impl CatalogueStore for FsCatalogueStore {
         bytes: Bytes,
         expected: Option<&'a SnapshotTag>,
     ) -> Result<SnapshotTag, StorageError> {
-        let dir = self.dir.clone();
+        let this = self.clone();
         let expected = expected.cloned();
-        blocking(move || store_blocking(&dir, &bytes, expected.as_ref())).await
+        blocking(move || {
+            let (tag, id) = store_blocking(&this.dir, &bytes, expected.as_ref())?;
+            if let Some(id) = id {
+                this.remember(id, &tag);
+            }
+            Ok(tag)
+        })
+        .await
     }
 }

@@ -793,9 +793,18 @@ async fn catalogue_stores_on_one_directory_compare_and_swap_together() {
         .unwrap();
     let seen_by_b = b.load().await.unwrap().unwrap();
     assert_eq!(seen_by_b.tag, first, "tags are the same in every process");
+    assert_eq!(
+        b.load_if_changed(&first).await.unwrap(),
+        registry_core::SnapshotRead::Unchanged
+    );
     a.store(bytes::Bytes::from_static(b"two"), Some(&first))
         .await
         .unwrap();
+    // B last read the old file: the new one is a different file.
+    match b.load_if_changed(&first).await.unwrap() {
+        registry_core::SnapshotRead::Changed(stored) => assert_eq!(stored.bytes, &b"two"[..]),
+        other => panic!("another process's write is Changed, got {other:?}"),
+    }
     let err = b
         .store(bytes::Bytes::from_static(b"late"), Some(&seen_by_b.tag))
         .await

@@ -317,6 +317,45 @@ impl Bucket {
         Ok(Object { bytes, etag })
     }
 
+    /// `GetObject` with `If-None-Match: etag`: `None` when the object still
+    /// has that ETag (S3 answers `304 Not Modified` without the body).
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    pub(crate) async fn get_if_none_match(
+        &self,
+        key: &str,
+        etag: &str,
+    ) -> Result<Option<Object>, StorageError> {
+        let cx = Context::lookup("GetObject", &self.name, key);
+        let sent = self
+            .client
+            .get_object()
+            .bucket(&self.name)
+            .key(key)
+            .if_none_match(etag)
+            .send()
+            .await;
+        let out = match sent {
+            Ok(out) => out,
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 304) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(classify(e, cx)),
+        };
+        let etag = out.e_tag().map(str::to_owned);
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| StorageError::Unavailable {
+                backend: BACKEND,
+                message: format!("{cx}: reading the body failed: {e}"),
+            })?
+            .into_bytes();
+        Ok(Some(Object { bytes, etag }))
+    }
+
     /// `DeleteObject` (succeeds whether or not the key exists, as S3 does).
     pub(crate) async fn delete(&self, key: &str) -> Result<(), StorageError> {
         self.client

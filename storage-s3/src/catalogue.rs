@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use bytes::Bytes;
-use registry_core::{CatalogueStore, SnapshotTag, StorageError, StoredSnapshot};
+use registry_core::{CatalogueStore, SnapshotRead, SnapshotTag, StorageError, StoredSnapshot};
 
 use crate::bucket::{Bucket, Object};
 use crate::config::S3Config;
@@ -69,6 +69,35 @@ impl CatalogueStore for S3CatalogueStore {
                 format!("GetObject s3://{}/{key} answered no ETag; use an S3-compatible server that sends one", self.bucket.name),
             )),
             Err(StorageError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One `GetObject` with `If-None-Match`: `304` is `Unchanged`, with no
+    /// body transferred.
+    async fn load_if_changed<'a>(
+        &self,
+        known: &'a SnapshotTag,
+    ) -> Result<SnapshotRead, StorageError> {
+        let key = self.key();
+        match self.bucket.get_if_none_match(&key, &known.0).await {
+            Ok(None) => Ok(SnapshotRead::Unchanged),
+            Ok(Some(Object {
+                bytes,
+                etag: Some(etag),
+            })) => Ok(if etag == known.0 {
+                SnapshotRead::Unchanged
+            } else {
+                SnapshotRead::Changed(StoredSnapshot {
+                    bytes,
+                    tag: SnapshotTag(etag),
+                })
+            }),
+            Ok(Some(Object { etag: None, .. })) => Err(StorageError::other(
+                BACKEND,
+                format!("GetObject s3://{}/{key} answered no ETag; use an S3-compatible server that sends one", self.bucket.name),
+            )),
+            Err(StorageError::NotFound) => Ok(SnapshotRead::Missing),
             Err(e) => Err(e),
         }
     }

@@ -11,7 +11,7 @@ use registry_core::{Registry, Storage};
 use registry_settings::github::github_client_error;
 use registry_settings::listen::Transport;
 use registry_settings::upstream::Upstream;
-use storage_fs::{FsStorage, FsTokenStore};
+use storage_fs::{FsCatalogueStore, FsStorage, FsTokenStore};
 use upstream_github::GithubUpstream;
 
 use crate::args::{Args, Settings};
@@ -68,8 +68,12 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         None
     };
     let mode = upstream.mode(Arc::new(github), None, cache)?;
+    let catalogue = FsCatalogueStore::open(&data_dir)?;
+    let catalogue_ttl =
+        registry_settings::registry::catalogue_ttl(settings.registry.read_cache_ttl);
     let registry = Registry::new(Arc::new(storage), Arc::new(tokens), config)
         .with_read_cache(settings.registry.read_cache_ttl)
+        .with_catalogue(Arc::new(catalogue), catalogue_ttl)
         .with_upstream_mode(mode);
 
     let mut server_config = ServerConfig::new(settings.listen.addr);

@@ -27,6 +27,15 @@ pub(crate) struct Args {
     #[arg(long, env = "TFR_STORAGE", value_enum, default_value_t = StorageKind::Fs)]
     storage: StorageKind,
 
+    /// Instead of serving: derive the metadata (README, inputs, outputs...)
+    /// of every stored version that has none, rebuild the catalogue that
+    /// list and search answer from out of storage, print what was done and
+    /// exit. For versions stored before this registry kept metadata, and to
+    /// cure a catalogue that disagrees with storage. Safe while servers run
+    /// on the same storage.
+    #[arg(long)]
+    rebuild_catalogue: bool,
+
     #[command(flatten)]
     server: LocalServerArgs,
 }
@@ -55,6 +64,8 @@ pub(crate) struct Settings {
     pub(crate) s3: Option<S3Config>,
     pub(crate) mode: Mode,
     pub(crate) upstream: UpstreamSettings,
+    /// `--rebuild-catalogue`: rebuild and exit instead of serving.
+    pub(crate) rebuild_catalogue: bool,
 }
 
 impl Args {
@@ -86,6 +97,7 @@ impl Args {
             s3,
             mode,
             upstream,
+            rebuild_catalogue: self.rebuild_catalogue,
         })
     }
 }

@@ -43,7 +43,11 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         .with_proxy(settings.upstream.proxy.clone());
     let stores = stores::open_stores(settings.s3.as_ref(), &setup.data_dir).await?;
     let mut registry = Registry::new(stores.storage, stores.tokens, config)
-        .with_read_cache(settings.registry.read_cache_ttl);
+        .with_read_cache(settings.registry.read_cache_ttl)
+        .with_catalogue(
+            stores.catalogue,
+            registry_settings::registry::catalogue_ttl(settings.registry.read_cache_ttl),
+        );
     if let Some(upstream @ Upstream::Registry { config, .. }) = &settings.upstream.upstream {
         let client = RegistryUpstream::new((**config).clone()).map_err(registry_client_error)?;
         tracing::info!(
@@ -58,6 +62,11 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         )?);
     }
     let registry = Arc::new(registry);
+    if settings.rebuild_catalogue {
+        let (modules, derived) = registry.rebuild_catalogue().await?;
+        println!("catalogue rebuilt from storage: {modules} modules; metadata derived for {derived} versions that had none");
+        return Ok(());
+    }
 
     let mut server_config = ServerConfig::new(settings.listen.addr);
     if let Some(tls) = &setup.tls {

@@ -1,13 +1,13 @@
-//! Where modules, tokens and pin records are kept, by `--storage`: `storage-fs`
-//! under the data directory (`modules/`, `tokens/` and `pins/` belong to it), or
-//! `storage-s3` in a bucket.
+//! Where modules, tokens, pin records and the catalogue are kept, by
+//! `--storage`: `storage-fs` under the data directory (`modules/`, `tokens/`,
+//! `pins/` and `catalogue/` belong to it), or `storage-s3` in a bucket.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use registry_core::{PinStore, Storage, StorageError, TokenStore};
-use storage_fs::{FsPinStore, FsStorage, FsTokenStore};
-use storage_s3::{S3Config, S3PinStore, S3Storage, S3TokenStore};
+use registry_core::{CatalogueStore, PinStore, Storage, StorageError, TokenStore};
+use storage_fs::{FsCatalogueStore, FsPinStore, FsStorage, FsTokenStore};
+use storage_s3::{S3CatalogueStore, S3Config, S3PinStore, S3Storage, S3TokenStore};
 
 /// The module storage, the token store and the pin store, on one backend.
 #[derive(Debug)]
@@ -16,11 +16,15 @@ pub(crate) struct Stores {
     pub(crate) tokens: Arc<dyn TokenStore>,
     /// Where the origins of pinned versions are recorded (used with `--upstream`).
     pub(crate) pins: Arc<dyn PinStore>,
+    /// The catalogue snapshot list and search answer from, shared by every
+    /// server on the same data directory or bucket.
+    pub(crate) catalogue: Arc<dyn CatalogueStore>,
 }
 
-/// Opens the module storage, the token store and the pin store that
-/// `--storage` names: under `data_dir` (creating `modules/`, `tokens/` and
-/// `pins/` if needed), or, with `s3` (`--storage s3`), all three in the bucket.
+/// Opens the module storage, the token store, the pin store and the
+/// catalogue store that `--storage` names: under `data_dir` (creating
+/// `modules/`, `tokens/`, `pins/` and `catalogue/` if needed), or, with `s3`
+/// (`--storage s3`), all four in the bucket.
 ///
 /// The one place that chooses the stores: swap them here (e.g. for
 /// `registry_core::memory`'s in-memory ones) without touching the rest.
@@ -33,11 +37,13 @@ pub(crate) async fn open_stores(
             let storage = FsStorage::open(data_dir)?;
             let tokens = FsTokenStore::open(data_dir)?;
             let pins = FsPinStore::open(data_dir)?;
+            let catalogue = FsCatalogueStore::open(data_dir)?;
             tracing::info!(dir = %data_dir.display(), "modules and tokens on the filesystem");
             Ok(Stores {
                 storage: Arc::new(storage),
                 tokens: Arc::new(tokens),
                 pins: Arc::new(pins),
+                catalogue: Arc::new(catalogue),
             })
         }
         Some(config) => {
@@ -50,10 +56,12 @@ pub(crate) async fn open_stores(
             let storage = S3Storage::connect(config.clone()).await?;
             let tokens = S3TokenStore::connect(config.clone()).await?;
             let pins = S3PinStore::connect(config.clone()).await?;
+            let catalogue = S3CatalogueStore::connect(config.clone()).await?;
             Ok(Stores {
                 storage: Arc::new(storage),
                 tokens: Arc::new(tokens),
                 pins: Arc::new(pins),
+                catalogue: Arc::new(catalogue),
             })
         }
     }

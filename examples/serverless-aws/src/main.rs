@@ -8,7 +8,7 @@ use std::sync::Arc;
 use registry_core::{PinStore, Registry, Storage};
 use registry_settings::github::github_client_error;
 use registry_settings::upstream::{registry_client_error, Upstream};
-use storage_s3::{S3PinStore, S3Storage, S3TokenStore};
+use storage_s3::{S3CatalogueStore, S3PinStore, S3Storage, S3TokenStore};
 use upstream_github::GithubUpstream;
 use upstream_registry::RegistryUpstream;
 
@@ -43,8 +43,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     );
     let storage = S3Storage::connect(config.s3.clone()).await?;
     let tokens = S3TokenStore::connect(config.s3.clone()).await?;
+    let catalogue = S3CatalogueStore::connect(config.s3.clone()).await?;
+    let catalogue_ttl = registry_settings::registry::catalogue_ttl(config.read_cache_ttl);
     let mut registry = Registry::new(Arc::new(storage), Arc::new(tokens), config.registry)
-        .with_read_cache(config.read_cache_ttl);
+        .with_read_cache(config.read_cache_ttl)
+        .with_catalogue(Arc::new(catalogue), catalogue_ttl);
     match &config.upstream {
         None => {}
         Some(upstream @ Upstream::Registry { config: client, .. }) => {
