@@ -150,6 +150,12 @@ impl CatalogueIndex {
         &self.pending
     }
 
+    /// The module at index position `position` (as [`Page::positions`]
+    /// gives them), or `None` past the end. O(1).
+    pub fn at(&self, position: u32) -> Option<&ModuleEntry> {
+        self.modules.get(position as usize)
+    }
+
     /// The module with this key. O(log modules).
     pub fn get(&self, key: &ModuleKey) -> Option<&ModuleEntry> {
         self.modules
@@ -209,12 +215,22 @@ impl CatalogueIndex {
             None => 0..self.modules.len(),
         };
         match &query.provider {
-            None => Page::of_slice(&self.modules[range], query.offset, query.limit, |m| m),
+            None => Page::of_slice(
+                &self.modules,
+                &self.modules[range.clone()],
+                query.offset,
+                query.limit,
+                |i, _| (range.start + i) as u32,
+            ),
             Some(provider) => match self.provider_positions(provider, range) {
                 None => Page::default(),
-                Some(positions) => Page::of_slice(positions, query.offset, query.limit, |&p| {
-                    &self.modules[p as usize]
-                }),
+                Some(positions) => Page::of_slice(
+                    &self.modules,
+                    positions,
+                    query.offset,
+                    query.limit,
+                    |_, &p| p,
+                ),
             },
         }
     }
@@ -308,13 +324,17 @@ impl CatalogueIndex {
         {
             let start = list.partition_point(|&p| (p as usize) < range.start);
             let end = list.partition_point(|&p| (p as usize) < range.end);
-            return Page::of_slice(&list[start..end], query.offset, query.limit, |&p| {
-                &self.modules[p as usize]
-            });
+            return Page::of_slice(
+                &self.modules,
+                &list[start..end],
+                query.offset,
+                query.limit,
+                |_, &p| p,
+            );
         }
         let mut page = PageCollector::new(query.offset, query.limit);
         intersect(&mut operands, range.start as u32, range.end as u32, |p| {
-            page.push(&self.modules[p as usize])
+            page.push(p, &self.modules[p as usize])
         });
         page.finish()
     }

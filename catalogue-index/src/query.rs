@@ -44,6 +44,10 @@ pub struct Page<'a> {
     /// The matching modules at positions `offset..offset + limit` of the
     /// full answer, in key order.
     pub items: Vec<&'a ModuleEntry>,
+    /// The index positions of `items`, one per item: resolve them again
+    /// with [`CatalogueIndex::at`](crate::CatalogueIndex::at) to keep a
+    /// page without borrowing the index (e.g. next to an `Arc` of it).
+    pub positions: Vec<u32>,
     /// `Some(offset + limit)` exactly when the full answer has more than
     /// `offset + limit` modules, i.e. when another page follows. With
     /// `limit` 0 that is `Some(offset)` whenever a module matches at
@@ -53,22 +57,27 @@ pub struct Page<'a> {
 }
 
 impl<'a> Page<'a> {
-    /// The page of a fully known, ordered answer. O(limit).
-    pub(crate) fn of_slice<'s, T>(
-        all: &'s [T],
+    /// The page of a fully known, ordered answer: `all[i]` is at index
+    /// position `position(i, &all[i])` of `modules`. O(limit).
+    pub(crate) fn of_slice<T>(
+        modules: &'a [ModuleEntry],
+        all: &[T],
         offset: usize,
         limit: usize,
-        mut resolve: impl FnMut(&'s T) -> &'a ModuleEntry,
+        mut position: impl FnMut(usize, &T) -> u32,
     ) -> Self {
         let end = offset.saturating_add(limit);
-        let items = all
-            .get(offset.min(all.len())..end.min(all.len()))
+        let start = offset.min(all.len());
+        let positions: Vec<u32> = all
+            .get(start..end.min(all.len()))
             .unwrap_or(&[])
             .iter()
-            .map(&mut resolve)
+            .enumerate()
+            .map(|(i, t)| position(start + i, t))
             .collect();
         Page {
-            items,
+            items: positions.iter().map(|&p| &modules[p as usize]).collect(),
+            positions,
             next_offset: (all.len() > end).then_some(end),
         }
     }
@@ -93,19 +102,21 @@ impl<'a> PageCollector<'a> {
             seen: 0,
             page: Page {
                 items: Vec::with_capacity(limit.min(128)),
+                positions: Vec::with_capacity(limit.min(128)),
                 next_offset: None,
             },
         }
     }
 
-    /// Takes the next match of the answer.
-    pub(crate) fn push(&mut self, entry: &'a ModuleEntry) -> ControlFlow<()> {
+    /// Takes the next match of the answer, `entry` at index `position`.
+    pub(crate) fn push(&mut self, position: u32, entry: &'a ModuleEntry) -> ControlFlow<()> {
         if self.seen >= self.end {
             self.page.next_offset = Some(self.end);
             return ControlFlow::Break(());
         }
         if self.seen >= self.offset {
             self.page.items.push(entry);
+            self.page.positions.push(position);
         }
         self.seen += 1;
         ControlFlow::Continue(())

@@ -158,8 +158,10 @@ fn naive_matches(m: &ModuleEntry, q: &str) -> bool {
     })
 }
 
-/// Walks every page from offset 0, checking each page's shape.
+/// Walks every page from offset 0, checking each page's shape and that its
+/// positions resolve to its items in `index`.
 fn walk<'a>(
+    index: &CatalogueIndex,
     limit: usize,
     mut page_at: impl FnMut(usize) -> Page<'a>,
 ) -> Result<Vec<ModuleKey>, TestCaseError> {
@@ -168,6 +170,9 @@ fn walk<'a>(
     loop {
         let page = page_at(offset);
         prop_assert!(page.items.len() <= limit);
+        let resolved: Vec<_> = page.positions.iter().map(|&p| index.at(p)).collect();
+        let items: Vec<_> = page.items.iter().map(|&m| Some(m)).collect();
+        prop_assert_eq!(resolved, items);
         seen.extend(page.items.iter().map(|m| m.key.clone()));
         match page.next_offset {
             Some(next) => {
@@ -194,7 +199,7 @@ proptest! {
         prop_assert_eq!(index.len(), modules.len());
         let want: Vec<ModuleKey> = modules.iter().filter(|m| passes(m, &namespace, &provider)).map(|m| m.key.clone()).collect();
         let query = |offset| ListQuery { namespace: namespace.clone(), provider: provider.clone(), offset, limit };
-        let got = walk(limit, |offset| index.list(&query(offset)))?;
+        let got = walk(&index, limit, |offset| index.list(&query(offset)))?;
         prop_assert_eq!(&got, &want);
         // Any single page is the naive slice.
         let page = index.list(&query(offset));
@@ -229,7 +234,7 @@ proptest! {
             .map(|m| m.key.clone())
             .collect();
         let query = |offset| SearchQuery { q: q.clone(), namespace: namespace.clone(), provider: provider.clone(), offset, limit };
-        let got = walk(limit, |offset| index.search(&query(offset)))?;
+        let got = walk(&index, limit, |offset| index.search(&query(offset)))?;
         prop_assert_eq!(got, want, "q = {:?}", q);
     }
 }

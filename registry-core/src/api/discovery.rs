@@ -5,70 +5,145 @@ use bytes::Bytes;
 use catalogue_index::ModuleEntry;
 use http::header::{HeaderValue, LOCATION};
 use http::{Response, StatusCode};
-use serde_json::{json, Value};
+use module_metadata::ModulePart;
+use serde::Serialize;
 
 use super::error::json as json_response;
 use super::query::PageQuery;
 use crate::registry::{ModuleDetails, ModulePage};
 
-/// `published_at` as the public registry gives it; `null` when unknown
-/// (versions published before the registry kept metadata).
-fn published_at(text: &str) -> Value {
-    if text.is_empty() {
-        Value::Null
-    } else {
-        Value::String(text.to_owned())
+/// One module in a list: its latest version's summary, in the public
+/// registry's field names. Borrows from the catalogue entry and is written
+/// straight to the response bytes (a page of 100 makes no `Value` tree).
+#[derive(Serialize)]
+pub(super) struct ModuleSummary<'a> {
+    id: SummaryId<'a>,
+    owner: &'static str,
+    namespace: &'a str,
+    name: &'a str,
+    version: &'a str,
+    provider: &'a str,
+    description: &'a str,
+    source: &'static str,
+    /// `None` (JSON `null`) when unknown.
+    published_at: Option<&'a str>,
+    downloads: u64,
+    verified: bool,
+}
+
+impl<'a> ModuleSummary<'a> {
+    pub(super) fn of(entry: &'a ModuleEntry) -> Self {
+        let key = &entry.key;
+        let latest = entry.latest();
+        let version = latest.map_or("", |v| v.version.as_str());
+        Self {
+            id: SummaryId { entry, version },
+            owner: "",
+            namespace: &key.namespace,
+            name: &key.name,
+            version,
+            provider: &key.provider,
+            description: &entry.description,
+            source: "",
+            published_at: latest
+                .map(|v| v.published_at.as_str())
+                .filter(|p| !p.is_empty()),
+            downloads: 0,
+            verified: false,
+        }
     }
 }
 
-/// One module in a list: its latest version's summary.
-pub(super) fn module_summary(entry: &ModuleEntry) -> Value {
-    let key = &entry.key;
-    let latest = entry.latest();
-    let version = latest.map_or("", |v| v.version.as_str());
-    json!({
-        "id": format!("{}/{}/{}/{version}", key.namespace, key.name, key.provider),
-        "owner": "",
-        "namespace": key.namespace,
-        "name": key.name,
-        "version": version,
-        "provider": key.provider,
-        "description": entry.description,
-        "source": "",
-        "published_at": published_at(latest.map_or("", |v| v.published_at.as_str())),
-        "downloads": 0,
-        "verified": false,
-    })
+/// `{namespace}/{name}/{provider}/{version}`, written without building a `String`.
+struct SummaryId<'a> {
+    entry: &'a ModuleEntry,
+    version: &'a str,
+}
+
+impl Serialize for SummaryId<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let key = &self.entry.key;
+        serializer.collect_str(&format_args!(
+            "{}/{}/{}/{}",
+            key.namespace, key.name, key.provider, self.version
+        ))
+    }
+}
+
+/// The `meta` of a page.
+#[derive(Serialize)]
+struct PageMeta {
+    limit: usize,
+    current_offset: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_offset: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prev_offset: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prev_url: Option<String>,
+}
+
+/// A page body: `{"meta": ..., "modules": [...]}`.
+#[derive(Serialize)]
+struct PageBody<'a> {
+    meta: PageMeta,
+    modules: Vec<ModuleSummary<'a>>,
 }
 
 /// `GET /v1/modules[/{namespace}]` and `/v1/modules/search`:
-/// `{"meta":{limit,current_offset,next_offset?,prev_offset?,next_url?},"modules":[...]}`.
+/// `{"meta":{limit,current_offset,next_offset?,prev_offset?,next_url?,prev_url?},"modules":[...]}`.
 pub(super) fn page_body(path: &str, query: &PageQuery, page: &ModulePage) -> Response<Bytes> {
     let offset = query.filter.offset;
-    let mut meta = json!({ "limit": page.limit, "current_offset": offset });
-    if let Some(next) = page.next_offset {
-        meta["next_offset"] = next.into();
-        meta["next_url"] = query.url_at(path, page.limit, next).into();
-    }
-    if offset > 0 {
-        let prev = offset.saturating_sub(page.limit);
-        meta["prev_offset"] = prev.into();
-        meta["prev_url"] = query.url_at(path, page.limit, prev).into();
-    }
-    let modules: Vec<Value> = page.modules.iter().map(module_summary).collect();
-    json_response(StatusCode::OK, &json!({ "meta": meta, "modules": modules }))
+    let prev = (offset > 0).then(|| offset.saturating_sub(page.limit));
+    let meta = PageMeta {
+        limit: page.limit,
+        current_offset: offset,
+        next_offset: page.next_offset,
+        prev_offset: prev,
+        next_url: page
+            .next_offset
+            .map(|next| query.url_at(path, page.limit, next)),
+        prev_url: prev.map(|prev| query.url_at(path, page.limit, prev)),
+    };
+    let modules = page.modules().map(ModuleSummary::of).collect();
+    json_response(StatusCode::OK, &PageBody { meta, modules })
 }
 
 /// `GET /v1/modules/{namespace}/{name}`: every provider of the module.
 pub(super) fn providers_body(entries: &[ModuleEntry]) -> Response<Bytes> {
-    let modules: Vec<Value> = entries.iter().map(module_summary).collect();
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "meta": { "limit": modules.len(), "current_offset": 0 },
-            "modules": modules,
-        }),
-    )
+    let modules: Vec<ModuleSummary<'_>> = entries.iter().map(ModuleSummary::of).collect();
+    let meta = PageMeta {
+        limit: modules.len(),
+        current_offset: 0,
+        next_offset: None,
+        prev_offset: None,
+        next_url: None,
+        prev_url: None,
+    };
+    json_response(StatusCode::OK, &PageBody { meta, modules })
+}
+
+/// The body of `GET /v1/modules/{namespace}/{name}/{provider}[/{version}]`.
+#[derive(Serialize)]
+struct DetailsBody<'a> {
+    id: String,
+    owner: &'static str,
+    namespace: &'a str,
+    name: &'a str,
+    version: String,
+    provider: &'a str,
+    description: &'a str,
+    source: &'static str,
+    published_at: Option<&'a str>,
+    downloads: u64,
+    verified: bool,
+    root: &'a ModulePart,
+    submodules: &'a [ModulePart],
+    examples: &'a [ModulePart],
+    providers: Vec<String>,
+    versions: Vec<String>,
 }
 
 /// `GET /v1/modules/{namespace}/{name}/{provider}[/{version}]`.
@@ -76,28 +151,26 @@ pub(super) fn details_body(details: &ModuleDetails) -> Response<Bytes> {
     let module = &details.module;
     let document = &details.document;
     let metadata = &document.metadata;
-    let mut root = serde_json::to_value(&metadata.root).unwrap_or(Value::Null);
-    root["name"] = module.name().into();
     json_response(
         StatusCode::OK,
-        &json!({
-            "id": format!("{module}/{}", details.version),
-            "owner": "",
-            "namespace": module.namespace(),
-            "name": module.name(),
-            "version": details.version.to_string(),
-            "provider": module.system(),
-            "description": document.description,
-            "source": "",
-            "published_at": published_at(document.published_at.as_deref().unwrap_or("")),
-            "downloads": 0,
-            "verified": false,
-            "root": root,
-            "submodules": metadata.submodules,
-            "examples": metadata.examples,
-            "providers": metadata.providers(),
-            "versions": details.versions.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        }),
+        &DetailsBody {
+            id: format!("{module}/{}", details.version),
+            owner: "",
+            namespace: module.namespace(),
+            name: module.name(),
+            version: details.version.to_string(),
+            provider: module.system(),
+            description: &document.description,
+            source: "",
+            published_at: document.published_at.as_deref().filter(|p| !p.is_empty()),
+            downloads: 0,
+            verified: false,
+            root: &metadata.root,
+            submodules: &metadata.submodules,
+            examples: &metadata.examples,
+            providers: metadata.providers(),
+            versions: details.versions.iter().map(ToString::to_string).collect(),
+        },
     )
 }
 

@@ -74,7 +74,10 @@ impl From<RegistryError> for ApiError {
 /// A JSON response.
 pub(crate) fn json(status: StatusCode, body: &impl serde::Serialize) -> Response<Bytes> {
     // Plain data with string keys: serializing it cannot fail.
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut bytes = Vec::with_capacity(1024);
+    if serde_json::to_writer(&mut bytes, body).is_err() {
+        bytes.clear();
+    }
     let mut r = Response::new(Bytes::from(bytes));
     *r.status_mut() = status;
     r.headers_mut()

@@ -21,7 +21,7 @@ mod storage;
 mod tokens;
 mod ttl;
 
-pub use storage::CachedStorage;
+pub use storage::{CachedStorage, MAX_CACHED_METADATA_BYTES};
 pub use tokens::CachedTokenStore;
 pub use ttl::Cache;
 

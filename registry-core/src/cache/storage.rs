@@ -1,5 +1,5 @@
-//! [`CachedStorage`]: a [`Storage`] whose version lists and archive locations
-//! are answered from memory.
+//! [`CachedStorage`]: a [`Storage`] whose version lists, archive locations
+//! and (small) metadata documents are answered from memory.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,10 +11,11 @@ use super::{unshare, Cache, SharedError, DEFAULT_MAX_ENTRIES};
 use crate::storage::{Archive, ArchiveLocation, Storage, StorageError};
 use crate::{ModuleAddress, Version};
 
-/// Caches `inner`'s [`list_versions`](Storage::list_versions) and
-/// [`locate_archive`](Storage::locate_archive) answers (a missing version
-/// included) for `ttl`; [`read_archive`](Storage::read_archive) always reads
-/// `inner`. See [the module docs](super) for what other processes' writes
+/// Caches `inner`'s [`list_versions`](Storage::list_versions),
+/// [`locate_archive`](Storage::locate_archive) and
+/// [`read_metadata`](Storage::read_metadata) answers (a missing version or
+/// document included) for `ttl`; [`read_archive`](Storage::read_archive)
+/// always reads `inner`. See [the module docs](super) for what other processes' writes
 /// look like through it.
 ///
 /// # Contract
@@ -26,14 +27,24 @@ use crate::{ModuleAddress, Version};
 ///   on, never cached.
 /// - A presigned URL from the cache is up to `ttl` older than a fresh one:
 ///   keep `ttl` well below the inner storage's presigned URL lifetime.
+/// - [`write_metadata`](Storage::write_metadata) invalidates the version's
+///   document the same way.
 /// - At most `max_entries` lists and as many locations (default
-///   [`DEFAULT_MAX_ENTRIES`]).
+///   [`DEFAULT_MAX_ENTRIES`]); at most `max_entries / 8` metadata documents,
+///   each of at most [`MAX_CACHED_METADATA_BYTES`] (larger ones are read
+///   from `inner` every time), so documents hold at most
+///   `max_entries / 8 × 64 KiB` (32 MiB by default).
 pub struct CachedStorage {
     inner: Arc<dyn Storage>,
     ttl: Duration,
     versions: Cache<ModuleAddress, Vec<Version>, SharedError>,
     locations: Cache<(ModuleAddress, Version), Option<ArchiveLocation>, SharedError>,
+    metadata: Cache<(ModuleAddress, Version), Option<Bytes>, SharedError>,
 }
+
+/// The largest metadata document [`CachedStorage`] keeps in memory: a
+/// typical module's document (README included) is a few KiB.
+pub const MAX_CACHED_METADATA_BYTES: usize = 64 * 1024;
 
 impl CachedStorage {
     /// `inner` behind caches of [`DEFAULT_MAX_ENTRIES`] entries each, kept for `ttl`.
@@ -48,13 +59,15 @@ impl CachedStorage {
             ttl,
             versions: Cache::new(max_entries),
             locations: Cache::new(max_entries),
+            metadata: Cache::new((max_entries / 8).max(1)),
         }
     }
 
     fn forget(&self, module: &ModuleAddress, version: &Version) {
         self.versions.invalidate(module);
-        self.locations
-            .invalidate(&(module.clone(), version.clone()));
+        let key = (module.clone(), version.clone());
+        self.locations.invalidate(&key);
+        self.metadata.invalidate(&key);
     }
 }
 
@@ -139,7 +152,9 @@ impl Storage for CachedStorage {
         version: &Version,
         document: Bytes,
     ) -> Result<(), StorageError> {
-        self.inner.write_metadata(module, version, document).await
+        let result = self.inner.write_metadata(module, version, document).await;
+        self.metadata.invalidate(&(module.clone(), version.clone()));
+        result
     }
 
     async fn read_metadata(
@@ -147,7 +162,23 @@ impl Storage for CachedStorage {
         module: &ModuleAddress,
         version: &Version,
     ) -> Result<Bytes, StorageError> {
-        self.inner.read_metadata(module, version).await
+        let key = (module.clone(), version.clone());
+        let ttl = |found: &Option<Bytes>| match found {
+            Some(document) if document.len() > MAX_CACHED_METADATA_BYTES => Duration::ZERO,
+            _ => self.ttl,
+        };
+        let found = self
+            .metadata
+            .get_or_fetch(&key, ttl, || async {
+                match self.inner.read_metadata(module, version).await {
+                    Ok(document) => Ok(Some(document)),
+                    Err(StorageError::NotFound) => Ok(None),
+                    Err(e) => Err(Arc::new(e)),
+                }
+            })
+            .await
+            .map_err(|e| unshare(&e))?;
+        found.ok_or(StorageError::NotFound)
     }
 
     async fn list_modules(&self) -> Result<Vec<ModuleAddress>, StorageError> {
@@ -206,6 +237,46 @@ mod tests {
         uncached.list_versions(&module()).await.unwrap();
         uncached.list_versions(&module()).await.unwrap();
         assert_eq!(inner.counts().calls(StorageCall::ListVersions), 3);
+    }
+
+    #[tokio::test]
+    async fn small_metadata_documents_are_kept_large_ones_read_each_time() {
+        let inner = Arc::new(CountingStorage::wrap(InMemoryStorage::new()));
+        let (m, small, large) = (module(), v("1.0.0"), v("2.0.0"));
+        for version in [&small, &large] {
+            inner
+                .inner()
+                .publish(&m, version, &archive())
+                .await
+                .unwrap();
+        }
+        let cached = CachedStorage::new(inner.clone(), TTL);
+        cached
+            .write_metadata(&m, &small, Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+        let big = Bytes::from(vec![b' '; MAX_CACHED_METADATA_BYTES + 1]);
+        cached
+            .write_metadata(&m, &large, big.clone())
+            .await
+            .unwrap();
+        for _ in 0..5 {
+            assert_eq!(cached.read_metadata(&m, &small).await.unwrap(), "{}");
+            assert_eq!(cached.read_metadata(&m, &large).await.unwrap(), big);
+        }
+        assert_eq!(inner.counts().calls(StorageCall::ReadMetadata), 1 + 5);
+
+        // Its own write replaces the kept document at once; a delete forgets it.
+        cached
+            .write_metadata(&m, &small, Bytes::from_static(b"{\"a\":1}"))
+            .await
+            .unwrap();
+        assert_eq!(cached.read_metadata(&m, &small).await.unwrap(), "{\"a\":1}");
+        cached.delete_version(&m, &small).await.unwrap();
+        assert!(matches!(
+            cached.read_metadata(&m, &small).await,
+            Err(StorageError::NotFound)
+        ));
     }
 
     #[tokio::test]

@@ -1,7 +1,9 @@
 //! Discovering modules: listing and searching the catalogue, a module's
 //! providers, and one version's details (README, inputs, outputs...).
 
-use catalogue_index::{ListQuery, ModuleEntry, SearchQuery};
+use std::sync::Arc;
+
+use catalogue_index::{CatalogueIndex, ListQuery, ModuleEntry, Page, SearchQuery};
 
 use crate::catalogue::{key_of, VersionDocument};
 use crate::version::sort_versions;
@@ -13,16 +15,35 @@ use super::{Registry, RegistryError};
 pub const MAX_PAGE_LIMIT: usize = 100;
 
 /// One page of modules, as [`Registry::list_modules`] and
-/// [`Registry::search_modules`] answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`Registry::search_modules`] answer. Holds the catalogue index it was
+/// read from (shared, not copied), so a page costs no copy of its entries.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ModulePage {
-    /// The modules of the page, in key order (namespace, name, provider).
-    pub modules: Vec<ModuleEntry>,
+    index: Arc<CatalogueIndex>,
+    positions: Vec<u32>,
     /// The offset of the next page; `None` on the last page.
     pub next_offset: Option<usize>,
     /// The limit applied (after clamping to 1..=[`MAX_PAGE_LIMIT`]).
     pub limit: usize,
+}
+
+impl ModulePage {
+    fn new(index: &Arc<CatalogueIndex>, page: Page<'_>, limit: usize) -> Self {
+        Self {
+            index: Arc::clone(index),
+            positions: page.positions,
+            next_offset: page.next_offset,
+            limit,
+        }
+    }
+
+    /// The modules of the page, in key order (namespace, name, provider).
+    pub fn modules(&self) -> impl ExactSizeIterator<Item = &ModuleEntry> + '_ {
+        self.positions
+            .iter()
+            .map(|&p| self.index.at(p).expect("a position of this index"))
+    }
 }
 
 /// Filters and paging of a list or search.
@@ -74,7 +95,7 @@ pub struct ModuleDetails {
     pub version: Version,
     /// Every version of the module, ascending.
     pub versions: Vec<Version>,
-    /// Its metadata document.
+    /// Its metadata document, the root's `name` set to the module's name.
     pub document: VersionDocument,
 }
 
@@ -94,11 +115,7 @@ impl Registry {
             offset: filter.offset,
             limit,
         });
-        Ok(ModulePage {
-            modules: page.items.into_iter().cloned().collect(),
-            next_offset: page.next_offset,
-            limit,
-        })
+        Ok(ModulePage::new(&index, page, limit))
     }
 
     /// A page of the modules matching every word of `q` (namespace, name,
@@ -128,11 +145,7 @@ impl Registry {
             offset: filter.offset,
             limit,
         });
-        Ok(ModulePage {
-            modules: page.items.into_iter().cloned().collect(),
-            next_offset: page.next_offset,
-            limit,
-        })
+        Ok(ModulePage::new(&index, page, limit))
     }
 
     /// Every provider of module `name` in `namespace`, as catalogue entries.
@@ -199,7 +212,7 @@ impl Registry {
                     .and_then(|m| m.version(&chosen.to_string()))
                     .map(|v| v.published_at.clone())
             });
-        let document = match self.version_document(module, &chosen, published_at).await {
+        let mut document = match self.version_document(module, &chosen, published_at).await {
             Err(RegistryError::Storage(crate::storage::StorageError::NotFound)) => {
                 // Deleted since it was listed.
                 return Err(RegistryError::NotFound(format!(
@@ -208,6 +221,8 @@ impl Registry {
             }
             other => other?,
         };
+        // The root's name is the module's (the archive does not know it).
+        module.name().clone_into(&mut document.metadata.root.name);
         Ok(ModuleDetails {
             module: module.clone(),
             version: chosen,
