@@ -3,6 +3,7 @@
 use std::fmt;
 use std::mem::size_of;
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use crate::bitset::{is_dense, Bitsets};
 use crate::dictionary::{Dictionary, DictionaryBuilder};
@@ -34,6 +35,8 @@ pub struct CatalogueIndex {
     providers: Vec<(String, Vec<u32>, Option<u32>)>,
     provider_bitsets: Bitsets,
     dictionary: Dictionary,
+    /// One rendering per module, made on first use ([`CatalogueIndex::rendered`]).
+    renderings: Box<[OnceLock<Box<[u8]>>]>,
 }
 
 impl fmt::Debug for CatalogueIndex {
@@ -122,6 +125,7 @@ impl CatalogueIndex {
             providers,
             provider_bitsets,
             dictionary: dictionary.finish(modules_len),
+            renderings: (0..modules_len).map(|_| OnceLock::new()).collect(),
         }
     }
 
@@ -154,6 +158,25 @@ impl CatalogueIndex {
     /// gives them), or `None` past the end. O(1).
     pub fn at(&self, position: u32) -> Option<&ModuleEntry> {
         self.modules.get(position as usize)
+    }
+
+    /// The rendering of the module at `position` (e.g. its JSON summary in a
+    /// list), made by `render` on the first call for that position and kept
+    /// for the life of this index, which never changes, so neither does the
+    /// rendering. `None` past the end.
+    ///
+    /// One rendering per module: every caller must pass the same `render`
+    /// (the first one's answer is kept). Memory: the renderings of the
+    /// modules asked for since the index was built, plus one empty slot
+    /// (24 bytes) per module.
+    pub fn rendered(
+        &self,
+        position: u32,
+        render: impl FnOnce(&ModuleEntry) -> Box<[u8]>,
+    ) -> Option<&[u8]> {
+        let entry = self.modules.get(position as usize)?;
+        let slot = self.renderings.get(position as usize)?;
+        Some(slot.get_or_init(|| render(entry)))
     }
 
     /// The module with this key. O(log modules).
@@ -367,7 +390,14 @@ impl CatalogueIndex {
                 .map(|(p, l, _)| p.capacity() + l.capacity() * size_of::<u32>())
                 .sum::<usize>()
             + self.provider_bitsets.heap_bytes();
-        modules + pending + providers + self.dictionary.heap_bytes()
+        let renderings: usize = self.renderings.len() * size_of::<OnceLock<Box<[u8]>>>()
+            + self
+                .renderings
+                .iter()
+                .filter_map(OnceLock::get)
+                .map(|r| r.len())
+                .sum::<usize>();
+        modules + pending + providers + self.dictionary.heap_bytes() + renderings
     }
 }
 

@@ -104,3 +104,22 @@ fn large_index_answers_known_queries() {
         .iter()
         .all(|m| m.key.name == "vpc-endpoints" && m.key.provider == "google"));
 }
+
+#[test]
+fn renderings_are_made_once_per_module_and_counted_in_memory() {
+    let index = CatalogueIndex::from_modules(synthetic::modules(50, 3));
+    let before = index.approx_heap_bytes();
+    let calls = std::cell::Cell::new(0);
+    let render = |entry: &catalogue_index::ModuleEntry| {
+        calls.set(calls.get() + 1);
+        entry.key.name.clone().into_bytes().into_boxed_slice()
+    };
+    let first = index.rendered(7, render).unwrap().to_vec();
+    assert_eq!(first, index.at(7).unwrap().key.name.as_bytes());
+    let again = index.rendered(7, |_| unreachable!("kept from the first call"));
+    assert_eq!(again.unwrap(), first.as_slice());
+    assert_eq!(calls.get(), 1);
+    assert!(index.rendered(50, render).is_none(), "past the end");
+    assert_eq!(calls.get(), 1);
+    assert_eq!(index.approx_heap_bytes(), before + first.len());
+}

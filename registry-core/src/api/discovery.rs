@@ -8,9 +8,10 @@ use http::{Response, StatusCode};
 use module_metadata::ModulePart;
 use serde::Serialize;
 
-use super::error::json as json_response;
+use super::error::{json as json_response, json_bytes};
 use super::query::PageQuery;
 use crate::registry::{ModuleDetails, ModulePage};
+use crate::{ModuleAddress, Version};
 
 /// One module in a list: its latest version's summary, in the public
 /// registry's field names. Borrows from the catalogue entry and is written
@@ -92,6 +93,15 @@ struct PageBody<'a> {
     modules: Vec<ModuleSummary<'a>>,
 }
 
+/// One module's summary as JSON bytes: what a page keeps per module in the
+/// loaded index, so a page is written by copying (no escaping per request).
+fn summary_json(entry: &ModuleEntry) -> Box<[u8]> {
+    // Plain data with string keys: serializing it cannot fail.
+    serde_json::to_vec(&ModuleSummary::of(entry))
+        .unwrap_or_default()
+        .into_boxed_slice()
+}
+
 /// `GET /v1/modules[/{namespace}]` and `/v1/modules/search`:
 /// `{"meta":{limit,current_offset,next_offset?,prev_offset?,next_url?,prev_url?},"modules":[...]}`.
 pub(super) fn page_body(path: &str, query: &PageQuery, page: &ModulePage) -> Response<Bytes> {
@@ -107,8 +117,21 @@ pub(super) fn page_body(path: &str, query: &PageQuery, page: &ModulePage) -> Res
             .map(|next| query.url_at(path, page.limit, next)),
         prev_url: prev.map(|prev| query.url_at(path, page.limit, prev)),
     };
-    let modules = page.modules().map(ModuleSummary::of).collect();
-    json_response(StatusCode::OK, &PageBody { meta, modules })
+    let summaries = page.rendered(summary_json);
+    let mut body = Vec::with_capacity(512 + summaries.len() * 512);
+    body.extend_from_slice(b"{\"meta\":");
+    if serde_json::to_writer(&mut body, &meta).is_err() {
+        body.extend_from_slice(b"{}");
+    }
+    body.extend_from_slice(b",\"modules\":[");
+    for (i, summary) in summaries.enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(summary);
+    }
+    body.extend_from_slice(b"]}");
+    json_bytes(StatusCode::OK, body)
 }
 
 /// `GET /v1/modules/{namespace}/{name}`: every provider of the module.
@@ -125,14 +148,41 @@ pub(super) fn providers_body(entries: &[ModuleEntry]) -> Response<Bytes> {
     json_response(StatusCode::OK, &PageBody { meta, modules })
 }
 
+/// A value written as its `Display` form, without building a `String`.
+struct Displayed<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Displayed<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+/// `{namespace}/{name}/{provider}/{version}`.
+struct VersionId<'a>(&'a ModuleAddress, &'a Version);
+
+impl std::fmt::Display for VersionId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.0, self.1)
+    }
+}
+
+/// Versions as a JSON array of strings.
+struct VersionList<'a>(&'a [Version]);
+
+impl Serialize for VersionList<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(Displayed))
+    }
+}
+
 /// The body of `GET /v1/modules/{namespace}/{name}/{provider}[/{version}]`.
 #[derive(Serialize)]
 struct DetailsBody<'a> {
-    id: String,
+    id: Displayed<VersionId<'a>>,
     owner: &'static str,
     namespace: &'a str,
     name: &'a str,
-    version: String,
+    version: Displayed<&'a Version>,
     provider: &'a str,
     description: &'a str,
     source: &'static str,
@@ -143,7 +193,7 @@ struct DetailsBody<'a> {
     submodules: &'a [ModulePart],
     examples: &'a [ModulePart],
     providers: Vec<String>,
-    versions: Vec<String>,
+    versions: VersionList<'a>,
 }
 
 /// `GET /v1/modules/{namespace}/{name}/{provider}[/{version}]`.
@@ -154,11 +204,11 @@ pub(super) fn details_body(details: &ModuleDetails) -> Response<Bytes> {
     json_response(
         StatusCode::OK,
         &DetailsBody {
-            id: format!("{module}/{}", details.version),
+            id: Displayed(VersionId(module, &details.version)),
             owner: "",
             namespace: module.namespace(),
             name: module.name(),
-            version: details.version.to_string(),
+            version: Displayed(&details.version),
             provider: module.system(),
             description: &document.description,
             source: "",
@@ -169,7 +219,7 @@ pub(super) fn details_body(details: &ModuleDetails) -> Response<Bytes> {
             submodules: &metadata.submodules,
             examples: &metadata.examples,
             providers: metadata.providers(),
-            versions: details.versions.iter().map(ToString::to_string).collect(),
+            versions: VersionList(&details.versions),
         },
     )
 }

@@ -78,6 +78,11 @@ pub(crate) fn json(status: StatusCode, body: &impl serde::Serialize) -> Response
     if serde_json::to_writer(&mut bytes, body).is_err() {
         bytes.clear();
     }
+    json_bytes(status, bytes)
+}
+
+/// A JSON response of `bytes`, already JSON.
+pub(crate) fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response<Bytes> {
     let mut r = Response::new(Bytes::from(bytes));
     *r.status_mut() = status;
     r.headers_mut()

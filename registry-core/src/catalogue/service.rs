@@ -106,6 +106,14 @@ impl Catalogue {
         self.loaded.lock().expect("not poisoned").clone()
     }
 
+    /// The kept index if it was loaded within the TTL: the read path's
+    /// common case, which copies nothing but the `Arc`.
+    fn fresh(&self) -> Option<Arc<CatalogueIndex>> {
+        let loaded = self.loaded.lock().expect("not poisoned");
+        let kept = loaded.as_ref()?;
+        (kept.at.elapsed() < self.ttl).then(|| kept.index.clone())
+    }
+
     /// Keeps `index` unless a newer generation is already kept (a reload
     /// that raced a write of this process).
     fn install(&self, index: CatalogueIndex, tag: SnapshotTag) -> Arc<CatalogueIndex> {
@@ -136,6 +144,9 @@ impl Catalogue {
         storage: &Arc<dyn Storage>,
         now: SystemTime,
     ) -> Result<Arc<CatalogueIndex>, StorageError> {
+        if let Some(index) = self.fresh() {
+            return Ok(index);
+        }
         if let Some(kept) = self.current() {
             if kept.at.elapsed() < self.ttl {
                 return Ok(kept.index);

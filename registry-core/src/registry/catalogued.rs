@@ -2,6 +2,8 @@
 //! document and catalogue entry (the protocol is in `crate::catalogue`'s
 //! `Catalogue`), and reading the metadata of one version.
 
+use std::sync::Arc;
+
 use catalogue_index::{PendingOp, VersionEntry};
 use module_metadata::{extract, ModuleMetadata};
 
@@ -161,10 +163,10 @@ impl Registry {
         module: &ModuleAddress,
         version: &Version,
         published_at: Option<String>,
-    ) -> Result<VersionDocument, RegistryError> {
+    ) -> Result<Arc<VersionDocument>, RegistryError> {
         match self.storage.read_metadata(module, version).await {
             Ok(bytes) => {
-                if let Some(document) = VersionDocument::decode(&bytes) {
+                if let Some(document) = self.documents.decode(module, version, &bytes) {
                     return Ok(document);
                 }
                 tracing::warn!(%module, %version, "metadata document unreadable; deriving it again");
@@ -187,6 +189,6 @@ impl Registry {
                 tracing::warn!(%module, %version, error = %e, "derived metadata document not stored")
             }
         }
-        Ok(document)
+        Ok(Arc::new(crate::catalogue::named(module, document)))
     }
 }

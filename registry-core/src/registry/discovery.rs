@@ -44,6 +44,20 @@ impl ModulePage {
             .iter()
             .map(|&p| self.index.at(p).expect("a position of this index"))
     }
+
+    /// The modules of the page as [`modules`](Self::modules), each rendered
+    /// by `render` once per loaded index and then kept with it (see
+    /// [`CatalogueIndex::rendered`]): pass the same `render` every time.
+    pub fn rendered(
+        &self,
+        render: fn(&ModuleEntry) -> Box<[u8]>,
+    ) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        self.positions.iter().map(move |&p| {
+            self.index
+                .rendered(p, render)
+                .expect("a position of this index")
+        })
+    }
 }
 
 /// Filters and paging of a list or search.
@@ -95,8 +109,9 @@ pub struct ModuleDetails {
     pub version: Version,
     /// Every version of the module, ascending.
     pub versions: Vec<Version>,
-    /// Its metadata document, the root's `name` set to the module's name.
-    pub document: VersionDocument,
+    /// Its metadata document, the root's `name` set to the module's name
+    /// (shared: decoded once while storage answers the same document).
+    pub document: Arc<VersionDocument>,
 }
 
 impl Registry {
@@ -212,7 +227,7 @@ impl Registry {
                     .and_then(|m| m.version(&chosen.to_string()))
                     .map(|v| v.published_at.clone())
             });
-        let mut document = match self.version_document(module, &chosen, published_at).await {
+        let document = match self.version_document(module, &chosen, published_at).await {
             Err(RegistryError::Storage(crate::storage::StorageError::NotFound)) => {
                 // Deleted since it was listed.
                 return Err(RegistryError::NotFound(format!(
@@ -221,8 +236,6 @@ impl Registry {
             }
             other => other?,
         };
-        // The root's name is the module's (the archive does not know it).
-        module.name().clone_into(&mut document.metadata.root.name);
         Ok(ModuleDetails {
             module: module.clone(),
             version: chosen,

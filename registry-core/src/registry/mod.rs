@@ -90,6 +90,8 @@ pub struct Registry {
     pub(crate) uploads: Arc<tokio::sync::Semaphore>,
     /// The list and search index, kept in step with storage.
     pub(crate) catalogue: Arc<Catalogue>,
+    /// Metadata documents decoded once, for the details routes.
+    pub(crate) documents: Arc<crate::catalogue::DecodedDocuments>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -125,6 +127,7 @@ impl Registry {
                 crate::cache::DEFAULT_READ_CACHE_TTL,
                 DEFAULT_PENDING_GRACE,
             )),
+            documents: Arc::default(),
         }
     }
 
