@@ -22,8 +22,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-readonly OHA_VERSION=1.16.0
-readonly TOOLS="$PWD/bench/.tools"
 readonly MODULE=bench/greeting/null
 readonly VERSIONS="1.0.0 1.1.0 1.2.0 2.0.0"
 # What upstream-registry's fake_upstream example serves.
@@ -57,30 +55,18 @@ fail() {
     echo "bench/run.sh: $*" >&2
     exit 1
 }
+say() {
+    echo "bench/run.sh: $*" >&2
+}
 for tool in cargo curl tar python3; do
     command -v "$tool" >/dev/null || fail "'$tool' is required and not on PATH"
 done
-
-# --- oha: bench/.tools first, then PATH, else build it there (a few minutes, once).
-if [[ -x "$TOOLS/bin/oha" ]]; then
-    oha="$TOOLS/bin/oha"
-elif command -v oha >/dev/null; then
-    oha="$(command -v oha)"
-else
-    echo "bench/run.sh: installing oha $OHA_VERSION into bench/.tools (one time, takes minutes)" >&2
-    cargo install oha --version "$OHA_VERSION" --locked --root "$TOOLS"
-    oha="$TOOLS/bin/oha"
-fi
-"$oha" --help | grep -q -- '--output-format' ||
-    fail "$oha is too old (no --output-format); delete it or install oha >= 1.5"
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_find_oha
 
 # --- the server
-echo "bench/run.sh: cargo build --release -p local-server, adapter-hyper's bare_hyper" >&2
-# Two builds: `--example` would restrict one build of both packages to examples.
-cargo build --release --locked -p local-server
-cargo build --release --locked -p adapter-hyper --example bare_hyper
-server_bin="${CARGO_TARGET_DIR:-target}/release/local-server"
-bare_bin="${CARGO_TARGET_DIR:-target}/release/examples/bare_hyper"
+bench_build
 if $proxy; then
     echo "bench/run.sh: cargo build --release -p upstream-registry --example fake_upstream" >&2
     cargo build --release --locked -p upstream-registry --features fake --example fake_upstream
@@ -122,42 +108,10 @@ fi
 
 # --- S3: an endpoint (given, or moto's server from .venv/) and a fresh bucket
 if [[ "$storage" == s3 ]]; then
-    if [[ -n "${TFR_TEST_S3_ENDPOINT:-}" ]]; then
-        s3_endpoint="${TFR_TEST_S3_ENDPOINT%/}"
-        export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}"
-        export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
-        export AWS_REGION="${AWS_REGION:-us-east-1}"
-    else
-        # shellcheck source=scripts/lib/venv.sh
-        source scripts/lib/venv.sh
-        install_moto || fail "could not install moto's S3 server ($MOTO); set TFR_TEST_S3_ENDPOINT instead"
-        start_moto "$work/moto.log" || fail "could not start moto's S3 server"
-        s3_endpoint="$MOTO_ENDPOINT"
-        export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
-        export AWS_EC2_METADATA_DISABLED=true
-        unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_REGION
-    fi
-    bucket="tfr-bench-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
-    # moto takes an unsigned CreateBucket.
-    status="$(curl -sS --noproxy '*' -o "$work/body" -w '%{http_code}' -X PUT "$s3_endpoint/$bucket")"
-    [[ "$status" == 2* ]] || fail "creating bucket $bucket at $s3_endpoint answered $status: $(cat "$work/body")"
-    echo "bench/run.sh: S3 storage in bucket $bucket at $s3_endpoint" >&2
+    bench_s3_bucket
     server_args+=(--storage s3 --s3-bucket "$bucket" --s3-endpoint-url "$s3_endpoint" --s3-force-path-style)
 fi
-"$server_bin" "${server_args[@]}" >"$work/server.out" 2>"$work/server.err" &
-server_pid=$!
-
-master=""
-port=""
-for _ in $(seq 300); do
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.err" >&2; fail "local-server exited during startup"; }
-    [[ -z "$master" ]] && master="$(grep -o -m1 'tfr_[A-Za-z0-9_-]\{43\}' "$work/server.out" || true)"
-    [[ -z "$port" && -s "$work/port" ]] && port="$(tr -d '[:space:]' <"$work/port")"
-    [[ -n "$master" && -n "$port" ]] && break
-    sleep 0.1
-done
-# The work dir goes when the script exits: show the server's output now.
-[[ -n "$master" && -n "$port" ]] || { cat "$work/server.err" >&2; fail "local-server printed no token or wrote no port within 30 s (its stderr is above)"; }
+bench_start_server "${server_args[@]}"
 
 if $plain_http; then
     base="http://127.0.0.1:$port"
@@ -167,16 +121,6 @@ else
     tls=(--cacert "$work/data/tls/cert.pem")
 fi
 
-# request METHOD PATH TOKEN [curl args...]: prints the body, fails unless 2xx.
-request() {
-    local method="$1" path="$2" token="$3" status
-    shift 3
-    status="$(curl -sS "${tls[@]}" -X "$method" -H "Authorization: Bearer $token" \
-        -o "$work/body" -w '%{http_code}' "$@" "$base$path")"
-    [[ "$status" == 2* ]] || fail "$method $path answered $status: $(cat "$work/body")"
-    cat "$work/body"
-}
-
 # --- data: a few versions of one module, and a downloader token
 mkdir -p "$work/module"
 for version in $VERSIONS; do
@@ -184,10 +128,7 @@ for version in $VERSIONS; do
     tar -czf "$work/module.tar.gz" -C "$work/module" main.tf
     request PUT "/v1/modules/$MODULE/$version" "$master" --upload-file "$work/module.tar.gz" >/dev/null
 done
-downloader="$(request POST /v1/tokens "$master" -H 'Content-Type: application/json' \
-    -d '{"name":"bench","tier":"downloader"}' |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')" ||
-    fail "POST /v1/tokens did not answer a token"
+bench_downloader_token
 
 # --- more modules: three versions each, published concurrently over keep-alive
 if (( modules > 0 )); then
@@ -226,17 +167,9 @@ PY
 fi
 
 # --- the ceiling: bare hyper on the same transport
-bare_args=(--listen 127.0.0.1:0 --port-file "$work/bare-port")
-$plain_http || bare_args+=(--tls-cert "$work/data/tls/cert.pem" --tls-key "$work/data/tls/key.pem")
-"$bare_bin" "${bare_args[@]}" >"$work/bare.out" 2>&1 &
-bare_pid=$!
-for _ in $(seq 100); do
-    [[ -s "$work/bare-port" ]] && break
-    kill -0 "$bare_pid" 2>/dev/null || { cat "$work/bare.out" >&2; fail "bare_hyper exited during startup"; }
-    sleep 0.1
-done
-[[ -s "$work/bare-port" ]] || fail "bare_hyper wrote no port within 10 s"
-bare_base="${base%:*}:$(tr -d '[:space:]' <"$work/bare-port")"
+bare_tls=()
+$plain_http || bare_tls=(--tls-cert "$work/data/tls/cert.pem" --tls-key "$work/data/tls/key.pem")
+bench_start_bare "${base%:*}" "${bare_tls[@]}"
 
 # --- load
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
