@@ -242,6 +242,7 @@ macro_rules! token_store_conformance_tests {
     ($make:expr) => {
         $crate::__conformance_checks!($make, token_store;
             create_then_find_by_hash,
+            expiry_is_kept_to_the_second_and_expired_records_are_found,
             unknown_hash_is_none,
             taken_name_conflicts_and_keeps_original,
             list_returns_every_record,
@@ -774,8 +775,30 @@ pub mod token_store {
             hash: token.hash(),
             // Whole seconds: stores need not keep more.
             created_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            expires_at: None,
         };
         (token, record)
+    }
+
+    pub async fn expiry_is_kept_to_the_second_and_expired_records_are_found(
+        s: Arc<dyn TokenStore>,
+    ) {
+        let (token, mut expiring) = record("ci", Tier::Uploader);
+        expiring.expires_at = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_900));
+        s.create(&expiring).await.expect("create");
+        let (_, forever) = record("ops", Tier::Downloader);
+        s.create(&forever).await.expect("create");
+        // Long expired: the store still finds it (the registry refuses it).
+        let found = s
+            .find_by_hash(&token.hash())
+            .await
+            .expect("find")
+            .expect("present");
+        assert_eq!(found, expiring);
+        assert!(found.is_expired(SystemTime::now()));
+        let mut listed = s.list().await.expect("list");
+        listed.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(listed, vec![expiring, forever]);
     }
 
     pub async fn create_then_find_by_hash(s: Arc<dyn TokenStore>) {

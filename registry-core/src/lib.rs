@@ -33,13 +33,13 @@ pub use pins::{PinRecord, PinStore};
 pub use proxy::{ModulePattern, ProxyConfig};
 pub use registry::{
     Clock, CreatedToken, ModuleDetails, ModuleFilter, ModulePage, Pinned, Published, Registry,
-    RegistryError, MAX_PAGE_LIMIT, RESERVED_WORDS,
+    RegistryError, TokenSpec, MAX_PAGE_LIMIT, RESERVED_WORDS,
 };
 pub use storage::{
     Archive, ArchiveAccess, ArchiveContent, ArchiveFormat, ArchiveInfo, ArchiveLocation,
     Sha256Digest, Storage, StorageError,
 };
-pub use tokens::{NewToken, Tier, TokenHash, TokenRecord, TokenStore};
+pub use tokens::{NewToken, Tier, TokenHash, TokenRecord, TokenStore, MAX_TOKEN_LIFETIME};
 pub use upstream::{FetchedArchive, NoUpstream, Upstream, UpstreamError};
 pub use upstream_mode::{ProxiedArchives, UpstreamMode, UpstreamModeBuilder, UpstreamModeError};
 pub use version::Version;

@@ -1,7 +1,7 @@
 //! Tokens: tiers, generation, hashing and the `TokenStore` port.
 
 use std::fmt;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -142,6 +142,10 @@ pub fn validate_token_name(name: &str) -> Result<(), TokenNameError> {
     }
 }
 
+/// The longest lifetime an expiring token may be given: five years. Tokens
+/// without an expiry (the default) do not expire.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(5 * 366 * 24 * 60 * 60);
+
 /// A stored token: never the secret, only its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
@@ -153,6 +157,17 @@ pub struct TokenRecord {
     pub hash: TokenHash,
     /// When it was created (whole seconds are enough).
     pub created_at: SystemTime,
+    /// When it stops working (whole seconds); `None`: never. Records stored
+    /// before tokens could expire have none.
+    pub expires_at: Option<SystemTime>,
+}
+
+impl TokenRecord {
+    /// Whether the token no longer works at `now`: its expiry is at or
+    /// before `now`.
+    pub fn is_expired(&self, now: SystemTime) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
 }
 
 /// Stores token records, keyed by name and findable by hash.
@@ -163,7 +178,9 @@ pub struct TokenRecord {
 /// # Contract
 /// - Names are unique: of N racing [`create`](TokenStore::create) calls with one
 ///   name exactly one succeeds.
-/// - Only hashes are stored; a record found by hash is exactly the one created.
+/// - Only hashes are stored; a record found by hash is exactly the one created,
+///   its expiry included (to the second). A store hands out expired records
+///   like any other: the registry refuses them when it checks a token.
 /// - Every method is safe to call concurrently, from several processes.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]

@@ -26,6 +26,12 @@ fn harness() -> TestRegistry {
     TestRegistry::new()
 }
 
+/// Publishes `version` of acme/vpc/aws with `token`.
+async fn publish_as(h: &TestRegistry, version: &str, token: &str) -> http::Response<Bytes> {
+    let uri = format!("/v1/modules/acme/vpc/aws/{version}");
+    h.put(&uri, module_tgz(version), Some(token)).await
+}
+
 #[tokio::test]
 async fn discovery_is_open_and_exact() {
     let h = harness();
@@ -368,14 +374,10 @@ async fn token_lifecycle() {
     assert!(token.starts_with("tfr_"));
 
     // The token publishes; the name is taken.
-    let r = h
-        .put(
-            "/v1/modules/acme/vpc/aws/1.0.0",
-            module_tgz("1.0.0"),
-            Some(&token),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        publish_as(&h, "1.0.0", &token).await.status(),
+        StatusCode::CREATED
+    );
     let r = h
         .post("/v1/tokens", r#"{"name":"ci","tier":"downloader"}"#)
         .await;
@@ -394,8 +396,8 @@ async fn token_lifecycle() {
     assert_eq!(
         json(&r),
         serde_json::json!({"tokens": [
-            {"name": "ci", "tier": "uploader", "created_at": "2027-01-15T08:00:00Z"},
-            {"name": "reader", "tier": "downloader", "created_at": "2027-01-15T08:00:00Z"},
+            {"name": "ci", "tier": "uploader", "created_at": "2027-01-15T08:00:00Z", "expires_at": null},
+            {"name": "reader", "tier": "downloader", "created_at": "2027-01-15T08:00:00Z", "expires_at": null},
         ]})
     );
 
@@ -419,6 +421,106 @@ async fn token_lifecycle() {
 }
 
 #[tokio::test]
+async fn expiring_tokens_work_until_their_expiry_then_answer_401_saying_so() {
+    // A read cache far longer than the token's life: the expiry is checked on
+    // every request, whatever the cache kept.
+    let h = TestRegistry::builder()
+        .read_cache(Duration::from_secs(3600))
+        .build();
+    let r = h
+        .post(
+            "/v1/tokens",
+            r#"{"name":"ci","tier":"uploader","expires_in":900}"#,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", error_message(&r));
+    let b = json(&r);
+    assert_eq!(b["created_at"], "2027-01-15T08:00:00Z");
+    assert_eq!(b["expires_at"], "2027-01-15T08:15:00Z");
+    let ci = b["token"].as_str().unwrap().to_owned();
+    let r = h
+        .post(
+            "/v1/tokens",
+            r#"{"name":"reader","tier":"downloader","expires_at":"2027-01-15T09:00:00Z"}"#,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", error_message(&r));
+    let reader = json(&r)["token"].as_str().unwrap().to_owned();
+    let r = h.get("/v1/tokens").await;
+    assert_eq!(
+        json(&r)["tokens"],
+        serde_json::json!([
+            {"name": "ci", "tier": "uploader", "created_at": "2027-01-15T08:00:00Z", "expires_at": "2027-01-15T08:15:00Z"},
+            {"name": "reader", "tier": "downloader", "created_at": "2027-01-15T08:00:00Z", "expires_at": "2027-01-15T09:00:00Z"},
+        ])
+    );
+
+    let versions = "/v1/modules/acme/vpc/aws/versions";
+    assert_eq!(
+        publish_as(&h, "1.0.0", &ci).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        h.get_as(versions, Some(&reader)).await.status(),
+        StatusCode::OK
+    );
+
+    // One second before its expiry the token works; at its expiry it does not.
+    h.advance(Duration::from_secs(899));
+    assert_eq!(h.get_as(versions, Some(&ci)).await.status(), StatusCode::OK);
+    h.advance(Duration::from_secs(1));
+    let r = h.get_as(versions, Some(&ci)).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        error_message(&r),
+        "the token \"ci\" expired at 2027-01-15T08:15:00Z; ask a registry admin for a new one (or exchange your identity for one again)"
+    );
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains(r#"error="invalid_token""#));
+    assert_eq!(
+        publish_as(&h, "1.1.0", &ci).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        h.get("/v1/modules/acme/vpc/aws/versions").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        json(&h.get(versions).await)["modules"][0]["versions"],
+        serde_json::json!([{"version": "1.0.0"}]),
+        "the expired token published nothing"
+    );
+    // The other token lives on until its own expiry, answered from the read
+    // cache: its record is gone from the store (as another process would
+    // delete it) and it still works within the cache's TTL...
+    h.tokens().delete("reader").await.unwrap();
+    assert_eq!(
+        h.get_as(versions, Some(&reader)).await.status(),
+        StatusCode::OK,
+        "the cached record"
+    );
+    // ...but the cached record is never served past its expiry.
+    h.advance(Duration::from_secs(45 * 60));
+    let r = h.get_as(versions, Some(&reader)).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(error_message(&r).contains("\"reader\" expired at 2027-01-15T09:00:00Z"));
+
+    // An expired token's record stays listed until deleted, its name taken.
+    let r = h.get("/v1/tokens").await;
+    assert_eq!(json(&r)["tokens"][0]["name"], "ci");
+    let r = h
+        .post("/v1/tokens", r#"{"name":"ci","tier":"uploader"}"#)
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        h.delete("/v1/tokens/ci").await.status(),
+        StatusCode::NO_CONTENT
+    );
+}
+
+#[tokio::test]
 async fn malformed_token_requests_are_400() {
     let h = harness();
     for (body, needle) in [
@@ -433,6 +535,54 @@ async fn malformed_token_requests_are_400() {
         (r#"{"name":"ci","tier":"master"}"#, "invalid tier"),
         (r#"{"name":"../x","tier":"uploader"}"#, "invalid token name"),
         (r#"{"name":"","tier":"uploader"}"#, "invalid token name"),
+        (
+            r#"{"name":"a","tier":"uploader","expires_in":0}"#,
+            "at least 1 second",
+        ),
+        (
+            r#"{"name":"a","tier":"uploader","expires_in":-5}"#,
+            "invalid JSON",
+        ),
+        (
+            r#"{"name":"a","tier":"uploader","expires_in":1.5}"#,
+            "invalid JSON",
+        ),
+        (
+            r#"{"name":"a","tier":"uploader","expires_in":"60"}"#,
+            "invalid JSON",
+        ),
+        (
+            r#"{"name":"a","tier":"uploader","expires_in":18446744073709551615}"#,
+            "longest lifetime",
+        ),
+        (
+            r#"{"name":"a","tier":"uploader","expires_in":60,"expires_at":"2027-02-01T00:00:00Z"}"#,
+            "not both",
+        ),
+        (
+            r#"{"name":"a","tier":"uploader","expires_at":"tomorrow"}"#,
+            "RFC 3339",
+        ),
+        (
+            r#"{"name":"a","tier":"uploader","expires_at":"2027-01-15T08:00:00+02:00"}"#,
+            "RFC 3339",
+        ),
+        (
+            r#"{"name":"a","tier":"uploader","expires_at":"2027-01-15T08:00:00Z"}"#,
+            "not in the future",
+        ),
+        (
+            r#"{"name":"a","tier":"uploader","expires_at":"2020-01-01T00:00:00Z"}"#,
+            "not in the future",
+        ),
+        (
+            r#"{"name":"a","tier":"uploader","expires_at":"2099-01-01T00:00:00Z"}"#,
+            "longest lifetime",
+        ),
+        (
+            r#"{"name":"a","tier":"uploader","expires_at":null,"expires_in":null,"x":1}"#,
+            "invalid JSON",
+        ),
     ] {
         let r = h.post("/v1/tokens", body).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
@@ -448,6 +598,15 @@ async fn malformed_token_requests_are_400() {
         serde_json::json!({"tokens": []}),
         "nothing was created"
     );
+    // Explicit nulls mean no expiry.
+    let r = h
+        .post(
+            "/v1/tokens",
+            r#"{"name":"a","tier":"uploader","expires_in":null,"expires_at":null}"#,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(json(&r)["expires_at"], serde_json::Value::Null);
 }
 
 #[tokio::test]

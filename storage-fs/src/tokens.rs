@@ -82,7 +82,9 @@ impl Dirs {
     }
 }
 
-/// A record file: `{"name", "tier", "sha256", "created_at"}`.
+/// A record file: `{"name", "tier", "sha256", "created_at", "expires_at"?}`
+/// (`expires_at` absent in records written before tokens could expire, and
+/// for tokens that never do).
 #[derive(Debug, Serialize, Deserialize)]
 struct RecordJson {
     name: String,
@@ -91,6 +93,9 @@ struct RecordJson {
     sha256: String,
     /// Unix seconds.
     created_at: u64,
+    /// Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<u64>,
 }
 
 /// Refuses names that are not a single, visible file name. The core validates
@@ -127,6 +132,7 @@ fn read_record(path: &Path, name: &str) -> Result<Option<TokenRecord>, StorageEr
         tier: json.tier,
         hash: TokenHash(sha256),
         created_at: from_unix_secs(json.created_at),
+        expires_at: json.expires_at.map(from_unix_secs),
     }))
 }
 
@@ -150,6 +156,7 @@ fn create_blocking(dirs: &Dirs, record: &TokenRecord) -> Result<(), StorageError
         tier: record.tier,
         sha256: record.hash.to_hex(),
         created_at: unix_secs(record.created_at),
+        expires_at: record.expires_at.map(unix_secs),
     };
     let mut json = serde_json::to_vec(&json).map_err(|e| StorageError::other(BACKEND, e))?;
     json.push(b'\n');

@@ -36,6 +36,7 @@ fn record(name: &str, token: &NewToken) -> TokenRecord {
         tier: Tier::Uploader,
         hash: token.hash(),
         created_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        expires_at: None,
     }
 }
 

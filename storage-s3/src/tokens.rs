@@ -1,7 +1,7 @@
 //! [`S3TokenStore`]: token records as small JSON objects, claimed by name.
 
 use std::fmt;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
@@ -44,13 +44,21 @@ impl fmt::Debug for S3TokenStore {
     }
 }
 
-/// A token record as stored.
+/// A token record as stored: `{"name", "tier", "sha256", "created_at",
+/// "expires_at"?}` (times in Unix seconds; `expires_at` absent in records
+/// written before tokens could expire, and for tokens that never do).
 #[derive(Debug, Serialize, Deserialize)]
 struct StoredRecord {
     name: String,
     tier: Tier,
     sha256: String,
     created_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<u64>,
+}
+
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl StoredRecord {
@@ -59,10 +67,8 @@ impl StoredRecord {
             name: r.name.clone(),
             tier: r.tier,
             sha256: r.hash.to_hex(),
-            created_at: r
-                .created_at
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            created_at: unix_secs(r.created_at),
+            expires_at: r.expires_at.map(unix_secs),
         }
     }
 
@@ -72,6 +78,9 @@ impl StoredRecord {
             name: self.name,
             tier: self.tier,
             created_at: UNIX_EPOCH + Duration::from_secs(self.created_at),
+            expires_at: self
+                .expires_at
+                .map(|secs| UNIX_EPOCH + Duration::from_secs(secs)),
         })
     }
 }
@@ -234,6 +243,7 @@ mod tests {
             tier: Tier::Uploader,
             hash: TokenHash::of("tfr_x"),
             created_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_900),
+            expires_at: None,
         };
         let json = serde_json::to_string(&StoredRecord::from_record(&rec)).unwrap();
         assert!(!json.contains("tfr_x"), "{json}");

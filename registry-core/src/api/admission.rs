@@ -9,6 +9,7 @@ use super::error::ApiError;
 use super::query::PageQuery;
 use super::router::{self, Access, BodyKind, Route};
 use super::{parse_module, parse_ver, Registry};
+use crate::catalogue::rfc3339;
 use crate::signing::SignatureError;
 use crate::storage::ArchiveFormat;
 use crate::tokens::{Tier, TokenHash};
@@ -168,6 +169,11 @@ impl Registry {
             }
         }
         match self.tokens.find_by_hash(&hash).await? {
+            // Checked on every request, whatever a read cache kept.
+            Some(record) if record.is_expired(self.now()) => Err(ApiError::TokenExpired {
+                name: record.name,
+                at: record.expires_at.map(rfc3339).unwrap_or_default(),
+            }),
             Some(record) => Ok(Caller::Token(record.tier)),
             None => Err(ApiError::Unauthorized { invalid: true }),
         }

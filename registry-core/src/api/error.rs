@@ -18,6 +18,8 @@ pub(crate) enum ApiError {
     BadRequest(String),
     /// `401`: no token, or `invalid` for an unknown/revoked one.
     Unauthorized { invalid: bool },
+    /// `401`: the token named `name` expired at `at` (RFC 3339).
+    TokenExpired { name: String, at: String },
     /// `403`: the message says what was missing.
     Forbidden(String),
     /// `404`.
@@ -115,6 +117,19 @@ impl ApiError {
                 let mut r = error_body(StatusCode::UNAUTHORIZED, message);
                 r.headers_mut()
                     .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+                r
+            }
+            Self::TokenExpired { name, at } => {
+                let message = format!(
+                    "the token {name:?} expired at {at}; ask a registry admin for a new one (or exchange your identity for one again)"
+                );
+                let mut r = error_body(StatusCode::UNAUTHORIZED, &message);
+                r.headers_mut().insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        r#"Bearer realm="terraform-registry", error="invalid_token", error_description="the token expired""#,
+                    ),
+                );
                 r
             }
             Self::Forbidden(m) => error_body(StatusCode::FORBIDDEN, &m),

@@ -77,14 +77,16 @@ mod query;
 mod responses;
 mod router;
 
+use std::time::{Duration, UNIX_EPOCH};
+
 use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_LENGTH};
 use http::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 
-use crate::registry::Registry;
+use crate::registry::{Registry, TokenSpec};
 use crate::storage::StorageError;
-use crate::tokens::{validate_token_name, Tier};
+use crate::tokens::{validate_token_name, Tier, MAX_TOKEN_LIFETIME};
 use crate::version::parse_version;
 use crate::{ModuleAddress, Version};
 
@@ -286,17 +288,20 @@ impl Registry {
         })
     }
 
-    /// `POST /v1/tokens` with `{"name":"ci","tier":"uploader"}`.
+    /// `POST /v1/tokens` with `{"name":"ci","tier":"uploader"}`, optionally
+    /// with `"expires_in": SECONDS` or `"expires_at": "RFC 3339 time"`.
     async fn create_token_from_json(&self, body: &[u8]) -> Result<Response<Bytes>, ApiError> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct CreateToken {
             name: String,
             tier: String,
+            expires_in: Option<u64>,
+            expires_at: Option<String>,
         }
         let request: CreateToken = serde_json::from_slice(body).map_err(|e| {
             ApiError::BadRequest(format!(
-                "invalid JSON body ({e}); send {{\"name\":\"ci\",\"tier\":\"uploader\"}} with tier \"uploader\" or \"downloader\""
+                "invalid JSON body ({e}); send {{\"name\":\"ci\",\"tier\":\"uploader\"}} with tier \"uploader\" or \"downloader\", and optionally \"expires_in\" (seconds) or \"expires_at\" (e.g. \"2027-01-31T00:00:00Z\")"
             ))
         })?;
         validate_token_name(&request.name).map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -309,7 +314,36 @@ impl Registry {
                 )))
             }
         };
-        let created = self.create_token(&request.name, tier).await?;
+        let expires_at = match (request.expires_in, request.expires_at.as_deref()) {
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                return Err(ApiError::BadRequest(
+                    "give either \"expires_in\" or \"expires_at\", not both".into(),
+                ))
+            }
+            (Some(0), None) => {
+                return Err(ApiError::BadRequest(
+                    "\"expires_in\" must be at least 1 second; leave it out for a token that does not expire".into(),
+                ))
+            }
+            (Some(secs), None) if secs > MAX_TOKEN_LIFETIME.as_secs() => {
+                return Err(ApiError::BadRequest(format!(
+                    "\"expires_in\" is {secs} seconds, more than the longest lifetime a token may have ({} seconds); leave it out for a token that does not expire",
+                    MAX_TOKEN_LIFETIME.as_secs()
+                )))
+            }
+            (Some(secs), None) => {
+                Some(UNIX_EPOCH + Duration::from_secs(self.unix_now() + secs))
+            }
+            (None, Some(at)) => Some(humantime::parse_rfc3339(at).map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "invalid \"expires_at\" {at:?} ({e}): give an RFC 3339 time in UTC, e.g. \"2027-01-31T00:00:00Z\""
+                ))
+            })?),
+        };
+        let mut spec = TokenSpec::new(request.name, tier);
+        spec.expires_at = expires_at;
+        let created = self.create_token_with(spec).await?;
         let mut body = token_body(&created.record);
         body["token"] = created.token.expose_secret().into();
         let mut r = json(StatusCode::CREATED, &body);

@@ -104,7 +104,12 @@ pub(super) fn pin_body(p: &PinRecord) -> serde_json::Value {
 
 /// One token in `GET /v1/tokens` and `POST /v1/tokens` (which adds `token`).
 pub(super) fn token_body(r: &TokenRecord) -> serde_json::Value {
-    serde_json::json!({ "name": r.name, "tier": r.tier, "created_at": rfc3339(r.created_at) })
+    serde_json::json!({
+        "name": r.name,
+        "tier": r.tier,
+        "created_at": rfc3339(r.created_at),
+        "expires_at": r.expires_at.map(rfc3339),
+    })
 }
 
 /// Serializes a value as the string its `Display` writes, without an

@@ -103,6 +103,7 @@ mod tests {
             tier: Tier::Downloader,
             hash: TokenHash::of(token),
             created_at: SystemTime::UNIX_EPOCH,
+            expires_at: None,
         }
     }
 

@@ -24,7 +24,7 @@ pub use discovery::{ModuleDetails, ModuleFilter, ModulePage, MAX_PAGE_LIMIT};
 pub use error::RegistryError;
 pub use pins::Pinned;
 pub use publish::Published;
-pub use tokens::CreatedToken;
+pub use tokens::{CreatedToken, TokenSpec};
 
 use crate::catalogue::{Catalogue, CatalogueStore, InMemoryCatalogueStore, DEFAULT_PENDING_GRACE};
 use crate::config::RegistryConfig;

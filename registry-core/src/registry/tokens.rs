@@ -1,10 +1,11 @@
 //! Tokens: creating, listing and deleting the uploader and downloader tokens
 //! (the master token comes from the configuration).
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::catalogue::rfc3339;
 use crate::storage::StorageError;
-use crate::tokens::{validate_token_name, NewToken, Tier, TokenRecord};
+use crate::tokens::{validate_token_name, NewToken, Tier, TokenRecord, MAX_TOKEN_LIFETIME};
 
 use super::{Registry, RegistryError};
 
@@ -19,8 +20,57 @@ pub struct CreatedToken {
     pub token: NewToken,
 }
 
+/// The token [`Registry::create_token_with`] creates: a name, a tier and,
+/// optionally, when it expires.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use registry_core::{Tier, TokenSpec};
+///
+/// let spec = TokenSpec::new("ci", Tier::Uploader)
+///     .expires_at(SystemTime::now() + Duration::from_secs(15 * 60));
+/// assert!(spec.expires_at.is_some());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenSpec {
+    /// Unique name, valid per [`validate_token_name`].
+    pub name: String,
+    /// Uploader or downloader (the master token comes from the configuration).
+    pub tier: Tier,
+    /// When it stops working; `None`: never. Kept to the second (rounded
+    /// down); must be in the future and at most [`MAX_TOKEN_LIFETIME`] away.
+    pub expires_at: Option<SystemTime>,
+}
+
+impl TokenSpec {
+    /// A token named `name` of `tier` that does not expire.
+    pub fn new(name: impl Into<String>, tier: Tier) -> Self {
+        Self {
+            name: name.into(),
+            tier,
+            expires_at: None,
+        }
+    }
+
+    /// The same token, expiring at `at`.
+    #[must_use]
+    pub fn expires_at(mut self, at: SystemTime) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+}
+
+/// `t` rounded down to a whole second since the epoch.
+fn whole_seconds(t: SystemTime) -> SystemTime {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
 impl Registry {
-    /// Creates a token of `tier` (uploader or downloader) named `name`.
+    /// Creates a token of `tier` (uploader or downloader) named `name`, with
+    /// no expiry: [`create_token_with`](Self::create_token_with) with
+    /// [`TokenSpec::new`].
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -51,7 +101,42 @@ impl Registry {
         name: &str,
         tier: Tier,
     ) -> Result<CreatedToken, RegistryError> {
+        self.create_token_with(TokenSpec::new(name, tier)).await
+    }
+
+    /// Creates the token `spec` describes.
+    ///
+    /// # Errors
+    /// [`RegistryError::Invalid`] for a bad name, the master tier, or an
+    /// expiry that is not in the future or is more than
+    /// [`MAX_TOKEN_LIFETIME`] away; [`RegistryError::AlreadyExists`] if the
+    /// name is taken; store failures.
+    pub async fn create_token_with(&self, spec: TokenSpec) -> Result<CreatedToken, RegistryError> {
+        let TokenSpec {
+            name,
+            tier,
+            expires_at,
+        } = spec;
+        let name = name.as_str();
         validate_token_name(name).map_err(|e| RegistryError::Invalid(e.to_string()))?;
+        let now = UNIX_EPOCH + Duration::from_secs(self.unix_now());
+        let expires_at = expires_at.map(whole_seconds);
+        if let Some(at) = expires_at {
+            if at <= now {
+                return Err(RegistryError::Invalid(format!(
+                    "the expiry {} is not in the future (the registry's time is {}); give a later time, or a lifetime in seconds",
+                    rfc3339(at),
+                    rfc3339(now)
+                )));
+            }
+            if at > now + MAX_TOKEN_LIFETIME {
+                return Err(RegistryError::Invalid(format!(
+                    "the expiry {} is more than {} days away, the longest lifetime a token may have; give an earlier time, or none for a token that does not expire",
+                    rfc3339(at),
+                    MAX_TOKEN_LIFETIME.as_secs() / 86_400
+                )));
+            }
+        }
         if tier == Tier::Master {
             return Err(RegistryError::Invalid(
                 "invalid tier \"master\": use \"uploader\" or \"downloader\" (the master token comes from the server's configuration)".into(),
@@ -62,7 +147,8 @@ impl Registry {
             name: name.to_owned(),
             tier,
             hash: token.hash(),
-            created_at: UNIX_EPOCH + Duration::from_secs(self.unix_now()),
+            created_at: now,
+            expires_at,
         };
         match self.tokens.create(&record).await {
             Ok(()) => {}
@@ -73,7 +159,12 @@ impl Registry {
             }
             Err(e) => return Err(e.into()),
         }
-        tracing::info!(name = %record.name, %tier, "token created");
+        tracing::info!(
+            name = %record.name,
+            %tier,
+            expires_at = record.expires_at.map(rfc3339).as_deref().unwrap_or("never"),
+            "token created"
+        );
         Ok(CreatedToken { record, token })
     }
 

@@ -457,6 +457,7 @@ impl TestRegistry {
             tier,
             hash: TokenHash::of(secret),
             created_at: self.now(),
+            expires_at: None,
         };
         self.tokens
             .create(&record)

@@ -611,6 +611,7 @@ pub async fn token_objects_hold_only_hashes(t: Arc<Target>) {
         tier: Tier::Uploader,
         hash: token.hash(),
         created_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        expires_at: None,
     };
     store.create(&rec).await.unwrap();
     let p = &config.prefix;
@@ -653,6 +654,7 @@ pub async fn token_listing_follows_pages(t: Arc<Target>) {
                     tier: Tier::Downloader,
                     hash: NewToken::generate().hash(),
                     created_at: SystemTime::UNIX_EPOCH,
+                    expires_at: None,
                 };
                 store.create(&rec).await
             }

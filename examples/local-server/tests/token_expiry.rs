@@ -1,0 +1,106 @@
+//! Expiring tokens on the real `local-server` binary with its fs token store:
+//! a token created with `expires_in` works until then and is refused after
+//! with a `401` naming it and its expiry, while a token without an expiry is
+//! stored exactly as before tokens could expire (so records written by older
+//! versions keep working without a migration).
+
+mod common;
+
+use std::fs;
+use std::thread;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use common::{https_client, module_archive, publish, send, text, Server, MODULE};
+
+#[test]
+fn an_expiring_token_works_until_its_expiry_and_is_refused_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &[]);
+    let http = https_client(&server.cert_path);
+    let base = format!("https://127.0.0.1:{}", server.port);
+    let master = server.master_token.clone();
+    publish(
+        &http,
+        &base,
+        &master,
+        "1.0.0",
+        &module_archive("1.0.0", None),
+    );
+
+    let create = |body: serde_json::Value| {
+        let (status, _, bytes) = send(
+            http.post(format!("{base}/v1/tokens"))
+                .bearer_auth(&master)
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        );
+        assert_eq!(status, StatusCode::CREATED, "{}", text(&bytes));
+        serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+    };
+    let short = create(serde_json::json!({"name": "short", "tier": "downloader", "expires_in": 2}));
+    let forever = create(serde_json::json!({"name": "forever", "tier": "downloader"}));
+    assert!(short["expires_at"].is_string(), "{short}");
+    assert!(forever["expires_at"].is_null(), "{forever}");
+
+    // The fs records: the expiry in Unix seconds, and none at all for a
+    // token that does not expire (the layout older versions wrote).
+    let record = |name: &str| {
+        let path = data
+            .join("tokens")
+            .join("by-name")
+            .join(format!("{name}.json"));
+        let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+    };
+    assert!(
+        record("short")["expires_at"].is_u64(),
+        "{}",
+        record("short")
+    );
+    let old_shape = record("forever");
+    let mut keys: Vec<_> = old_shape.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["created_at", "name", "sha256", "tier"],
+        "{old_shape}"
+    );
+
+    let versions = format!("{base}/v1/modules/{MODULE}/versions");
+    let get = |token: &serde_json::Value| {
+        send(
+            http.get(&versions)
+                .bearer_auth(token["token"].as_str().unwrap()),
+        )
+    };
+    assert_eq!(get(&short).0, StatusCode::OK);
+    assert_eq!(get(&forever).0, StatusCode::OK);
+
+    // Expiries are whole seconds: two seconds from creation at the latest.
+    thread::sleep(Duration::from_millis(2_200));
+    let (status, headers, body) = get(&short);
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{}", text(&body));
+    let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        error["errors"][0].as_str().unwrap(),
+        format!(
+            "the token \"short\" expired at {}; ask a registry admin for a new one (or exchange your identity for one again)",
+            short["expires_at"].as_str().unwrap()
+        )
+    );
+    assert!(headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+    assert_eq!(get(&forever).0, StatusCode::OK);
+    let log = server.output();
+    for token in [&short, &forever] {
+        assert!(
+            !log.contains(token["token"].as_str().unwrap()),
+            "a token in the log"
+        );
+    }
+}
