@@ -441,7 +441,7 @@ async fn expiring_tokens_work_until_their_expiry_then_answer_401_saying_so() {
     let r = h
         .post(
             "/v1/tokens",
-            r#"{"name":"reader","tier":"downloader","expires_at":"2027-01-15T09:00:00Z"}"#,
+            r#"{"name":"reader","tier":"downloader","expires_at":"2027-01-15T10:00:00.750+01:00"}"#,
         )
         .await;
     assert_eq!(r.status(), StatusCode::CREATED, "{}", error_message(&r));
@@ -564,7 +564,12 @@ async fn malformed_token_requests_are_400() {
             "RFC 3339",
         ),
         (
+            // 06:00 UTC, two hours before the registry's clock.
             r#"{"name":"a","tier":"uploader","expires_at":"2027-01-15T08:00:00+02:00"}"#,
+            "not in the future",
+        ),
+        (
+            r#"{"name":"a","tier":"uploader","expires_at":"2027-01-15 09:00:00"}"#,
             "RFC 3339",
         ),
         (

@@ -335,9 +335,9 @@ impl Registry {
             (Some(secs), None) => {
                 Some(UNIX_EPOCH + Duration::from_secs(self.unix_now() + secs))
             }
-            (None, Some(at)) => Some(humantime::parse_rfc3339(at).map_err(|e| {
+            (None, Some(at)) => Some(parse_rfc3339(at).ok_or_else(|| {
                 ApiError::BadRequest(format!(
-                    "invalid \"expires_at\" {at:?} ({e}): give an RFC 3339 time in UTC, e.g. \"2027-01-31T00:00:00Z\""
+                    "invalid \"expires_at\" {at:?}: give an RFC 3339 time, e.g. \"2027-01-31T00:00:00Z\" or \"2027-01-31T09:00:00+09:00\""
                 ))
             })?),
         };
@@ -351,6 +351,14 @@ impl Registry {
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         Ok(r)
     }
+}
+
+/// An RFC 3339 time (any UTC offset, fractions of a second dropped); `None`
+/// if `s` is not one or is before 1970.
+fn parse_rfc3339(s: &str) -> Option<std::time::SystemTime> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    let secs = u64::try_from(t.unix_timestamp()).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
 pub(crate) fn parse_module([ns, name, system]: &[String; 3]) -> Result<ModuleAddress, ApiError> {
@@ -383,4 +391,36 @@ fn head_response(mut response: Response<Bytes>, head_only: bool) -> Response<Byt
             .insert(CONTENT_LENGTH, HeaderValue::from(len));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times_with_any_offset_to_the_second() {
+        let at = |secs: u64| Some(UNIX_EPOCH + Duration::from_secs(secs));
+        // 2027-01-31T00:00:00Z
+        let midnight = 1_801_353_600;
+        for s in [
+            "2027-01-31T00:00:00Z",
+            "2027-01-31t00:00:00z",
+            "2027-01-31T09:00:00+09:00",
+            "2027-01-30T19:00:00-05:00",
+            "2027-01-31T00:00:00.999Z",
+            // RFC 3339 allows a space for the T.
+            "2027-01-31 00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(s), at(midnight), "{s}");
+        }
+        for s in [
+            "1969-12-31T23:59:59Z",
+            "2027-01-31",
+            "2027-01-31T00:00:00",
+            "2027-02-30T00:00:00Z",
+            "",
+        ] {
+            assert_eq!(parse_rfc3339(s), None, "{s}");
+        }
+    }
 }
