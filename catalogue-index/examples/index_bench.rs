@@ -10,7 +10,9 @@ mod synthetic;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use catalogue_index::{CatalogueIndex, ListQuery, ModuleKey, SearchQuery, Snapshot};
+use catalogue_index::{
+    CatalogueIndex, ListQuery, ModuleKey, NamespaceScope, SearchQuery, Snapshot,
+};
 
 const MODULES: usize = 100_000;
 const ITERATIONS: usize = 20_000;
@@ -95,6 +97,7 @@ fn main() {
     let list = |offset, namespace: Option<&str>, provider: Option<&str>| ListQuery {
         namespace: namespace.map(str::to_owned),
         provider: provider.map(str::to_owned),
+        scope: None,
         offset,
         limit: 20,
     };
@@ -157,6 +160,27 @@ fn main() {
     time("search common term, offset 25,000", || index.search(&q));
     let q = search("production terraform", 10_000, None);
     time("search 2 common terms, offset 10,000 (O(offset))", || {
+        index.search(&q)
+    });
+    // A scoped caller: two namespaces and the 100 namespaces team-10xx.
+    let scope = NamespaceScope::from_patterns(["team-0007", "team-1999", "team-10*"]).unwrap();
+    let q = ListQuery {
+        scope: Some(scope.clone()),
+        ..list(40, None, None)
+    };
+    time("list, scope of 3 patterns, offset 40", || index.list(&q));
+    let q = SearchQuery {
+        scope: Some(scope.clone()),
+        ..search("production", 0, None)
+    };
+    time("search common term, scope of 3 patterns", || {
+        index.search(&q)
+    });
+    let q = SearchQuery {
+        scope: Some(scope),
+        ..search("production terraform", 0, None)
+    };
+    time("search 2 common terms, scope of 3 patterns", || {
         index.search(&q)
     });
     let key: ModuleKey = index.modules_named("team-1234", "vpc")[0].key.clone();

@@ -8,10 +8,12 @@ use std::sync::OnceLock;
 use crate::bitset::{is_dense, Bitsets};
 use crate::dictionary::{Dictionary, DictionaryBuilder};
 use crate::join::{intersect, ListCursor, Operand, UnionCursor};
-use crate::query::PageCollector;
+use crate::query::{PageCollector, Segment};
 use crate::snapshot::normalize_modules;
 use crate::tokens::tokenize;
-use crate::{ListQuery, ModuleEntry, ModuleKey, Page, PendingChange, SearchQuery, Snapshot};
+use crate::{
+    ListQuery, ModuleEntry, ModuleKey, NamespaceScope, Page, PendingChange, SearchQuery, Snapshot,
+};
 
 /// A prefix term expands to at most this many dictionary tokens: the first
 /// ones in byte order. Bounds a search's work whatever the prefix.
@@ -210,6 +212,39 @@ impl CatalogueIndex {
         start..end
     }
 
+    /// The positions of the modules in `scope` within `within`: sorted,
+    /// disjoint ranges (a namespace and a prefix are each one contiguous
+    /// run of positions). O(patterns x log modules).
+    fn scope_ranges(&self, scope: &NamespaceScope, within: Range<usize>) -> Vec<Range<usize>> {
+        let mut ranges: Vec<Range<usize>> = scope
+            .exact()
+            .iter()
+            .map(|ns| self.namespace_range(ns))
+            .chain(scope.prefixes().iter().map(|p| self.prefix_range(p)))
+            .map(|r| r.start.max(within.start)..r.end.min(within.end))
+            .filter(|r| !r.is_empty())
+            .collect();
+        ranges.sort_unstable_by_key(|r| r.start);
+        let mut merged: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            match merged.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => merged.push(r),
+            }
+        }
+        merged
+    }
+
+    /// The positions of the modules whose namespace starts with `prefix`.
+    fn prefix_range(&self, prefix: &str) -> Range<usize> {
+        let start = self
+            .modules
+            .partition_point(|m| m.key.namespace.as_str() < prefix);
+        let end =
+            start + self.modules[start..].partition_point(|m| m.key.namespace.starts_with(prefix));
+        start..end
+    }
+
     /// `provider`'s entry in `providers`, or `None` for an unknown provider.
     fn provider(&self, provider: &str) -> Option<usize> {
         self.providers
@@ -237,6 +272,18 @@ impl CatalogueIndex {
             Some(ns) => self.namespace_range(ns),
             None => 0..self.modules.len(),
         };
+        if let Some(scope) = &query.scope {
+            let ranges = self.scope_ranges(scope, range);
+            let segments: Vec<Segment<'_>> = match &query.provider {
+                None => ranges.into_iter().map(Segment::Positions).collect(),
+                Some(provider) => ranges
+                    .into_iter()
+                    .filter_map(|r| self.provider_positions(provider, r))
+                    .map(Segment::List)
+                    .collect(),
+            };
+            return Page::of_segments(&self.modules, &segments, query.offset, query.limit);
+        }
         match &query.provider {
             None => Page::of_slice(
                 &self.modules,
@@ -298,7 +345,12 @@ impl CatalogueIndex {
             Some(ns) => self.namespace_range(ns),
             None => 0..self.modules.len(),
         };
-        if range.is_empty() {
+        // The runs of positions to answer from: the scope's, else the range.
+        let runs = match &query.scope {
+            Some(scope) => self.scope_ranges(scope, range.clone()),
+            None => vec![range.clone()],
+        };
+        if runs.iter().all(Range::is_empty) {
             return Page::default();
         }
         let mut operands = Vec::with_capacity(exact.len() + 2);
@@ -341,24 +393,33 @@ impl CatalogueIndex {
             });
         }
 
-        // One whole postings list: the answer is a slice of it, any offset.
+        // One whole postings list: the answer is slices of it, any offset.
         if let ([Operand::List(_) | Operand::Bits(..)], Some(list)) =
             (operands.as_slice(), sole_list)
         {
-            let start = list.partition_point(|&p| (p as usize) < range.start);
-            let end = list.partition_point(|&p| (p as usize) < range.end);
-            return Page::of_slice(
-                &self.modules,
-                &list[start..end],
-                query.offset,
-                query.limit,
-                |_, &p| p,
-            );
+            let segments: Vec<Segment<'_>> = runs
+                .iter()
+                .map(|r| {
+                    let start = list.partition_point(|&p| (p as usize) < r.start);
+                    let end = list.partition_point(|&p| (p as usize) < r.end);
+                    Segment::List(&list[start..end])
+                })
+                .collect();
+            return Page::of_segments(&self.modules, &segments, query.offset, query.limit);
         }
         let mut page = PageCollector::new(query.offset, query.limit);
-        intersect(&mut operands, range.start as u32, range.end as u32, |p| {
-            page.push(p, &self.modules[p as usize])
-        });
+        // Runs ascend and cursors only move forward: one join per run.
+        for run in &runs {
+            let mut full = false;
+            intersect(&mut operands, run.start as u32, run.end as u32, |p| {
+                let flow = page.push(p, &self.modules[p as usize]);
+                full = flow.is_break();
+                flow
+            });
+            if full {
+                break;
+            }
+        }
         page.finish()
     }
 

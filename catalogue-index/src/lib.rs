@@ -9,6 +9,7 @@ mod join;
 mod key;
 mod pending;
 mod query;
+mod scope;
 mod snapshot;
 mod tokens;
 
@@ -18,5 +19,6 @@ pub use index::{CatalogueIndex, MIN_PREFIX_LEN, PREFIX_EXPANSION_LIMIT};
 pub use key::ModuleKey;
 pub use pending::{PendingChange, PendingOp};
 pub use query::{ListQuery, Page, SearchQuery};
+pub use scope::{NamespaceScope, ScopePatternError};
 pub use snapshot::{AddOutcome, Snapshot, VersionError};
 pub use tokens::tokenize;

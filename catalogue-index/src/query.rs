@@ -1,8 +1,8 @@
 //! Query and answer types: [`ListQuery`], [`SearchQuery`], [`Page`].
 
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 
-use crate::ModuleEntry;
+use crate::{ModuleEntry, NamespaceScope};
 
 /// `GET /v1/modules[/{namespace}]`: every module, optionally filtered, in key
 /// order, one page at a time.
@@ -13,6 +13,9 @@ pub struct ListQuery {
     /// Only modules for this provider (exact match). Combines with
     /// `namespace` by AND.
     pub provider: Option<String>,
+    /// Only modules whose namespace is in this scope (`None`: every
+    /// namespace). Combines with the other filters by AND.
+    pub scope: Option<NamespaceScope>,
     /// How many matching modules to skip.
     pub offset: usize,
     /// At most this many items. The caller clamps it (the registry: 1..=100);
@@ -32,6 +35,9 @@ pub struct SearchQuery {
     pub namespace: Option<String>,
     /// Only modules for this provider (exact match).
     pub provider: Option<String>,
+    /// Only modules whose namespace is in this scope (`None`: every
+    /// namespace).
+    pub scope: Option<NamespaceScope>,
     /// How many matching modules to skip.
     pub offset: usize,
     /// At most this many items; 0 answers no items.
@@ -79,6 +85,61 @@ impl<'a> Page<'a> {
             items: positions.iter().map(|&p| &modules[p as usize]).collect(),
             positions,
             next_offset: (all.len() > end).then_some(end),
+        }
+    }
+}
+
+/// A run of an ordered answer: a range of index positions, or a slice of a
+/// postings list.
+#[derive(Debug)]
+pub(crate) enum Segment<'b> {
+    Positions(Range<usize>),
+    List(&'b [u32]),
+}
+
+impl Segment<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Self::Positions(r) => r.len(),
+            Self::List(l) => l.len(),
+        }
+    }
+
+    fn at(&self, i: usize) -> u32 {
+        match self {
+            Self::Positions(r) => (r.start + i) as u32,
+            Self::List(l) => l[i],
+        }
+    }
+}
+
+impl<'a> Page<'a> {
+    /// The page of an answer that is `segments` one after the other, in
+    /// order. O(segments + limit).
+    pub(crate) fn of_segments(
+        modules: &'a [ModuleEntry],
+        segments: &[Segment<'_>],
+        offset: usize,
+        limit: usize,
+    ) -> Self {
+        let end = offset.saturating_add(limit);
+        let mut positions = Vec::with_capacity(limit.min(128));
+        let mut before = 0usize;
+        let mut total = 0usize;
+        for segment in segments {
+            let len = segment.len();
+            total += len;
+            let from = offset.max(before);
+            let to = end.min(before + len);
+            for i in from..to {
+                positions.push(segment.at(i - before));
+            }
+            before += len;
+        }
+        Page {
+            items: positions.iter().map(|&p| &modules[p as usize]).collect(),
+            positions,
+            next_offset: (total > end).then_some(end),
         }
     }
 }

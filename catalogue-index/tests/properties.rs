@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use catalogue_index::{
-    CatalogueIndex, ListQuery, ModuleEntry, ModuleKey, Page, SearchQuery, Snapshot, VersionEntry,
+    CatalogueIndex, ListQuery, ModuleEntry, ModuleKey, NamespaceScope, Page, SearchQuery, Snapshot,
+    VersionEntry,
 };
 use proptest::prelude::*;
 
@@ -105,9 +106,37 @@ fn filter() -> impl Strategy<Value = (Option<String>, Option<String>)> {
     )
 }
 
-fn passes(m: &ModuleEntry, namespace: &Option<String>, provider: &Option<String>) -> bool {
+/// Scope patterns: namespaces, prefixes that overlap them and each other
+/// (`a*` covers `acme` and `a`), a prefix of nothing, everything (`*`), and
+/// none at all (the empty scope).
+const SCOPE_PATTERNS: [&str; 8] = [
+    "acme",
+    "a*",
+    "ac*",
+    "team-*",
+    "Acme",
+    "zz*",
+    "*",
+    "hashicorp",
+];
+
+fn scope() -> impl Strategy<Value = Option<NamespaceScope>> {
+    prop::option::of(
+        prop::collection::vec(0..SCOPE_PATTERNS.len(), 0..4).prop_map(|picks| {
+            NamespaceScope::from_patterns(picks.into_iter().map(|i| SCOPE_PATTERNS[i])).unwrap()
+        }),
+    )
+}
+
+fn passes(
+    m: &ModuleEntry,
+    namespace: &Option<String>,
+    provider: &Option<String>,
+    scope: &Option<NamespaceScope>,
+) -> bool {
     namespace.as_ref().is_none_or(|n| *n == m.key.namespace)
         && provider.as_ref().is_none_or(|p| *p == m.key.provider)
+        && scope.as_ref().is_none_or(|s| s.allows(&m.key.namespace))
 }
 
 /// The naive token rule: ASCII alphanumeric runs, lowercased, of every field,
@@ -192,13 +221,14 @@ proptest! {
     fn list_pages_visit_every_match_once_in_key_order(
         modules in modules(),
         (namespace, provider) in filter(),
+        scope in scope(),
         limit in 1usize..7,
         offset in 0usize..70,
     ) {
         let index = index_of(&modules);
         prop_assert_eq!(index.len(), modules.len());
-        let want: Vec<ModuleKey> = modules.iter().filter(|m| passes(m, &namespace, &provider)).map(|m| m.key.clone()).collect();
-        let query = |offset| ListQuery { namespace: namespace.clone(), provider: provider.clone(), offset, limit };
+        let want: Vec<ModuleKey> = modules.iter().filter(|m| passes(m, &namespace, &provider, &scope)).map(|m| m.key.clone()).collect();
+        let query = |offset| ListQuery { namespace: namespace.clone(), provider: provider.clone(), scope: scope.clone(), offset, limit };
         let got = walk(&index, limit, |offset| index.list(&query(offset)))?;
         prop_assert_eq!(&got, &want);
         // Any single page is the naive slice.
@@ -218,7 +248,9 @@ proptest! {
         words in prop::collection::vec((0..QUERY_WORDS.len(), 0..SEPARATORS.len(), any::<bool>()), 0..4),
         trailing in prop_oneof![Just(""), Just(" "), Just("-")],
         (namespace, provider) in filter(),
+        scope in scope(),
         limit in 1usize..7,
+        offset in 0usize..40,
     ) {
         let mut q = String::new();
         for (w, sep, upper) in words {
@@ -230,12 +262,17 @@ proptest! {
         let index = index_of(&modules);
         let want: Vec<ModuleKey> = modules
             .iter()
-            .filter(|m| passes(m, &namespace, &provider) && naive_matches(m, &q))
+            .filter(|m| passes(m, &namespace, &provider, &scope) && naive_matches(m, &q))
             .map(|m| m.key.clone())
             .collect();
-        let query = |offset| SearchQuery { q: q.clone(), namespace: namespace.clone(), provider: provider.clone(), offset, limit };
+        let query = |offset| SearchQuery { q: q.clone(), namespace: namespace.clone(), provider: provider.clone(), scope: scope.clone(), offset, limit };
         let got = walk(&index, limit, |offset| index.search(&query(offset)))?;
-        prop_assert_eq!(got, want, "q = {:?}", q);
+        prop_assert_eq!(&got, &want, "q = {:?}", q);
+        // Any single page is the naive slice.
+        let page = index.search(&query(offset));
+        let slice: Vec<ModuleKey> = want.iter().skip(offset).take(limit).cloned().collect();
+        prop_assert_eq!(page.items.iter().map(|m| m.key.clone()).collect::<Vec<_>>(), slice);
+        prop_assert_eq!(page.next_offset.is_some(), want.len() > offset + limit);
     }
 }
 

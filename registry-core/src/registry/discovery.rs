@@ -127,6 +127,7 @@ impl Registry {
         let page = index.list(&ListQuery {
             namespace: filter.namespace.clone(),
             provider: filter.provider.clone(),
+            scope: None,
             offset: filter.offset,
             limit,
         });
@@ -157,6 +158,7 @@ impl Registry {
             q: q.to_owned(),
             namespace: filter.namespace.clone(),
             provider: filter.provider.clone(),
+            scope: None,
             offset: filter.offset,
             limit,
         });
