@@ -51,15 +51,27 @@ fn upstream() -> InMemoryUpstream {
 /// A GitHub-style tarball of `hashicorp/terraform-aws-consul` at `v{version}`,
 /// with the module in `modules/cluster`.
 fn consul_tarball(version: &str) -> FetchedArchive {
-    let bytes = ArchiveBuilder::new()
+    consul_tarball_with(
+        version,
+        &[(
+            "main.tf",
+            format!("output \"version\" {{ value = \"{version}\" }}\n"),
+        )],
+    )
+}
+
+/// [`consul_tarball`] whose module (at `modules/cluster`) holds `files`.
+fn consul_tarball_with(version: &str, files: &[(&str, String)]) -> FetchedArchive {
+    let builder = ArchiveBuilder::new()
         .top_dir(&format!("hashicorp-terraform-aws-consul-{version}"))
         .file("main.tf", "# root module\n")
         .dir("modules/")
-        .dir("modules/cluster/")
-        .file(
-            "modules/cluster/main.tf",
-            format!("output \"version\" {{ value = \"{version}\" }}\n"),
-        )
+        .dir("modules/cluster/");
+    let bytes = files
+        .iter()
+        .fold(builder, |b, (path, contents)| {
+            b.file(&format!("modules/cluster/{path}"), contents.clone())
+        })
         .tar_gz();
     FetchedArchive::new(
         bytes,
@@ -806,4 +818,98 @@ async fn a_signed_archive_url_is_refused_once_the_lists_forbid_the_module() {
         before.fetch_location(&location).await.status(),
         StatusCode::OK
     );
+}
+
+/// [`consul_tarball`] with an input, an output and a README.
+fn described_tarball(version: &str) -> FetchedArchive {
+    consul_tarball_with(
+        version,
+        &[
+            (
+                "main.tf",
+                format!(
+                    "variable \"size\" {{\n  type        = number\n  default     = 3\n  description = \"Servers.\"\n}}\n\noutput \"version\" {{ value = \"{version}\" }}\n"
+                ),
+            ),
+            ("README.md", "# Consul\n\nA Consul cluster.\n".to_owned()),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn proxied_modules_through_the_archive_cache_are_described_from_their_archive_once() {
+    let h = cached_harness(
+        upstream()
+            .with_versions("hashicorp/consul/aws", &["0.1.0", "0.2.0", "0.3.0-rc.1"])
+            .with_archive("hashicorp/consul/aws", "0.1.0", described_tarball("0.1.0"))
+            .with_archive("hashicorp/consul/aws", "0.2.0", described_tarball("0.2.0")),
+        through_registry(),
+    );
+    let module = addr("hashicorp/consul/aws");
+    let cache = h.archive_cache().unwrap().clone();
+
+    // The latest release: its archive fetched once, its document derived and
+    // kept in the cache beside it.
+    let r = h.get("/v1/modules/hashicorp/consul/aws").await;
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.body());
+    let details = json(&r);
+    assert_eq!(details["id"], "hashicorp/consul/aws/0.2.0");
+    assert_eq!(
+        details["versions"],
+        serde_json::json!(["0.1.0", "0.2.0", "0.3.0-rc.1"])
+    );
+    assert_eq!(details["description"], "A Consul cluster.");
+    assert_eq!(details["published_at"], serde_json::Value::Null);
+    assert_eq!(details["root"]["name"], "consul");
+    assert_eq!(details["root"]["inputs"][0]["name"], "size");
+    assert_eq!(details["root"]["inputs"][0]["default"], "3");
+    assert_eq!(details["root"]["outputs"][0]["name"], "version");
+    assert_eq!(h.upstream.counts().calls(UpstreamCall::FetchArchive), 1);
+    assert!(cache.read_metadata(&module, &ver("0.2.0")).await.is_ok());
+    assert!(cache.read_archive(&module, &ver("0.2.0")).await.is_ok());
+
+    // Again: from the cache, no fetch; the module is still not local.
+    let again = h.get("/v1/modules/hashicorp/consul/aws/0.2.0").await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(json(&again), details);
+    assert_eq!(h.upstream.counts().calls(UpstreamCall::FetchArchive), 1);
+    assert!(h.storage().list_versions(&module).await.unwrap().is_empty());
+
+    // A version Terraform downloads through the registry gets its document
+    // when it is cached: its details need no fetch.
+    let location = location_of(&h.download("hashicorp/consul/aws", "0.1.0").await);
+    assert_eq!(h.fetch_location(&location).await.status(), StatusCode::OK);
+    assert_eq!(h.upstream.counts().calls(UpstreamCall::FetchArchive), 2);
+    assert!(cache.read_metadata(&module, &ver("0.1.0")).await.is_ok());
+    let r = h.get("/v1/modules/hashicorp/consul/aws/0.1.0").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(json(&r)["root"]["outputs"][0]["name"], "version");
+    assert_eq!(h.upstream.counts().calls(UpstreamCall::FetchArchive), 2);
+
+    // A version the upstream does not have, and a module it does not have.
+    let r = h.get("/v1/modules/hashicorp/consul/aws/9.9.9").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(
+        error_message(&r).contains("no version 9.9.9"),
+        "{}",
+        error_message(&r)
+    );
+    let r = h.get("/v1/modules/hashicorp/nomad/aws").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn proxied_modules_without_archives_through_the_registry_have_no_details_here() {
+    let h = harness(
+        upstream().with_versions("hashicorp/consul/aws", &["0.1.0"]),
+        proxy_on(),
+    );
+    let r = h.get("/v1/modules/hashicorp/consul/aws").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(
+        error_message(&r).contains("pin the version (POST /v1/pins/hashicorp/consul/aws/VERSION)"),
+        "{}",
+        error_message(&r)
+    );
+    assert_eq!(h.upstream.counts().calls(UpstreamCall::FetchArchive), 0);
 }

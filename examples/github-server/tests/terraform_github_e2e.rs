@@ -160,6 +160,28 @@ fn terraform_installs_the_right_tag_through_the_github_server() {
         "GitHub API requests: cold terraform init {cold_api}, warm terraform init {warm_api}"
     );
 
+    // The installed version's details: derived when its archive was cached,
+    // so reading them fetches no tarball.
+    let response = http
+        .get(format!("{base}/v1/modules/acme/greeting/null/1.1.0"))
+        .bearer_auth(&downloader)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let details: serde_json::Value = serde_json::from_slice(&response.bytes().unwrap()).unwrap();
+    assert_eq!(details["id"], "acme/greeting/null/1.1.0");
+    assert_eq!(details["root"]["readme"], "# greeting\n");
+    assert_eq!(details["root"]["outputs"][0]["name"], "version");
+    assert_eq!(
+        details["versions"],
+        serde_json::json!(["1.0.0", "1.1.0", "1.2.0-rc.1", "2.0.0"])
+    );
+    assert_eq!(
+        fake.codeload_requests() - codeload_before,
+        1,
+        "the details fetched no tarball"
+    );
+
     // Terraform without a token is refused by the registry, GitHub or not.
     let anonymous = tf.workspace_with(
         &tmp.path().join("anonymous"),

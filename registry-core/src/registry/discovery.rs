@@ -195,10 +195,16 @@ impl Registry {
     /// versions published before documents were kept. Versions come from
     /// storage, so a version is described as soon as it is published.
     ///
+    /// A module with no local version that this registry serves from its
+    /// upstream through its own archive URLs with an archive cache is
+    /// described from the upstream's versions and the archive, derived once
+    /// and kept in the cache.
+    ///
     /// # Errors
     /// [`RegistryError::NotFound`] if the module or version is not in this
-    /// registry (also for modules proxied from an upstream: their details
-    /// are not kept here); storage failures.
+    /// registry (also for modules proxied from an upstream whose archives
+    /// do not go through this registry's cache: their details are not kept
+    /// here); storage and upstream failures.
     pub async fn module_details(
         &self,
         module: &ModuleAddress,
@@ -206,18 +212,13 @@ impl Registry {
     ) -> Result<ModuleDetails, RegistryError> {
         let mut versions = self.storage.list_versions(module).await?;
         if versions.is_empty() {
-            return Err(RegistryError::NotFound(self.no_details(module)));
+            return match self.proxied_details(module, version).await? {
+                Some(details) => Ok(details),
+                None => Err(RegistryError::NotFound(self.no_details(module))),
+            };
         }
         sort_versions(&mut versions);
-        let chosen = match version {
-            Some(v) if versions.contains(v) => v.clone(),
-            Some(v) => {
-                return Err(RegistryError::NotFound(format!(
-                    "module {module} has no version {v} in this registry"
-                )))
-            }
-            None => latest(&versions).clone(),
-        };
+        let chosen = choose_version(module, &versions, version)?;
         let published_at = self
             .catalogue
             .index(&self.storage, self.now())
@@ -250,7 +251,7 @@ impl Registry {
     fn no_details(&self, module: &ModuleAddress) -> String {
         if self.upstream.proxied().is_some() && self.config.proxy.check(module).is_ok() {
             format!(
-                "module {module} is not published in this registry; it may be served from the upstream registry, whose module details this registry does not keep: ask the upstream for them, or pin the version (POST /v1/pins/{module}/VERSION) to keep it here with its details"
+                "module {module} is not published in this registry; it may be served from the upstream registry, whose module details this registry keeps only when archives go through it with an archive cache: ask the upstream for them, or pin the version (POST /v1/pins/{module}/VERSION) to keep it here with its details"
             )
         } else {
             format!("module {module} not found in this registry")
@@ -258,10 +259,20 @@ impl Registry {
     }
 }
 
-/// The version shown as latest: the highest that is not a pre-release, else
-/// the highest. `versions` is ascending and not empty.
-fn latest(versions: &[Version]) -> &Version {
-    latest_version(versions).expect("not empty")
+/// `version` if `versions` (ascending, not empty) holds it; with `None`,
+/// the latest: the highest that is not a pre-release, else the highest.
+pub(super) fn choose_version(
+    module: &ModuleAddress,
+    versions: &[Version],
+    version: Option<&Version>,
+) -> Result<Version, RegistryError> {
+    match version {
+        Some(v) if versions.contains(v) => Ok(v.clone()),
+        Some(v) => Err(RegistryError::NotFound(format!(
+            "module {module} has no version {v} in this registry"
+        ))),
+        None => Ok(latest_version(versions).expect("not empty").clone()),
+    }
 }
 
 /// The version shown as latest of ascending `versions`: the highest that is

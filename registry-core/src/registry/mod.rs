@@ -12,6 +12,7 @@ mod discovery;
 mod error;
 mod modules;
 mod pins;
+mod proxied_details;
 mod publish;
 mod tokens;
 

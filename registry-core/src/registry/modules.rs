@@ -175,7 +175,7 @@ impl Registry {
 
     /// `archive` for a version not in storage. `None` when the registry does
     /// not serve this module from its upstream through its own URLs.
-    async fn upstream_archive(
+    pub(super) async fn upstream_archive(
         &self,
         module: &ModuleAddress,
         version: &Version,
@@ -217,7 +217,10 @@ impl Registry {
         if let Some(cache) = archive_cache {
             match cache.publish(module, version, &archive).await {
                 Ok(()) => {
-                    tracing::info!(%module, %version, sha256 = %archive.info().sha256, "cached from the upstream")
+                    tracing::info!(%module, %version, sha256 = %archive.info().sha256, "cached from the upstream");
+                    // Its details, kept beside it (a failure is logged: the
+                    // details route derives them again).
+                    let _ = self.cache_document(cache, module, version, &archive).await;
                 }
                 // A concurrent download cached it first.
                 Err(StorageError::AlreadyExists) => {}
@@ -283,7 +286,7 @@ impl Registry {
 }
 
 /// Upstream "not found" becomes a 404 with the registry's own wording.
-fn not_found_as(e: UpstreamError, message: impl FnOnce() -> String) -> RegistryError {
+pub(super) fn not_found_as(e: UpstreamError, message: impl FnOnce() -> String) -> RegistryError {
     match e {
         UpstreamError::NotFound { .. } => RegistryError::NotFound(message()),
         other => RegistryError::Upstream(other),
