@@ -71,6 +71,16 @@ impl NamespaceScope {
                 .any(|p| namespace.starts_with(p.as_str()))
     }
 
+    /// The patterns, exact namespaces first, each sorted: what
+    /// [`from_patterns`](Self::from_patterns) builds this scope from again.
+    pub fn patterns(&self) -> Vec<String> {
+        self.exact
+            .iter()
+            .cloned()
+            .chain(self.prefixes.iter().map(|p| format!("{p}*")))
+            .collect()
+    }
+
     /// The exact namespaces, sorted.
     pub fn exact(&self) -> &[String] {
         &self.exact

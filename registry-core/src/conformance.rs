@@ -243,6 +243,7 @@ macro_rules! token_store_conformance_tests {
         $crate::__conformance_checks!($make, token_store;
             create_then_find_by_hash,
             expiry_is_kept_to_the_second_and_expired_records_are_found,
+            namespaces_and_creator_are_kept,
             unknown_hash_is_none,
             taken_name_conflicts_and_keeps_original,
             list_returns_every_record,
@@ -776,8 +777,33 @@ pub mod token_store {
             // Whole seconds: stores need not keep more.
             created_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             expires_at: None,
+            namespaces: None,
+            created_by: None,
         };
         (token, record)
+    }
+
+    pub async fn namespaces_and_creator_are_kept(s: Arc<dyn TokenStore>) {
+        let (token, mut scoped) = record("ci", Tier::Uploader);
+        scoped.namespaces = Some(
+            catalogue_index::NamespaceScope::from_patterns(["acme", "platform-*"])
+                .expect("patterns"),
+        );
+        scoped.created_by = Some("github:acme/infra@refs/heads/main".to_owned());
+        s.create(&scoped).await.expect("create");
+        let (_, mut empty) = record("none", Tier::Downloader);
+        // The empty scope (no namespace at all) is not the absent one.
+        empty.namespaces = Some(catalogue_index::NamespaceScope::default());
+        s.create(&empty).await.expect("create");
+        let found = s
+            .find_by_hash(&token.hash())
+            .await
+            .expect("find")
+            .expect("present");
+        assert_eq!(found, scoped);
+        let mut listed = s.list().await.expect("list");
+        listed.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(listed, vec![scoped, empty]);
     }
 
     pub async fn expiry_is_kept_to_the_second_and_expired_records_are_found(

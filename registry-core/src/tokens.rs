@@ -160,6 +160,12 @@ pub struct TokenRecord {
     /// When it stops working (whole seconds); `None`: never. Records stored
     /// before tokens could expire have none.
     pub expires_at: Option<SystemTime>,
+    /// The namespaces it is limited to; `None`: every namespace (records
+    /// stored before tokens had scopes have none).
+    pub namespaces: Option<catalogue_index::NamespaceScope>,
+    /// Who created it (a token's name, `master`, or an exchanged identity);
+    /// `None` for records stored before creators were kept.
+    pub created_by: Option<String>,
 }
 
 impl TokenRecord {

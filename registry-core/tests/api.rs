@@ -396,8 +396,8 @@ async fn token_lifecycle() {
     assert_eq!(
         json(&r),
         serde_json::json!({"tokens": [
-            {"name": "ci", "tier": "uploader", "created_at": "2027-01-15T08:00:00Z", "expires_at": null},
-            {"name": "reader", "tier": "downloader", "created_at": "2027-01-15T08:00:00Z", "expires_at": null},
+            {"name": "ci", "tier": "uploader", "created_at": "2027-01-15T08:00:00Z", "expires_at": null, "created_by": "master"},
+            {"name": "reader", "tier": "downloader", "created_at": "2027-01-15T08:00:00Z", "expires_at": null, "created_by": "master"},
         ]})
     );
 
@@ -450,8 +450,8 @@ async fn expiring_tokens_work_until_their_expiry_then_answer_401_saying_so() {
     assert_eq!(
         json(&r)["tokens"],
         serde_json::json!([
-            {"name": "ci", "tier": "uploader", "created_at": "2027-01-15T08:00:00Z", "expires_at": "2027-01-15T08:15:00Z"},
-            {"name": "reader", "tier": "downloader", "created_at": "2027-01-15T08:00:00Z", "expires_at": "2027-01-15T09:00:00Z"},
+            {"name": "ci", "tier": "uploader", "created_at": "2027-01-15T08:00:00Z", "expires_at": "2027-01-15T08:15:00Z", "created_by": "master"},
+            {"name": "reader", "tier": "downloader", "created_at": "2027-01-15T08:00:00Z", "expires_at": "2027-01-15T09:00:00Z", "created_by": "master"},
         ])
     );
 
@@ -517,6 +517,54 @@ async fn expiring_tokens_work_until_their_expiry_then_answer_401_saying_so() {
     assert_eq!(
         h.delete("/v1/tokens/ci").await.status(),
         StatusCode::NO_CONTENT
+    );
+}
+
+#[tokio::test]
+async fn records_without_a_creator_load_and_namespace_limited_records_are_refused() {
+    use registry_core::catalogue_index::NamespaceScope;
+    use registry_core::TokenRecord;
+
+    let h = harness();
+    // As stored before creators were kept (another process, an older version).
+    h.insert_token("legacy", Tier::Downloader, "tfr_legacy-secret")
+        .await;
+    let r = h.get("/v1/tokens").await;
+    assert_eq!(json(&r)["tokens"][0]["created_by"], serde_json::Value::Null);
+    assert_eq!(
+        h.get_as(
+            "/v1/modules/acme/vpc/aws/versions",
+            Some("tfr_legacy-secret")
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND,
+        "authenticated: the module just does not exist"
+    );
+
+    // A namespace-limited record (no route enforces scopes yet): refused on
+    // every route rather than honoured everywhere.
+    let record = TokenRecord {
+        name: "scoped".into(),
+        tier: Tier::Uploader,
+        hash: TokenHash::of("tfr_scoped-secret"),
+        created_at: h.now(),
+        expires_at: None,
+        namespaces: Some(NamespaceScope::from_patterns(["acme", "platform-*"]).unwrap()),
+        created_by: Some("master".into()),
+    };
+    h.tokens().create(&record).await.unwrap();
+    for path in ["/v1/modules", "/v1/modules/acme/vpc/aws/versions"] {
+        let r = h.get_as(path, Some("tfr_scoped-secret")).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(
+            error_message(&r),
+            "the token \"scoped\" is limited to the namespaces acme, platform-*, and this registry does not serve namespace-limited tokens yet; use a token without namespaces"
+        );
+    }
+    assert_eq!(
+        publish_as(&h, "1.0.0", "tfr_scoped-secret").await.status(),
+        StatusCode::FORBIDDEN
     );
 }
 

@@ -5,6 +5,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
+use registry_core::catalogue_index::NamespaceScope;
 use registry_core::{Sha256Digest, StorageError, Tier, TokenHash, TokenRecord, TokenStore};
 use serde::{Deserialize, Serialize};
 
@@ -96,6 +97,11 @@ struct RecordJson {
     /// Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expires_at: Option<u64>,
+    /// Namespace patterns (`acme`, `platform-*`); absent: every namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    namespaces: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created_by: Option<String>,
 }
 
 /// Refuses names that are not a single, visible file name. The core validates
@@ -133,6 +139,12 @@ fn read_record(path: &Path, name: &str) -> Result<Option<TokenRecord>, StorageEr
         hash: TokenHash(sha256),
         created_at: from_unix_secs(json.created_at),
         expires_at: json.expires_at.map(from_unix_secs),
+        namespaces: json
+            .namespaces
+            .map(NamespaceScope::from_patterns)
+            .transpose()
+            .map_err(|e| corrupt(path, e))?,
+        created_by: json.created_by,
     }))
 }
 
@@ -157,6 +169,8 @@ fn create_blocking(dirs: &Dirs, record: &TokenRecord) -> Result<(), StorageError
         sha256: record.hash.to_hex(),
         created_at: unix_secs(record.created_at),
         expires_at: record.expires_at.map(unix_secs),
+        namespaces: record.namespaces.as_ref().map(NamespaceScope::patterns),
+        created_by: record.created_by.clone(),
     };
     let mut json = serde_json::to_vec(&json).map_err(|e| StorageError::other(BACKEND, e))?;
     json.push(b'\n');

@@ -37,6 +37,8 @@ fn record(name: &str, token: &NewToken) -> TokenRecord {
         hash: token.hash(),
         created_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         expires_at: None,
+        namespaces: None,
+        created_by: None,
     }
 }
 

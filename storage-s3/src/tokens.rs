@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 use futures_util::{StreamExt as _, TryStreamExt as _};
+use registry_core::catalogue_index::NamespaceScope;
 use registry_core::tokens::validate_token_name;
 use registry_core::{Sha256Digest, StorageError, Tier, TokenHash, TokenRecord, TokenStore};
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,11 @@ struct StoredRecord {
     created_at: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expires_at: Option<u64>,
+    /// Namespace patterns (`acme`, `platform-*`); absent: every namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    namespaces: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created_by: Option<String>,
 }
 
 fn unix_secs(t: SystemTime) -> u64 {
@@ -69,6 +75,8 @@ impl StoredRecord {
             sha256: r.hash.to_hex(),
             created_at: unix_secs(r.created_at),
             expires_at: r.expires_at.map(unix_secs),
+            namespaces: r.namespaces.as_ref().map(NamespaceScope::patterns),
+            created_by: r.created_by.clone(),
         }
     }
 
@@ -81,6 +89,11 @@ impl StoredRecord {
             expires_at: self
                 .expires_at
                 .map(|secs| UNIX_EPOCH + Duration::from_secs(secs)),
+            namespaces: match self.namespaces {
+                Some(patterns) => Some(NamespaceScope::from_patterns(patterns).ok()?),
+                None => None,
+            },
+            created_by: self.created_by,
         })
     }
 }
@@ -244,6 +257,8 @@ mod tests {
             hash: TokenHash::of("tfr_x"),
             created_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_900),
             expires_at: None,
+            namespaces: None,
+            created_by: None,
         };
         let json = serde_json::to_string(&StoredRecord::from_record(&rec)).unwrap();
         assert!(!json.contains("tfr_x"), "{json}");

@@ -1,8 +1,9 @@
 //! Expiring tokens on the real `local-server` binary with its fs token store:
 //! a token created with `expires_in` works until then and is refused after
 //! with a `401` naming it and its expiry, while a token without an expiry is
-//! stored exactly as before tokens could expire (so records written by older
-//! versions keep working without a migration).
+//! stored as before tokens could expire, plus its creator (records written by
+//! older versions keep working without a migration: the token-store
+//! conformance suite and registry-core's API tests load them).
 
 mod common;
 
@@ -45,8 +46,9 @@ fn an_expiring_token_works_until_its_expiry_and_is_refused_after() {
     assert!(short["expires_at"].is_string(), "{short}");
     assert!(forever["expires_at"].is_null(), "{forever}");
 
-    // The fs records: the expiry in Unix seconds, and none at all for a
-    // token that does not expire (the layout older versions wrote).
+    // The fs records: the expiry in Unix seconds, and no key at all for a
+    // token that does not expire or is not limited to namespaces: the layout
+    // older versions wrote, plus who created it.
     let record = |name: &str| {
         let path = data
             .join("tokens")
@@ -65,9 +67,10 @@ fn an_expiring_token_works_until_its_expiry_and_is_refused_after() {
     keys.sort();
     assert_eq!(
         keys,
-        ["created_at", "name", "sha256", "tier"],
+        ["created_at", "created_by", "name", "sha256", "tier"],
         "{old_shape}"
     );
+    assert_eq!(old_shape["created_by"], "master");
 
     let versions = format!("{base}/v1/modules/{MODULE}/versions");
     let get = |token: &serde_json::Value| {

@@ -12,7 +12,7 @@ use super::{parse_module, parse_ver, Registry};
 use crate::catalogue::rfc3339;
 use crate::signing::SignatureError;
 use crate::storage::ArchiveFormat;
-use crate::tokens::{Tier, TokenHash};
+use crate::tokens::{Tier, TokenHash, TokenRecord};
 use crate::{ModuleAddress, Version};
 
 /// The most a request that is not an upload may carry (a token request's
@@ -174,6 +174,14 @@ impl Registry {
                 name: record.name,
                 at: record.expires_at.map(rfc3339).unwrap_or_default(),
             }),
+            // Fail closed until every route enforces namespace scopes.
+            Some(TokenRecord {
+                name,
+                namespaces: Some(scope),
+                ..
+            }) => Err(ApiError::Forbidden(format!(
+                "the token {name:?} is limited to the namespaces {scope}, and this registry does not serve namespace-limited tokens yet; use a token without namespaces"
+            ))),
             Some(record) => Ok(Caller::Token(record.tier)),
             None => Err(ApiError::Unauthorized { invalid: true }),
         }

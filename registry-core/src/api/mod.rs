@@ -343,6 +343,8 @@ impl Registry {
         };
         let mut spec = TokenSpec::new(request.name, tier);
         spec.expires_at = expires_at;
+        // Only the master token manages tokens.
+        spec.created_by = Some(Tier::Master.as_str().to_owned());
         let created = self.create_token_with(spec).await?;
         let mut body = token_body(&created.record);
         body["token"] = created.token.expose_secret().into();

@@ -104,6 +104,8 @@ mod tests {
             hash: TokenHash::of(token),
             created_at: SystemTime::UNIX_EPOCH,
             expires_at: None,
+            namespaces: None,
+            created_by: None,
         }
     }
 

@@ -41,6 +41,8 @@ pub struct TokenSpec {
     /// When it stops working; `None`: never. Kept to the second (rounded
     /// down); must be in the future and at most [`MAX_TOKEN_LIFETIME`] away.
     pub expires_at: Option<SystemTime>,
+    /// Who asks for it (e.g. `master`), recorded with it.
+    pub created_by: Option<String>,
 }
 
 impl TokenSpec {
@@ -50,6 +52,7 @@ impl TokenSpec {
             name: name.into(),
             tier,
             expires_at: None,
+            created_by: None,
         }
     }
 
@@ -116,6 +119,7 @@ impl Registry {
             name,
             tier,
             expires_at,
+            created_by,
         } = spec;
         let name = name.as_str();
         validate_token_name(name).map_err(|e| RegistryError::Invalid(e.to_string()))?;
@@ -149,6 +153,8 @@ impl Registry {
             hash: token.hash(),
             created_at: now,
             expires_at,
+            namespaces: None,
+            created_by,
         };
         match self.tokens.create(&record).await {
             Ok(()) => {}

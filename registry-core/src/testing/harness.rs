@@ -458,6 +458,8 @@ impl TestRegistry {
             hash: TokenHash::of(secret),
             created_at: self.now(),
             expires_at: None,
+            namespaces: None,
+            created_by: None,
         };
         self.tokens
             .create(&record)

@@ -612,6 +612,8 @@ pub async fn token_objects_hold_only_hashes(t: Arc<Target>) {
         hash: token.hash(),
         created_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         expires_at: None,
+        namespaces: None,
+        created_by: None,
     };
     store.create(&rec).await.unwrap();
     let p = &config.prefix;
@@ -655,6 +657,8 @@ pub async fn token_listing_follows_pages(t: Arc<Target>) {
                     hash: NewToken::generate().hash(),
                     created_at: SystemTime::UNIX_EPOCH,
                     expires_at: None,
+                    namespaces: None,
+                    created_by: None,
                 };
                 store.create(&rec).await
             }
