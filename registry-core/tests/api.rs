@@ -396,8 +396,8 @@ async fn token_lifecycle() {
     assert_eq!(
         json(&r),
         serde_json::json!({"tokens": [
-            {"name": "ci", "tier": "uploader", "created_at": "2027-01-15T08:00:00Z", "expires_at": null, "created_by": "master"},
-            {"name": "reader", "tier": "downloader", "created_at": "2027-01-15T08:00:00Z", "expires_at": null, "created_by": "master"},
+            {"name": "ci", "tier": "uploader", "created_at": "2027-01-15T08:00:00Z", "expires_at": null, "created_by": "master", "namespaces": null},
+            {"name": "reader", "tier": "downloader", "created_at": "2027-01-15T08:00:00Z", "expires_at": null, "created_by": "master", "namespaces": null},
         ]})
     );
 
@@ -450,8 +450,8 @@ async fn expiring_tokens_work_until_their_expiry_then_answer_401_saying_so() {
     assert_eq!(
         json(&r)["tokens"],
         serde_json::json!([
-            {"name": "ci", "tier": "uploader", "created_at": "2027-01-15T08:00:00Z", "expires_at": "2027-01-15T08:15:00Z", "created_by": "master"},
-            {"name": "reader", "tier": "downloader", "created_at": "2027-01-15T08:00:00Z", "expires_at": "2027-01-15T09:00:00Z", "created_by": "master"},
+            {"name": "ci", "tier": "uploader", "created_at": "2027-01-15T08:00:00Z", "expires_at": "2027-01-15T08:15:00Z", "created_by": "master", "namespaces": null},
+            {"name": "reader", "tier": "downloader", "created_at": "2027-01-15T08:00:00Z", "expires_at": "2027-01-15T09:00:00Z", "created_by": "master", "namespaces": null},
         ])
     );
 
@@ -521,51 +521,182 @@ async fn expiring_tokens_work_until_their_expiry_then_answer_401_saying_so() {
 }
 
 #[tokio::test]
-async fn records_without_a_creator_load_and_namespace_limited_records_are_refused() {
-    use registry_core::catalogue_index::NamespaceScope;
-    use registry_core::TokenRecord;
-
+async fn records_without_a_creator_or_scope_load_and_work_everywhere() {
     let h = harness();
-    // As stored before creators were kept (another process, an older version).
-    h.insert_token("legacy", Tier::Downloader, "tfr_legacy-secret")
+    // As stored before creators and scopes were kept (another process, an
+    // older version).
+    h.insert_token("legacy", Tier::Uploader, "tfr_legacy-secret")
         .await;
     let r = h.get("/v1/tokens").await;
     assert_eq!(json(&r)["tokens"][0]["created_by"], serde_json::Value::Null);
+    assert_eq!(json(&r)["tokens"][0]["namespaces"], serde_json::Value::Null);
     assert_eq!(
-        h.get_as(
-            "/v1/modules/acme/vpc/aws/versions",
-            Some("tfr_legacy-secret")
-        )
-        .await
-        .status(),
-        StatusCode::NOT_FOUND,
-        "authenticated: the module just does not exist"
+        publish_as(&h, "1.0.0", "tfr_legacy-secret").await.status(),
+        StatusCode::CREATED
     );
+}
 
-    // A namespace-limited record (no route enforces scopes yet): refused on
-    // every route rather than honoured everywhere.
-    let record = TokenRecord {
-        name: "scoped".into(),
-        tier: Tier::Uploader,
-        hash: TokenHash::of("tfr_scoped-secret"),
-        created_at: h.now(),
-        expires_at: None,
-        namespaces: Some(NamespaceScope::from_patterns(["acme", "platform-*"]).unwrap()),
-        created_by: Some("master".into()),
-    };
-    h.tokens().create(&record).await.unwrap();
-    for path in ["/v1/modules", "/v1/modules/acme/vpc/aws/versions"] {
-        let r = h.get_as(path, Some("tfr_scoped-secret")).await;
-        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
+#[tokio::test]
+async fn namespace_limited_tokens_reach_only_their_namespaces_on_every_route() {
+    let h = harness();
+    let r = h
+        .post(
+            "/v1/tokens",
+            r#"{"name":"team","tier":"uploader","namespaces":["acme","platform-*"],"expires_in":600}"#,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", error_message(&r));
+    assert_eq!(
+        json(&r)["namespaces"],
+        serde_json::json!(["acme", "platform-*"])
+    );
+    let team = json(&r)["token"].as_str().unwrap().to_owned();
+    for module in [
+        "acme/vpc/aws",
+        "platform-net/dns/aws",
+        "other/vpc/aws",
+        "platformx/vpc/aws",
+    ] {
+        let r = h.publish(module, "1.0.0", module_tgz("1.0.0")).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let outside = |r: &http::Response<Bytes>, namespace: &str| {
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{namespace}");
         assert_eq!(
-            error_message(&r),
-            "the token \"scoped\" is limited to the namespaces acme, platform-*, and this registry does not serve namespace-limited tokens yet; use a token without namespaces"
+            error_message(r),
+            format!("this token is limited to the namespaces acme, platform-*; namespace \"{namespace}\" is outside them")
         );
+    };
+    // Module routes: in scope as for any uploader, outside it 403.
+    for (inside, namespace) in [
+        ("acme/vpc/aws", "other"),
+        ("platform-net/dns/aws", "platformx"),
+    ] {
+        let out = inside.replacen(inside.split('/').next().unwrap(), namespace, 1);
+        let out = out.replace("dns", "vpc");
+        for path in [
+            format!("/v1/modules/{inside}/versions"),
+            format!("/v1/modules/{inside}/1.0.0/download"),
+            format!("/v1/modules/{inside}"),
+            format!("/v1/modules/{inside}/1.0.0"),
+        ] {
+            let r = h.get_as(&path, Some(&team)).await;
+            assert!(r.status().is_success(), "{path}: {}", r.status());
+        }
+        for path in [
+            format!("/v1/modules/{out}/versions"),
+            format!("/v1/modules/{out}/1.0.0/download"),
+            format!("/v1/modules/{out}"),
+            format!("/v1/modules/{out}/1.0.0"),
+            format!("/v1/modules/{out}/download"),
+            format!("/v1/modules/{namespace}/vpc"),
+            format!("/v1/modules/{namespace}"),
+            format!("/v1/modules/search?q=vpc&namespace={namespace}"),
+        ] {
+            outside(&h.get_as(&path, Some(&team)).await, namespace);
+        }
     }
     assert_eq!(
-        publish_as(&h, "1.0.0", "tfr_scoped-secret").await.status(),
+        publish_as(&h, "2.0.0", &team).await.status(),
+        StatusCode::CREATED,
+        "acme is in scope"
+    );
+    let r = h
+        .put(
+            "/v1/modules/other/vpc/aws/2.0.0",
+            module_tgz("2.0.0"),
+            Some(&team),
+        )
+        .await;
+    outside(&r, "other");
+    assert_eq!(
+        json(&h.get("/v1/modules/other/vpc/aws/versions").await)["modules"][0]["versions"],
+        serde_json::json!([{"version": "1.0.0"}]),
+        "nothing published outside the scope"
+    );
+    // Lists and searches answer from inside the scope only, and count only it.
+    let ids = |r: http::Response<Bytes>| -> Vec<String> {
+        json(&r)["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(h.get_as("/v1/modules", Some(&team)).await),
+        ["acme/vpc/aws/2.0.0", "platform-net/dns/aws/1.0.0"]
+    );
+    assert_eq!(
+        ids(h.get_as("/v1/modules/search?q=aws", Some(&team)).await),
+        ["acme/vpc/aws/2.0.0", "platform-net/dns/aws/1.0.0"]
+    );
+    let page = json(&h.get_as("/v1/modules?limit=1", Some(&team)).await);
+    assert_eq!(page["meta"]["next_offset"], 1);
+    let last = json(&h.get_as("/v1/modules?limit=1&offset=1", Some(&team)).await);
+    assert_eq!(
+        last["meta"].get("next_offset"),
+        None,
+        "two modules in scope"
+    );
+    assert_eq!(
+        ids(h.get("/v1/modules").await).len(),
+        4,
+        "the master sees all"
+    );
+    // Token management stays the master's; the scope expires with the token.
+    assert_eq!(
+        h.get_as("/v1/tokens", Some(&team)).await.status(),
         StatusCode::FORBIDDEN
     );
+    h.advance(Duration::from_secs(600));
+    let r = h
+        .get_as("/v1/modules/acme/vpc/aws/versions", Some(&team))
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(error_message(&r).contains("expired"));
+}
+
+#[tokio::test]
+async fn bad_namespace_patterns_are_400_and_create_nothing() {
+    let h = harness();
+    for (namespaces, needle) in [
+        ("[]", "give 1 to 100"),
+        (r#"["a*b"]"#, "invalid namespace pattern"),
+        (r#"["**"]"#, "invalid namespace pattern"),
+        (r#"["-acme"]"#, "invalid namespace pattern"),
+        (r#"["acme-"]"#, "invalid namespace pattern"),
+        (r#"["ac me"]"#, "invalid namespace pattern"),
+        (r#"["-*"]"#, "invalid namespace pattern"),
+        (r#"[""]"#, "invalid namespace pattern"),
+        (r#""acme""#, "invalid JSON"),
+        (r#"[1]"#, "invalid JSON"),
+    ] {
+        let body = format!(r#"{{"name":"t","tier":"downloader","namespaces":{namespaces}}}"#);
+        let r = h.post("/v1/tokens", body.clone()).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            error_message(&r).contains(needle),
+            "{body}: {}",
+            error_message(&r)
+        );
+    }
+    let too_many: Vec<String> = (0..101).map(|i| format!("ns{i}")).collect();
+    let body = serde_json::json!({"name": "t", "tier": "downloader", "namespaces": too_many});
+    let r = h.post("/v1/tokens", body.to_string()).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        json(&h.get("/v1/tokens").await),
+        serde_json::json!({"tokens": []})
+    );
+    // `*` alone is every namespace; `acme-*` a prefix ending in '-'.
+    let r = h
+        .post(
+            "/v1/tokens",
+            r#"{"name":"t","tier":"downloader","namespaces":["*","acme-*"]}"#,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", error_message(&r));
 }
 
 #[tokio::test]

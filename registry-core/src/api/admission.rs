@@ -12,18 +12,20 @@ use super::{parse_module, parse_ver, Registry};
 use crate::catalogue::rfc3339;
 use crate::signing::SignatureError;
 use crate::storage::ArchiveFormat;
-use crate::tokens::{Tier, TokenHash, TokenRecord};
+use crate::tokens::{Tier, TokenHash};
 use crate::{ModuleAddress, Version};
+use catalogue_index::NamespaceScope;
 
 /// The most a request that is not an upload may carry (a token request's
 /// JSON, or a body nobody asked for), in bytes.
 pub(crate) const SMALL_BODY_LIMIT: usize = 64 * 1024;
 
 /// Who is asking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Caller {
     Anonymous,
-    Token(Tier),
+    /// A token of this tier, limited to these namespaces (`None`: all).
+    Token(Tier, Option<NamespaceScope>),
 }
 
 /// What an admitted request asks for, with its path parsed into typed values.
@@ -90,6 +92,44 @@ impl Admitted {
     }
 }
 
+/// Limits `call` to `scope`, a namespace-limited token's: a module or
+/// namespace outside it is `403` naming the scope; lists and searches answer
+/// from inside it only (other namespaces are not even counted).
+fn confine(call: &mut Call, scope: NamespaceScope) -> Result<(), ApiError> {
+    let check = |namespace: &str| {
+        if scope.allows(namespace) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this token is limited to the namespaces {scope}; namespace {namespace:?} is outside them"
+            )))
+        }
+    };
+    match call {
+        Call::Discovery | Call::OpenApi | Call::Archive { .. } => Ok(()),
+        Call::Versions(m)
+        | Call::Download(m, _)
+        | Call::Details(m, _)
+        | Call::DownloadLatest(m)
+        | Call::Publish(m, _)
+        | Call::Delete(m, _)
+        | Call::Pin(m, _) => check(m.namespace()),
+        Call::ModuleProviders { namespace, .. } => check(namespace),
+        Call::ListModules(query) | Call::Search(query) => {
+            if let Some(namespace) = &query.filter.namespace {
+                check(namespace)?;
+            }
+            query.filter.scope = Some(scope);
+            Ok(())
+        }
+        Call::ListTokens | Call::CreateToken | Call::DeleteToken(_) | Call::ListPins => {
+            Err(ApiError::Forbidden(format!(
+                "this token is limited to the namespaces {scope}; tokens and pins are managed with the master token"
+            )))
+        }
+    }
+}
+
 /// The declared body size: `Content-Length`, when present and valid.
 pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers
@@ -110,12 +150,18 @@ impl Registry {
         let operation = spec
             .operation(&head.method)
             .ok_or(ApiError::MethodNotAllowed(spec.methods))?;
-        match operation.access {
-            Access::Public => {}
-            Access::SignedUrl => self.verify_signature(&head.uri)?,
+        let scope = match operation.access {
+            Access::Public => None,
+            Access::SignedUrl => {
+                self.verify_signature(&head.uri)?;
+                None
+            }
             Access::Tier(tier) => self.authorize(&head.headers, tier).await?,
+        };
+        let mut call = parse_call(route, &head.method, &head.uri)?;
+        if let Some(scope) = scope {
+            confine(&mut call, scope)?;
         }
-        let call = parse_call(route, &head.method, &head.uri)?;
         let body_limit = match operation.body {
             BodyKind::Archive => self.config.max_body_bytes,
             BodyKind::None | BodyKind::Json => SMALL_BODY_LIMIT,
@@ -131,15 +177,20 @@ impl Registry {
         })
     }
 
-    /// Checks the bearer token against `needed`.
-    async fn authorize(&self, headers: &HeaderMap, needed: Tier) -> Result<(), ApiError> {
+    /// Checks the bearer token against `needed`; answers its namespace
+    /// scope (`None`: every namespace).
+    async fn authorize(
+        &self,
+        headers: &HeaderMap,
+        needed: Tier,
+    ) -> Result<Option<NamespaceScope>, ApiError> {
         match self.caller(headers.get(AUTHORIZATION)).await? {
             Caller::Anonymous if needed == Tier::Downloader && self.config.anonymous_reads => {
-                Ok(())
+                Ok(None)
             }
             Caller::Anonymous => Err(ApiError::Unauthorized { invalid: false }),
-            Caller::Token(tier) if tier >= needed => Ok(()),
-            Caller::Token(tier) => Err(ApiError::Forbidden(format!(
+            Caller::Token(tier, scope) if tier >= needed => Ok(scope),
+            Caller::Token(tier, _) => Err(ApiError::Forbidden(format!(
                 "this {tier} token cannot {}; a token of tier {needed} or higher is required",
                 match needed {
                     Tier::Downloader => "read modules",
@@ -165,7 +216,7 @@ impl Registry {
         let hash = TokenHash::of(token);
         if let Some(master) = &self.config.master_token_hash {
             if master.ct_eq(&hash) {
-                return Ok(Caller::Token(Tier::Master));
+                return Ok(Caller::Token(Tier::Master, None));
             }
         }
         match self.tokens.find_by_hash(&hash).await? {
@@ -174,15 +225,7 @@ impl Registry {
                 name: record.name,
                 at: record.expires_at.map(rfc3339).unwrap_or_default(),
             }),
-            // Fail closed until every route enforces namespace scopes.
-            Some(TokenRecord {
-                name,
-                namespaces: Some(scope),
-                ..
-            }) => Err(ApiError::Forbidden(format!(
-                "the token {name:?} is limited to the namespaces {scope}, and this registry does not serve namespace-limited tokens yet; use a token without namespaces"
-            ))),
-            Some(record) => Ok(Caller::Token(record.tier)),
+            Some(record) => Ok(Caller::Token(record.tier, record.namespaces)),
             None => Err(ApiError::Unauthorized { invalid: true }),
         }
     }

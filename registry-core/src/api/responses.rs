@@ -110,6 +110,7 @@ pub(super) fn token_body(r: &TokenRecord) -> serde_json::Value {
         "created_at": rfc3339(r.created_at),
         "expires_at": r.expires_at.map(rfc3339),
         "created_by": r.created_by,
+        "namespaces": r.namespaces.as_ref().map(|s| s.patterns()),
     })
 }
 

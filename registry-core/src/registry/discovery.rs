@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use catalogue_index::{CatalogueIndex, ListQuery, ModuleEntry, Page, SearchQuery};
+use catalogue_index::{CatalogueIndex, ListQuery, ModuleEntry, NamespaceScope, Page, SearchQuery};
 
 use crate::catalogue::{key_of, VersionDocument};
 use crate::version::sort_versions;
@@ -68,6 +68,9 @@ pub struct ModuleFilter {
     pub namespace: Option<String>,
     /// Only this provider.
     pub provider: Option<String>,
+    /// Only namespaces in this scope (a namespace-limited token's); `None`:
+    /// every namespace.
+    pub scope: Option<NamespaceScope>,
     /// Modules skipped.
     pub offset: usize,
     /// Page size, clamped to 1..=[`MAX_PAGE_LIMIT`]; 0 means the default, 15
@@ -86,6 +89,7 @@ impl ModuleFilter {
         Self {
             namespace,
             provider,
+            scope: None,
             offset,
             limit,
         }
@@ -127,7 +131,7 @@ impl Registry {
         let page = index.list(&ListQuery {
             namespace: filter.namespace.clone(),
             provider: filter.provider.clone(),
-            scope: None,
+            scope: filter.scope.clone(),
             offset: filter.offset,
             limit,
         });
@@ -158,7 +162,7 @@ impl Registry {
             q: q.to_owned(),
             namespace: filter.namespace.clone(),
             provider: filter.provider.clone(),
-            scope: None,
+            scope: filter.scope.clone(),
             offset: filter.offset,
             limit,
         });

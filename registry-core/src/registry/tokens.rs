@@ -43,6 +43,8 @@ pub struct TokenSpec {
     pub expires_at: Option<SystemTime>,
     /// Who asks for it (e.g. `master`), recorded with it.
     pub created_by: Option<String>,
+    /// The namespaces it is limited to; `None`: every namespace.
+    pub namespaces: Option<catalogue_index::NamespaceScope>,
 }
 
 impl TokenSpec {
@@ -53,6 +55,7 @@ impl TokenSpec {
             tier,
             expires_at: None,
             created_by: None,
+            namespaces: None,
         }
     }
 
@@ -120,6 +123,7 @@ impl Registry {
             tier,
             expires_at,
             created_by,
+            namespaces,
         } = spec;
         let name = name.as_str();
         validate_token_name(name).map_err(|e| RegistryError::Invalid(e.to_string()))?;
@@ -153,7 +157,7 @@ impl Registry {
             hash: token.hash(),
             created_at: now,
             expires_at,
-            namespaces: None,
+            namespaces,
             created_by,
         };
         match self.tokens.create(&record).await {

@@ -1,9 +1,10 @@
-//! Expiring tokens on the real `local-server` binary with its fs token store:
-//! a token created with `expires_in` works until then and is refused after
-//! with a `401` naming it and its expiry, while a token without an expiry is
-//! stored as before tokens could expire, plus its creator (records written by
-//! older versions keep working without a migration: the token-store
-//! conformance suite and registry-core's API tests load them).
+//! Limited tokens on the real `local-server` binary with its fs token store.
+//! A token created with `expires_in` works until then and is refused after
+//! with a `401` naming it and its expiry; a token without an expiry is stored
+//! as before tokens could expire, plus its creator (records written by older
+//! versions keep working without a migration: the token-store conformance
+//! suite and registry-core's API tests load them). A token limited to
+//! namespaces reaches and lists only those.
 
 mod common;
 
@@ -106,4 +107,54 @@ fn an_expiring_token_works_until_its_expiry_and_is_refused_after() {
             "a token in the log"
         );
     }
+}
+
+#[test]
+fn a_namespace_limited_token_reaches_and_lists_only_its_namespaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let http = https_client(&server.cert_path);
+    let base = format!("https://127.0.0.1:{}", server.port);
+    let master = server.master_token.clone();
+    for module in ["acme/greeting/null", "other/greeting/null"] {
+        let (status, _, body) = send(
+            http.put(format!("{base}/v1/modules/{module}/1.0.0"))
+                .bearer_auth(&master)
+                .header("content-type", "application/gzip")
+                .body(module_archive("1.0.0", None)),
+        );
+        assert_eq!(status, StatusCode::CREATED, "{}", text(&body));
+    }
+    let (status, _, body) = send(
+        http.post(format!("{base}/v1/tokens"))
+            .bearer_auth(&master)
+            .header("content-type", "application/json")
+            .body(r#"{"name":"acme-ci","tier":"downloader","namespaces":["acme"]}"#),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{}", text(&body));
+    let created: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let token = created["token"].as_str().unwrap();
+
+    let get = |path: &str| send(http.get(format!("{base}{path}")).bearer_auth(token));
+    assert_eq!(
+        get("/v1/modules/acme/greeting/null/versions").0,
+        StatusCode::OK
+    );
+    let (status, _, body) = get("/v1/modules/other/greeting/null/versions");
+    assert_eq!(status, StatusCode::FORBIDDEN, "{}", text(&body));
+    assert!(
+        text(&body).contains("limited to the namespaces acme"),
+        "{}",
+        text(&body)
+    );
+    let (status, _, body) = get("/v1/modules");
+    assert_eq!(status, StatusCode::OK);
+    let list: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let ids: Vec<&str> = list["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["acme/greeting/null/1.0.0"], "{list}");
 }
