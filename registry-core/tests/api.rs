@@ -870,6 +870,34 @@ async fn auth_matrix() {
     let downloader = h.named_token("d", Tier::Downloader).await;
     let uploader = h.named_token("u", Tier::Uploader).await;
     let archive_url = h.download_url("acme/vpc/aws", "1.0.0").await;
+    let scoped = |name: &str, namespaces: &str| {
+        let h = &h;
+        let body = format!(r#"{{"name":"{name}","tier":"uploader","namespaces":{namespaces}}}"#);
+        async move {
+            json(&h.post("/v1/tokens", body).await)["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let scoped_in = scoped("in", r#"["ac*"]"#).await;
+    let scoped_out = scoped("out", r#"["other","acme-*"]"#).await;
+    // An uploader whose expiry has passed, and one stored before tokens had
+    // expiries, scopes or creators (another process, an older version).
+    h.tokens()
+        .create(&registry_core::TokenRecord {
+            name: "expired".into(),
+            tier: Tier::Uploader,
+            hash: TokenHash::of("tfr_expired-secret"),
+            created_at: h.now() - Duration::from_secs(120),
+            expires_at: Some(h.now() - Duration::from_secs(60)),
+            namespaces: None,
+            created_by: Some("master".into()),
+        })
+        .await
+        .unwrap();
+    h.insert_token("legacy", Tier::Uploader, "tfr_legacy-secret")
+        .await;
 
     #[derive(Clone, Copy, Debug)]
     enum Who {
@@ -878,92 +906,158 @@ async fn auth_matrix() {
         Downloader,
         Uploader,
         Master,
+        /// An uploader limited to `ac*`: acme is in scope.
+        ScopedIn,
+        /// An uploader limited to `other` and `acme-*`: acme is not.
+        ScopedOut,
+        Expired,
+        Legacy,
     }
+    const WHO: [Who; 9] = [
+        Who::Nobody,
+        Who::Unknown,
+        Who::Downloader,
+        Who::Uploader,
+        Who::Master,
+        Who::ScopedIn,
+        Who::ScopedOut,
+        Who::Expired,
+        Who::Legacy,
+    ];
     use StatusCode as S;
     const U: S = S::UNAUTHORIZED;
     const F: S = S::FORBIDDEN;
-    // (method, path, body, [nobody, unknown, downloader, uploader, master])
-    let rows: Vec<(Method, String, Bytes, [S; 5])> = vec![
+    const OK: S = S::OK;
+    // (method, path, body, [nobody, unknown, downloader, uploader, master,
+    //  scoped in, scoped out, expired, legacy])
+    let rows: Vec<(Method, String, Bytes, [S; 9])> = vec![
         (
             Method::GET,
             "/.well-known/terraform.json".into(),
             Bytes::new(),
-            [S::OK; 5],
+            [OK; 9],
         ),
-        (Method::GET, archive_url.clone(), Bytes::new(), [S::OK; 5]),
+        (Method::GET, archive_url.clone(), Bytes::new(), [OK; 9]),
         (
             Method::GET,
             "/v1/modules/acme/vpc/aws/versions".into(),
             Bytes::new(),
-            [U, U, S::OK, S::OK, S::OK],
+            [U, U, OK, OK, OK, OK, F, U, OK],
         ),
         (
             Method::GET,
             "/v1/modules/acme/vpc/aws/1.0.0/download".into(),
             Bytes::new(),
-            [U, U, S::NO_CONTENT, S::NO_CONTENT, S::NO_CONTENT],
+            {
+                let n = S::NO_CONTENT;
+                [U, U, n, n, n, n, F, U, n]
+            },
+        ),
+        // Lists and searches: a scope outside acme answers an empty page.
+        (
+            Method::GET,
+            "/v1/modules".into(),
+            Bytes::new(),
+            [U, U, OK, OK, OK, OK, OK, U, OK],
+        ),
+        (
+            Method::GET,
+            "/v1/modules/search?q=vpc".into(),
+            Bytes::new(),
+            [U, U, OK, OK, OK, OK, OK, U, OK],
+        ),
+        (
+            Method::GET,
+            "/v1/modules/acme".into(),
+            Bytes::new(),
+            [U, U, OK, OK, OK, OK, F, U, OK],
+        ),
+        (
+            Method::GET,
+            "/v1/modules/acme/vpc".into(),
+            Bytes::new(),
+            [U, U, OK, OK, OK, OK, F, U, OK],
+        ),
+        (
+            Method::GET,
+            "/v1/modules/acme/vpc/aws".into(),
+            Bytes::new(),
+            [U, U, OK, OK, OK, OK, F, U, OK],
+        ),
+        (
+            Method::GET,
+            "/v1/modules/acme/vpc/aws/1.0.0".into(),
+            Bytes::new(),
+            [U, U, OK, OK, OK, OK, F, U, OK],
+        ),
+        (
+            Method::GET,
+            "/v1/modules/acme/vpc/aws/download".into(),
+            Bytes::new(),
+            {
+                let r = S::FOUND;
+                [U, U, r, r, r, r, F, U, r]
+            },
         ),
         (
             Method::PUT,
             "/v1/modules/acme/vpc/aws/{n}.0.0".into(),
             module_tgz("x"),
-            [U, U, F, S::CREATED, S::CREATED],
+            {
+                let c = S::CREATED;
+                [U, U, F, c, c, c, F, U, c]
+            },
         ),
         (
             Method::DELETE,
             "/v1/modules/acme/vpc/aws/{n}.0.0".into(),
             Bytes::new(),
-            [U, U, F, F, S::NO_CONTENT],
+            [U, U, F, F, S::NO_CONTENT, F, F, U, F],
         ),
         (
             Method::GET,
             "/v1/tokens".into(),
             Bytes::new(),
-            [U, U, F, F, S::OK],
+            [U, U, F, F, OK, F, F, U, F],
         ),
         (
             Method::POST,
             "/v1/tokens".into(),
             r#"{"name":"t{n}","tier":"downloader"}"#.into(),
-            [U, U, F, F, S::CREATED],
+            [U, U, F, F, S::CREATED, F, F, U, F],
         ),
         (
             Method::DELETE,
             "/v1/tokens/t{n}".into(),
             Bytes::new(),
-            [U, U, F, F, S::NO_CONTENT],
+            [U, U, F, F, S::NO_CONTENT, F, F, U, F],
         ),
         (
             Method::GET,
             "/v1/pins".into(),
             Bytes::new(),
-            [U, U, F, F, S::OK],
+            [U, U, F, F, OK, F, F, U, F],
         ),
         // No upstream in this harness: the master gets past auth to a 404.
         (
             Method::POST,
             "/v1/pins/hashicorp/consul/aws/0.1.0".into(),
             Bytes::new(),
-            [U, U, F, F, S::NOT_FOUND],
+            [U, U, F, F, S::NOT_FOUND, F, F, U, F],
         ),
     ];
     for (method, path, body, expected) in rows {
-        for (i, who) in [
-            Who::Nobody,
-            Who::Unknown,
-            Who::Downloader,
-            Who::Uploader,
-            Who::Master,
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        for (i, who) in WHO.into_iter().enumerate() {
             let token = match who {
                 Who::Nobody => None,
                 Who::Unknown => Some("tfr_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
                 Who::Downloader => Some(downloader.as_str()),
                 Who::Uploader => Some(uploader.as_str()),
                 Who::Master => Some(MASTER),
+                Who::ScopedIn => Some(scoped_in.as_str()),
+                Who::ScopedOut => Some(scoped_out.as_str()),
+                Who::Expired => Some("tfr_expired-secret"),
+                Who::Legacy => Some("tfr_legacy-secret"),
             };
             // `{n}` lets the PUT/DELETE/POST rows act on distinct objects per caller;
             // the master's DELETE rows remove what the master's PUT and POST rows created.
@@ -994,7 +1088,19 @@ async fn auth_matrix() {
                 assert!(r.headers().contains_key("www-authenticate"));
             }
             if r.status() == F {
-                assert!(error_message(&r).contains("or higher is required"));
+                let message = error_message(&r);
+                assert!(
+                    message.contains("or higher is required")
+                        || message.contains("is limited to the namespaces"),
+                    "{method} {path} as {who:?}: {message}"
+                );
+            }
+            if matches!(who, Who::Expired) && r.status() == U {
+                assert!(error_message(&r).contains("\"expired\" expired at"));
+            }
+            if matches!(who, Who::ScopedOut) && r.status() == OK && path.starts_with("/v1/modules")
+            {
+                assert_eq!(json(&r)["modules"], serde_json::json!([]), "{path}");
             }
         }
     }
