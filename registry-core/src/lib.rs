@@ -33,7 +33,7 @@ pub use pins::{PinRecord, PinStore};
 pub use proxy::{ModulePattern, ProxyConfig};
 pub use registry::{
     Clock, CreatedToken, ModuleDetails, ModuleFilter, ModulePage, Pinned, Published, Registry,
-    RegistryError, TokenSpec, MAX_PAGE_LIMIT, RESERVED_WORDS,
+    RegistryError, TokenSpec, MAX_NAMESPACE_PATTERNS, MAX_PAGE_LIMIT, RESERVED_WORDS,
 };
 pub use storage::{
     Archive, ArchiveAccess, ArchiveContent, ArchiveFormat, ArchiveInfo, ArchiveLocation,

@@ -174,6 +174,82 @@ impl TokenRecord {
     pub fn is_expired(&self, now: SystemTime) -> bool {
         self.expires_at.is_some_and(|at| at <= now)
     }
+
+    /// The record as token stores keep it: JSON `{"name", "tier", "sha256",
+    /// "created_at", "expires_at"?, "namespaces"?, "created_by"?}`, times in
+    /// Unix seconds, the optional fields absent when unset (so a record
+    /// without them is the format older versions wrote). Never the secret.
+    pub fn to_stored_json(&self) -> Vec<u8> {
+        let stored = StoredTokenRecord {
+            name: self.name.clone(),
+            tier: self.tier,
+            sha256: self.hash.to_hex(),
+            created_at: unix_secs(self.created_at),
+            expires_at: self.expires_at.map(unix_secs),
+            namespaces: self
+                .namespaces
+                .as_ref()
+                .map(catalogue_index::NamespaceScope::patterns),
+            created_by: self.created_by.clone(),
+        };
+        // Plain data with string keys: serializing it cannot fail.
+        serde_json::to_vec(&stored).unwrap_or_default()
+    }
+
+    /// Reads what [`to_stored_json`](Self::to_stored_json) wrote, or a
+    /// record of an older version (without the optional fields).
+    ///
+    /// # Errors
+    /// [`StoredRecordError`] saying what is wrong: not such JSON, a `sha256`
+    /// that is not 64 hex digits, a namespace pattern with a misplaced `*`.
+    pub fn from_stored_json(bytes: &[u8]) -> Result<Self, StoredRecordError> {
+        let stored: StoredTokenRecord =
+            serde_json::from_slice(bytes).map_err(|e| StoredRecordError(e.to_string()))?;
+        let sha256 = Sha256Digest::from_hex(&stored.sha256)
+            .ok_or_else(|| StoredRecordError("sha256 is not 64 hex digits".into()))?;
+        let from_secs = |secs: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+        Ok(Self {
+            name: stored.name,
+            tier: stored.tier,
+            hash: TokenHash(sha256),
+            created_at: from_secs(stored.created_at),
+            expires_at: stored.expires_at.map(from_secs),
+            namespaces: stored
+                .namespaces
+                .map(catalogue_index::NamespaceScope::from_patterns)
+                .transpose()
+                .map_err(|e| StoredRecordError(e.to_string()))?,
+            created_by: stored.created_by,
+        })
+    }
+}
+
+/// Why stored token-record bytes could not be read back (see
+/// [`TokenRecord::from_stored_json`]); stores report it as a corrupt record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a token record: {0}")]
+pub struct StoredRecordError(String);
+
+/// [`TokenRecord`] as stored; see [`TokenRecord::to_stored_json`].
+#[derive(Serialize, Deserialize)]
+struct StoredTokenRecord {
+    name: String,
+    tier: Tier,
+    /// 64 hex digits: SHA-256 of the token.
+    sha256: String,
+    created_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<u64>,
+    /// Namespace patterns (`acme`, `platform-*`); absent: every namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    namespaces: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created_by: Option<String>,
+}
+
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Stores token records, keyed by name and findable by hash.
@@ -237,6 +313,63 @@ mod tests {
         assert!(Tier::Master > Tier::Uploader && Tier::Uploader > Tier::Downloader);
         assert_eq!(Tier::parse("uploader"), Some(Tier::Uploader));
         assert_eq!(Tier::parse("admin"), None);
+    }
+
+    #[test]
+    fn stored_records_round_trip_and_older_ones_read() {
+        let secs = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let mut record = TokenRecord {
+            name: "ci".into(),
+            tier: Tier::Uploader,
+            hash: TokenHash::of("tfr_x"),
+            created_at: secs(1_700_000_000) + Duration::from_millis(900),
+            expires_at: None,
+            namespaces: None,
+            created_by: None,
+        };
+        let json = String::from_utf8(record.to_stored_json()).unwrap();
+        assert!(!json.contains("tfr_x"), "{json}");
+        assert_eq!(
+            json,
+            format!(
+                r#"{{"name":"ci","tier":"uploader","sha256":"{}","created_at":1700000000}}"#,
+                record.hash.to_hex()
+            ),
+            "unset fields are absent: the format older versions wrote"
+        );
+        record.created_at = secs(1_700_000_000);
+        assert_eq!(
+            TokenRecord::from_stored_json(json.as_bytes()).unwrap(),
+            record
+        );
+
+        record.expires_at = Some(secs(1_700_000_900));
+        record.namespaces =
+            Some(catalogue_index::NamespaceScope::from_patterns(["acme", "platform-*"]).unwrap());
+        record.created_by = Some("master".into());
+        let json = record.to_stored_json();
+        assert_eq!(TokenRecord::from_stored_json(&json).unwrap(), record);
+
+        for (bad, why) in [
+            (&b"{"[..], "EOF"),
+            (
+                br#"{"name":"ci","tier":"uploader","sha256":"zz","created_at":1}"#,
+                "sha256",
+            ),
+            (
+                br#"{"name":"ci","tier":"admin","sha256":"00","created_at":1}"#,
+                "unknown variant",
+            ),
+        ] {
+            let e = TokenRecord::from_stored_json(bad).unwrap_err();
+            assert!(e.to_string().contains(why), "{e}");
+        }
+        let hex = record.hash.to_hex();
+        let misplaced = format!(
+            r#"{{"name":"ci","tier":"uploader","sha256":"{hex}","created_at":1,"namespaces":["a*b"]}}"#
+        );
+        let e = TokenRecord::from_stored_json(misplaced.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("invalid namespace pattern"), "{e}");
     }
 
     #[test]

@@ -473,7 +473,7 @@ async fn expiring_tokens_work_until_their_expiry_then_answer_401_saying_so() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         error_message(&r),
-        "the token \"ci\" expired at 2027-01-15T08:15:00Z; ask a registry admin for a new one (or exchange your identity for one again)"
+        "the token \"ci\" expired at 2027-01-15T08:15:00Z; ask a registry admin for a new one (POST /v1/tokens with the master token)"
     );
     assert!(r.headers()["www-authenticate"]
         .to_str()

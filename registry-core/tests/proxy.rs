@@ -886,6 +886,19 @@ async fn proxied_modules_through_the_archive_cache_are_described_from_their_arch
     assert_eq!(json(&r)["root"]["outputs"][0]["name"], "version");
     assert_eq!(h.upstream.counts().calls(UpstreamCall::FetchArchive), 2);
 
+    // An unreadable cached document is derived again from the cached
+    // archive, fetching nothing, and replaced.
+    cache
+        .write_metadata(&module, &ver("0.2.0"), Bytes::from_static(b"{"))
+        .await
+        .unwrap();
+    let r = h.get("/v1/modules/hashicorp/consul/aws/0.2.0").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(json(&r), details);
+    assert_eq!(h.upstream.counts().calls(UpstreamCall::FetchArchive), 2);
+    let rewritten = cache.read_metadata(&module, &ver("0.2.0")).await.unwrap();
+    assert!(rewritten.starts_with(b"{\"schema\""), "{rewritten:?}");
+
     // A version the upstream does not have, and a module it does not have.
     let r = h.get("/v1/modules/hashicorp/consul/aws/9.9.9").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);

@@ -5,14 +5,12 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use registry_core::catalogue_index::NamespaceScope;
-use registry_core::{Sha256Digest, StorageError, Tier, TokenHash, TokenRecord, TokenStore};
-use serde::{Deserialize, Serialize};
+use registry_core::{StorageError, TokenHash, TokenRecord, TokenStore};
 
 use crate::error::{classify, corrupt, unusable_root, Context, BACKEND};
 use crate::fsutil::{
-    blocking, from_unix_secs, prepare_dir, random_name, remove_stale, sync_dir_or_warn, unix_secs,
-    write_new_synced, TempGuard, TEMP_PREFIX,
+    blocking, prepare_dir, random_name, remove_stale, sync_dir_or_warn, write_new_synced,
+    TempGuard, TEMP_PREFIX,
 };
 
 /// A [`TokenStore`] on a local directory: `{root}/tokens/by-name/{name}.json` is a
@@ -83,27 +81,6 @@ impl Dirs {
     }
 }
 
-/// A record file: `{"name", "tier", "sha256", "created_at", "expires_at"?}`
-/// (`expires_at` absent in records written before tokens could expire, and
-/// for tokens that never do).
-#[derive(Debug, Serialize, Deserialize)]
-struct RecordJson {
-    name: String,
-    tier: Tier,
-    /// 64 hex digits: SHA-256 of the token.
-    sha256: String,
-    /// Unix seconds.
-    created_at: u64,
-    /// Unix seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    expires_at: Option<u64>,
-    /// Namespace patterns (`acme`, `platform-*`); absent: every namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    namespaces: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    created_by: Option<String>,
-}
-
 /// Refuses names that are not a single, visible file name. The core validates
 /// names (`validate_token_name`) before they get here; this is a second fence.
 fn check_name(name: &str) -> Result<(), StorageError> {
@@ -127,25 +104,15 @@ fn read_record(path: &Path, name: &str) -> Result<Option<TokenRecord>, StorageEr
             }
         }
     };
-    let json: RecordJson = serde_json::from_slice(&bytes).map_err(|e| corrupt(path, e))?;
-    if json.name != name {
-        return Err(corrupt(path, format!("it names the token {:?}", json.name)));
+    // The format is registry-core's (`TokenRecord::to_stored_json`).
+    let record = TokenRecord::from_stored_json(&bytes).map_err(|e| corrupt(path, e))?;
+    if record.name != name {
+        return Err(corrupt(
+            path,
+            format!("it names the token {:?}", record.name),
+        ));
     }
-    let sha256 = Sha256Digest::from_hex(&json.sha256)
-        .ok_or_else(|| corrupt(path, "sha256 is not 64 hex digits"))?;
-    Ok(Some(TokenRecord {
-        name: json.name,
-        tier: json.tier,
-        hash: TokenHash(sha256),
-        created_at: from_unix_secs(json.created_at),
-        expires_at: json.expires_at.map(from_unix_secs),
-        namespaces: json
-            .namespaces
-            .map(NamespaceScope::from_patterns)
-            .transpose()
-            .map_err(|e| corrupt(path, e))?,
-        created_by: json.created_by,
-    }))
+    Ok(Some(record))
 }
 
 /// Points `by-hash/{hash}` at `name` (temp file + rename; replacing is fine:
@@ -163,16 +130,7 @@ fn write_index(dirs: &Dirs, hash: &TokenHash, name: &str) -> Result<(), StorageE
 fn create_blocking(dirs: &Dirs, record: &TokenRecord) -> Result<(), StorageError> {
     check_name(&record.name)?;
     let record_path = dirs.record_path(&record.name);
-    let json = RecordJson {
-        name: record.name.clone(),
-        tier: record.tier,
-        sha256: record.hash.to_hex(),
-        created_at: unix_secs(record.created_at),
-        expires_at: record.expires_at.map(unix_secs),
-        namespaces: record.namespaces.as_ref().map(NamespaceScope::patterns),
-        created_by: record.created_by.clone(),
-    };
-    let mut json = serde_json::to_vec(&json).map_err(|e| StorageError::other(BACKEND, e))?;
+    let mut json = record.to_stored_json();
     json.push(b'\n');
 
     // Write the whole record under a temporary name, then link it to its final

@@ -1,16 +1,13 @@
 //! [`S3TokenStore`]: token records as small JSON objects, claimed by name.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 use futures_util::{StreamExt as _, TryStreamExt as _};
-use registry_core::catalogue_index::NamespaceScope;
 use registry_core::tokens::validate_token_name;
-use registry_core::{Sha256Digest, StorageError, Tier, TokenHash, TokenRecord, TokenStore};
-use serde::{Deserialize, Serialize};
+use registry_core::{StorageError, TokenHash, TokenRecord, TokenStore};
 
 use crate::bucket::{Bucket, PutBody};
 use crate::config::S3Config;
@@ -42,59 +39,6 @@ impl fmt::Debug for S3TokenStore {
         f.debug_struct("S3TokenStore")
             .field("bucket", &self.bucket)
             .finish()
-    }
-}
-
-/// A token record as stored: `{"name", "tier", "sha256", "created_at",
-/// "expires_at"?}` (times in Unix seconds; `expires_at` absent in records
-/// written before tokens could expire, and for tokens that never do).
-#[derive(Debug, Serialize, Deserialize)]
-struct StoredRecord {
-    name: String,
-    tier: Tier,
-    sha256: String,
-    created_at: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    expires_at: Option<u64>,
-    /// Namespace patterns (`acme`, `platform-*`); absent: every namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    namespaces: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    created_by: Option<String>,
-}
-
-fn unix_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-impl StoredRecord {
-    fn from_record(r: &TokenRecord) -> Self {
-        Self {
-            name: r.name.clone(),
-            tier: r.tier,
-            sha256: r.hash.to_hex(),
-            created_at: unix_secs(r.created_at),
-            expires_at: r.expires_at.map(unix_secs),
-            namespaces: r.namespaces.as_ref().map(NamespaceScope::patterns),
-            created_by: r.created_by.clone(),
-        }
-    }
-
-    fn into_record(self) -> Option<TokenRecord> {
-        Some(TokenRecord {
-            hash: TokenHash(Sha256Digest::from_hex(&self.sha256)?),
-            name: self.name,
-            tier: self.tier,
-            created_at: UNIX_EPOCH + Duration::from_secs(self.created_at),
-            expires_at: self
-                .expires_at
-                .map(|secs| UNIX_EPOCH + Duration::from_secs(secs)),
-            namespaces: match self.namespaces {
-                Some(patterns) => Some(NamespaceScope::from_patterns(patterns).ok()?),
-                None => None,
-            },
-            created_by: self.created_by,
-        })
     }
 }
 
@@ -140,12 +84,10 @@ impl S3TokenStore {
             Err(StorageError::NotFound) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let stored: StoredRecord =
-            serde_json::from_slice(&obj.bytes).map_err(|e| corrupt(&self.bucket.name, key, e))?;
-        stored
-            .into_record()
+        // The format is registry-core's (`TokenRecord::to_stored_json`).
+        TokenRecord::from_stored_json(&obj.bytes)
             .map(Some)
-            .ok_or_else(|| corrupt(&self.bucket.name, key, "sha256 is not 64 hex digits"))
+            .map_err(|e| corrupt(&self.bucket.name, key, e))
     }
 }
 
@@ -167,10 +109,7 @@ impl TokenStore for S3TokenStore {
         if validate_token_name(&record.name).is_err() {
             return Err(invalid_name(&record.name));
         }
-        let body = Bytes::from(
-            serde_json::to_vec(&StoredRecord::from_record(record))
-                .map_err(|e| StorageError::other(BACKEND, e))?,
-        );
+        let body = Bytes::from(record.to_stored_json());
         let name_key = self.name_key(&record.name);
         self.bucket
             .put_if_absent(&name_key, PutBody::Bytes(&body), None, "application/json")
@@ -242,38 +181,5 @@ impl TokenStore for S3TokenStore {
             tracing::warn!(key = hash_key, error = %e, "could not remove a deleted token's hash object");
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn records_round_trip_in_whole_seconds() {
-        let rec = TokenRecord {
-            name: "ci".into(),
-            tier: Tier::Uploader,
-            hash: TokenHash::of("tfr_x"),
-            created_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_900),
-            expires_at: None,
-            namespaces: None,
-            created_by: None,
-        };
-        let json = serde_json::to_string(&StoredRecord::from_record(&rec)).unwrap();
-        assert!(!json.contains("tfr_x"), "{json}");
-        assert!(json.contains("\"tier\":\"uploader\""), "{json}");
-        let back = serde_json::from_str::<StoredRecord>(&json)
-            .unwrap()
-            .into_record()
-            .unwrap();
-        assert_eq!(
-            back.created_at,
-            UNIX_EPOCH + Duration::from_secs(1_700_000_000)
-        );
-        assert_eq!(
-            (back.name, back.tier, back.hash),
-            (rec.name, rec.tier, rec.hash)
-        );
     }
 }

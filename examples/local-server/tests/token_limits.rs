@@ -91,7 +91,7 @@ fn an_expiring_token_works_until_its_expiry_and_is_refused_after() {
     assert_eq!(
         error["errors"][0].as_str().unwrap(),
         format!(
-            "the token \"short\" expired at {}; ask a registry admin for a new one (or exchange your identity for one again)",
+            "the token \"short\" expired at {}; ask a registry admin for a new one (POST /v1/tokens with the master token)",
             short["expires_at"].as_str().unwrap()
         )
     );

@@ -1,6 +1,7 @@
 //! Admission: the decision on a request's head alone (route, method, caller,
 //! declared size), before any of its body is read.
 
+use catalogue_index::NamespaceScope;
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH};
 use http::request::Parts;
 use http::{HeaderMap, Method, Uri};
@@ -14,7 +15,6 @@ use crate::signing::SignatureError;
 use crate::storage::ArchiveFormat;
 use crate::tokens::{Tier, TokenHash};
 use crate::{ModuleAddress, Version};
-use catalogue_index::NamespaceScope;
 
 /// The most a request that is not an upload may carry (a token request's
 /// JSON, or a body nobody asked for), in bytes.
@@ -122,6 +122,8 @@ fn confine(call: &mut Call, scope: NamespaceScope) -> Result<(), ApiError> {
             query.filter.scope = Some(scope);
             Ok(())
         }
+        // Master-only routes: a limited token (never the master) is refused
+        // on its tier before this; kept so no route is ever let through.
         Call::ListTokens | Call::CreateToken | Call::DeleteToken(_) | Call::ListPins => {
             Err(ApiError::Forbidden(format!(
                 "this token is limited to the namespaces {scope}; tokens and pins are managed with the master token"

@@ -1,6 +1,8 @@
 //! Bodies of the discovery routes, in the public registry's v1 shape
 //! (field names as registry.terraform.io answers them).
 
+use std::fmt::Display;
+
 use bytes::Bytes;
 use catalogue_index::ModuleEntry;
 use http::header::{HeaderValue, LOCATION};
@@ -10,45 +12,53 @@ use serde::Serialize;
 
 use super::error::{json as json_response, json_bytes};
 use super::query::PageQuery;
+use super::responses::{as_display, as_display_seq};
 use crate::registry::{ModuleDetails, ModulePage};
-use crate::{ModuleAddress, Version};
+use crate::Version;
 
-/// One module in a list: its latest version's summary, in the public
-/// registry's field names. Borrows from the catalogue entry and is written
-/// straight to the response bytes (a page of 100 makes no `Value` tree).
+/// The fields a module's summary in a list and its details share, in the
+/// public registry's names and order.
 #[derive(Serialize)]
-pub(super) struct ModuleSummary<'a> {
-    id: SummaryId<'a>,
+struct ModuleHeader<'a, V: Display> {
+    #[serde(serialize_with = "as_display")]
+    id: ModuleId<'a, V>,
     owner: &'static str,
     namespace: &'a str,
     name: &'a str,
-    version: &'a str,
+    #[serde(serialize_with = "as_display")]
+    version: V,
     provider: &'a str,
     description: &'a str,
     source: &'static str,
-    /// `None` (JSON `null`) when unknown.
+    /// `None` (JSON `null`) when unknown (versions published before the
+    /// registry kept metadata).
     published_at: Option<&'a str>,
     downloads: u64,
     verified: bool,
 }
 
-impl<'a> ModuleSummary<'a> {
-    pub(super) fn of(entry: &'a ModuleEntry) -> Self {
-        let key = &entry.key;
-        let latest = entry.latest();
-        let version = latest.map_or("", |v| v.version.as_str());
+impl<'a, V: Display + Copy> ModuleHeader<'a, V> {
+    fn new(
+        (namespace, name, provider): (&'a str, &'a str, &'a str),
+        version: V,
+        description: &'a str,
+        published_at: Option<&'a str>,
+    ) -> Self {
         Self {
-            id: SummaryId { entry, version },
+            id: ModuleId {
+                namespace,
+                name,
+                provider,
+                version,
+            },
             owner: "",
-            namespace: &key.namespace,
-            name: &key.name,
+            namespace,
+            name,
             version,
-            provider: &key.provider,
-            description: &entry.description,
+            provider,
+            description,
             source: "",
-            published_at: latest
-                .map(|v| v.published_at.as_str())
-                .filter(|p| !p.is_empty()),
+            published_at: published_at.filter(|p| !p.is_empty()),
             downloads: 0,
             verified: false,
         }
@@ -56,19 +66,37 @@ impl<'a> ModuleSummary<'a> {
 }
 
 /// `{namespace}/{name}/{provider}/{version}`, written without building a `String`.
-struct SummaryId<'a> {
-    entry: &'a ModuleEntry,
-    version: &'a str,
+struct ModuleId<'a, V> {
+    namespace: &'a str,
+    name: &'a str,
+    provider: &'a str,
+    version: V,
 }
 
-impl Serialize for SummaryId<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let key = &self.entry.key;
-        serializer.collect_str(&format_args!(
+impl<V: Display> Display for ModuleId<'_, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
             "{}/{}/{}/{}",
-            key.namespace, key.name, key.provider, self.version
-        ))
+            self.namespace, self.name, self.provider, self.version
+        )
     }
+}
+
+/// One module in a list: its latest version's summary. Borrows from the
+/// catalogue entry and is written straight to bytes.
+type ModuleSummary<'a> = ModuleHeader<'a, &'a str>;
+
+/// The summary of a catalogue entry's latest version.
+fn summary_of(entry: &ModuleEntry) -> ModuleSummary<'_> {
+    let key = &entry.key;
+    let latest = entry.latest();
+    ModuleHeader::new(
+        (&key.namespace, &key.name, &key.provider),
+        latest.map_or("", |v| v.version.as_str()),
+        &entry.description,
+        latest.map(|v| v.published_at.as_str()),
+    )
 }
 
 /// The `meta` of a page.
@@ -97,7 +125,7 @@ struct PageBody<'a> {
 /// loaded index, so a page is written by copying (no escaping per request).
 fn summary_json(entry: &ModuleEntry) -> Box<[u8]> {
     // Plain data with string keys: serializing it cannot fail.
-    serde_json::to_vec(&ModuleSummary::of(entry))
+    serde_json::to_vec(&summary_of(entry))
         .unwrap_or_default()
         .into_boxed_slice()
 }
@@ -136,7 +164,7 @@ pub(super) fn page_body(path: &str, query: &PageQuery, page: &ModulePage) -> Res
 
 /// `GET /v1/modules/{namespace}/{name}`: every provider of the module.
 pub(super) fn providers_body(entries: &[ModuleEntry]) -> Response<Bytes> {
-    let modules: Vec<ModuleSummary<'_>> = entries.iter().map(ModuleSummary::of).collect();
+    let modules: Vec<ModuleSummary<'_>> = entries.iter().map(summary_of).collect();
     let meta = PageMeta {
         limit: modules.len(),
         current_offset: 0,
@@ -148,52 +176,17 @@ pub(super) fn providers_body(entries: &[ModuleEntry]) -> Response<Bytes> {
     json_response(StatusCode::OK, &PageBody { meta, modules })
 }
 
-/// A value written as its `Display` form, without building a `String`.
-struct Displayed<T>(T);
-
-impl<T: std::fmt::Display> Serialize for Displayed<T> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0)
-    }
-}
-
-/// `{namespace}/{name}/{provider}/{version}`.
-struct VersionId<'a>(&'a ModuleAddress, &'a Version);
-
-impl std::fmt::Display for VersionId<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.0, self.1)
-    }
-}
-
-/// Versions as a JSON array of strings.
-struct VersionList<'a>(&'a [Version]);
-
-impl Serialize for VersionList<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(Displayed))
-    }
-}
-
 /// The body of `GET /v1/modules/{namespace}/{name}/{provider}[/{version}]`.
 #[derive(Serialize)]
 struct DetailsBody<'a> {
-    id: Displayed<VersionId<'a>>,
-    owner: &'static str,
-    namespace: &'a str,
-    name: &'a str,
-    version: Displayed<&'a Version>,
-    provider: &'a str,
-    description: &'a str,
-    source: &'static str,
-    published_at: Option<&'a str>,
-    downloads: u64,
-    verified: bool,
+    #[serde(flatten)]
+    header: ModuleHeader<'a, &'a Version>,
     root: &'a ModulePart,
     submodules: &'a [ModulePart],
     examples: &'a [ModulePart],
     providers: Vec<String>,
-    versions: VersionList<'a>,
+    #[serde(serialize_with = "as_display_seq")]
+    versions: &'a [Version],
 }
 
 /// `GET /v1/modules/{namespace}/{name}/{provider}[/{version}]`.
@@ -204,22 +197,17 @@ pub(super) fn details_body(details: &ModuleDetails) -> Response<Bytes> {
     json_response(
         StatusCode::OK,
         &DetailsBody {
-            id: Displayed(VersionId(module, &details.version)),
-            owner: "",
-            namespace: module.namespace(),
-            name: module.name(),
-            version: Displayed(&details.version),
-            provider: module.system(),
-            description: &document.description,
-            source: "",
-            published_at: document.published_at.as_deref().filter(|p| !p.is_empty()),
-            downloads: 0,
-            verified: false,
+            header: ModuleHeader::new(
+                (module.namespace(), module.name(), module.system()),
+                &details.version,
+                &document.description,
+                document.published_at.as_deref(),
+            ),
             root: &metadata.root,
             submodules: &metadata.submodules,
             examples: &metadata.examples,
             providers: metadata.providers(),
-            versions: VersionList(&details.versions),
+            versions: &details.versions,
         },
     )
 }

@@ -121,7 +121,7 @@ impl ApiError {
             }
             Self::TokenExpired { name, at } => {
                 let message = format!(
-                    "the token {name:?} expired at {at}; ask a registry admin for a new one (or exchange your identity for one again)"
+                    "the token {name:?} expired at {at}; ask a registry admin for a new one (POST /v1/tokens with the master token)"
                 );
                 let mut r = error_body(StatusCode::UNAUTHORIZED, &message);
                 r.headers_mut().insert(

@@ -304,7 +304,7 @@ impl Registry {
         }
         let request: CreateToken = serde_json::from_slice(body).map_err(|e| {
             ApiError::BadRequest(format!(
-                "invalid JSON body ({e}); send {{\"name\":\"ci\",\"tier\":\"uploader\"}} with tier \"uploader\" or \"downloader\", and optionally \"expires_in\" (seconds) or \"expires_at\" (e.g. \"2027-01-31T00:00:00Z\")"
+                "invalid JSON body ({e}); send {{\"name\":\"ci\",\"tier\":\"uploader\"}} with tier \"uploader\" or \"downloader\", and optionally \"expires_in\" (seconds) or \"expires_at\" (e.g. \"2027-01-31T00:00:00Z\") and \"namespaces\" (e.g. [\"acme\", \"platform-*\"])"
             ))
         })?;
         validate_token_name(&request.name).map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -348,11 +348,12 @@ impl Registry {
         spec.expires_at = expires_at;
         // Only the master token manages tokens.
         spec.created_by = Some(Tier::Master.as_str().to_owned());
+        // Each pattern's rule is the registry's (`create_token_with`).
         spec.namespaces = request
             .namespaces
-            .as_deref()
-            .map(namespace_scope)
-            .transpose()?;
+            .map(NamespaceScope::from_patterns)
+            .transpose()
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let created = self.create_token_with(spec).await?;
         let mut body = token_body(&created.record);
         body["token"] = created.token.expose_secret().into();
@@ -361,40 +362,6 @@ impl Registry {
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         Ok(r)
     }
-}
-
-/// The most namespace patterns one token may carry.
-const MAX_NAMESPACE_PATTERNS: usize = 100;
-
-/// The scope of a token's `namespaces`: each a namespace (`acme`) or a
-/// prefix ending in `*` (`platform-*`; `*` alone: every namespace).
-fn namespace_scope(patterns: &[String]) -> Result<NamespaceScope, ApiError> {
-    if patterns.is_empty() || patterns.len() > MAX_NAMESPACE_PATTERNS {
-        return Err(ApiError::BadRequest(format!(
-            "\"namespaces\" holds {} patterns: give 1 to {MAX_NAMESPACE_PATTERNS}, or leave it out for a token that may use every namespace",
-            patterns.len()
-        )));
-    }
-    for pattern in patterns {
-        let ok = match pattern.strip_suffix('*') {
-            // A prefix of a valid namespace: its first character and length.
-            Some(prefix) => {
-                prefix.is_empty()
-                    || (prefix.len() < 64
-                        && prefix.as_bytes()[0].is_ascii_alphanumeric()
-                        && prefix
-                            .bytes()
-                            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'))
-            }
-            None => crate::address::is_valid_name_part(pattern),
-        };
-        if !ok {
-            return Err(ApiError::BadRequest(format!(
-                "invalid namespace pattern {pattern:?}: use a namespace (`acme`: 1-64 ASCII letters, digits, '-' or '_', starting and ending with a letter or digit) or a prefix followed by one `*` (`platform-*`)"
-            )));
-        }
-    }
-    NamespaceScope::from_patterns(patterns).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 /// An RFC 3339 time (any UTC offset, fractions of a second dropped); `None`

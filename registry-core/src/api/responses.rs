@@ -116,11 +116,19 @@ pub(super) fn token_body(r: &TokenRecord) -> serde_json::Value {
 
 /// Serializes a value as the string its `Display` writes, without an
 /// intermediate `String`.
-fn as_display<S: serde::Serializer>(
+pub(super) fn as_display<S: serde::Serializer>(
     value: &impl std::fmt::Display,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.collect_str(value)
+}
+
+/// Serializes values as an array of the strings their `Display` writes.
+pub(super) fn as_display_seq<S: serde::Serializer, T: std::fmt::Display>(
+    values: &[T],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(values.iter().map(ToString::to_string))
 }
 
 /// `200` with the archive, its content type, and its SHA-256 as the `ETag`.

@@ -148,12 +148,13 @@ impl Catalogue {
             return Ok(index);
         }
         if let Some(kept) = self.current() {
-            if kept.at.elapsed() < self.ttl {
-                return Ok(kept.index);
-            }
             let Ok(_guard) = self.refresh.try_lock() else {
                 return Ok(kept.index);
             };
+            // Another request may have reloaded it since `fresh` looked.
+            if let Some(index) = self.fresh() {
+                return Ok(index);
+            }
             return match self.reload(storage, now, Some(&kept)).await {
                 Ok(index) => Ok(index),
                 Err(e) => {

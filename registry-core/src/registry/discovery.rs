@@ -47,8 +47,9 @@ impl ModulePage {
 
     /// The modules of the page as [`modules`](Self::modules), each rendered
     /// by `render` once per loaded index and then kept with it (see
-    /// [`CatalogueIndex::rendered`]): pass the same `render` every time.
-    pub fn rendered(
+    /// [`CatalogueIndex::rendered`]). Crate-private: the HTTP layer's one
+    /// summary rendering is the only `render` ever passed.
+    pub(crate) fn rendered(
         &self,
         render: fn(&ModuleEntry) -> Box<[u8]>,
     ) -> impl ExactSizeIterator<Item = &[u8]> + '_ {

@@ -25,7 +25,7 @@ pub use discovery::{ModuleDetails, ModuleFilter, ModulePage, MAX_PAGE_LIMIT};
 pub use error::RegistryError;
 pub use pins::Pinned;
 pub use publish::Published;
-pub use tokens::{CreatedToken, TokenSpec};
+pub use tokens::{CreatedToken, TokenSpec, MAX_NAMESPACE_PATTERNS};
 
 use crate::catalogue::{Catalogue, CatalogueStore, InMemoryCatalogueStore, DEFAULT_PENDING_GRACE};
 use crate::config::RegistryConfig;

@@ -3,6 +3,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use catalogue_index::NamespaceScope;
+
+use crate::address::is_valid_name_part;
 use crate::catalogue::rfc3339;
 use crate::storage::StorageError;
 use crate::tokens::{validate_token_name, NewToken, Tier, TokenRecord, MAX_TOKEN_LIFETIME};
@@ -21,7 +24,8 @@ pub struct CreatedToken {
 }
 
 /// The token [`Registry::create_token_with`] creates: a name, a tier and,
-/// optionally, when it expires.
+/// optionally, when it expires, the namespaces it is limited to and who
+/// asked for it.
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
@@ -43,8 +47,50 @@ pub struct TokenSpec {
     pub expires_at: Option<SystemTime>,
     /// Who asks for it (e.g. `master`), recorded with it.
     pub created_by: Option<String>,
-    /// The namespaces it is limited to; `None`: every namespace.
-    pub namespaces: Option<catalogue_index::NamespaceScope>,
+    /// The namespaces it is limited to; `None`: every namespace. 1 to
+    /// [`MAX_NAMESPACE_PATTERNS`] patterns, each a namespace or a prefix of
+    /// one followed by `*` (`*` alone: every namespace).
+    pub namespaces: Option<NamespaceScope>,
+}
+
+/// The most namespace patterns one token may carry.
+pub const MAX_NAMESPACE_PATTERNS: usize = 100;
+
+/// Checks `scope`'s patterns against the namespace rule (see
+/// [`TokenSpec::namespaces`]).
+fn check_namespaces(scope: &NamespaceScope) -> Result<(), RegistryError> {
+    let count = scope.exact().len() + scope.prefixes().len();
+    if count == 0 || count > MAX_NAMESPACE_PATTERNS {
+        return Err(RegistryError::Invalid(format!(
+            "\"namespaces\" holds {count} distinct patterns: give 1 to {MAX_NAMESPACE_PATTERNS}, or leave it out for a token that may use every namespace"
+        )));
+    }
+    // A prefix must begin a valid namespace: its first character and length.
+    let valid_prefix = |p: &str| {
+        p.is_empty()
+            || (p.len() < 64
+                && p.as_bytes()[0].is_ascii_alphanumeric()
+                && p.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'))
+    };
+    let bad = scope
+        .exact()
+        .iter()
+        .find(|e| !is_valid_name_part(e))
+        .cloned()
+        .or_else(|| {
+            scope
+                .prefixes()
+                .iter()
+                .find(|p| !valid_prefix(p))
+                .map(|p| format!("{p}*"))
+        });
+    match bad {
+        None => Ok(()),
+        Some(pattern) => Err(RegistryError::Invalid(format!(
+            "invalid namespace pattern {pattern:?}: use a namespace (`acme`: 1-64 ASCII letters, digits, '-' or '_', starting and ending with a letter or digit) or a prefix followed by one `*` (`platform-*`)"
+        ))),
+    }
 }
 
 impl TokenSpec {
@@ -113,9 +159,10 @@ impl Registry {
     /// Creates the token `spec` describes.
     ///
     /// # Errors
-    /// [`RegistryError::Invalid`] for a bad name, the master tier, or an
+    /// [`RegistryError::Invalid`] for a bad name, the master tier, an
     /// expiry that is not in the future or is more than
-    /// [`MAX_TOKEN_LIFETIME`] away; [`RegistryError::AlreadyExists`] if the
+    /// [`MAX_TOKEN_LIFETIME`] away, or namespaces that break the rule of
+    /// [`TokenSpec::namespaces`]; [`RegistryError::AlreadyExists`] if the
     /// name is taken; store failures.
     pub async fn create_token_with(&self, spec: TokenSpec) -> Result<CreatedToken, RegistryError> {
         let TokenSpec {
@@ -127,6 +174,9 @@ impl Registry {
         } = spec;
         let name = name.as_str();
         validate_token_name(name).map_err(|e| RegistryError::Invalid(e.to_string()))?;
+        if let Some(scope) = &namespaces {
+            check_namespaces(scope)?;
+        }
         let now = UNIX_EPOCH + Duration::from_secs(self.unix_now());
         let expires_at = expires_at.map(whole_seconds);
         if let Some(at) = expires_at {
