@@ -3,9 +3,11 @@
 pub mod address;
 pub mod api;
 pub mod archive;
+pub mod audit;
 pub mod cache;
 pub mod catalogue;
 pub mod config;
+pub mod exchange;
 pub mod memory;
 pub mod pins;
 pub mod proxy;
