@@ -61,7 +61,7 @@ pub(crate) async fn respond(
                 Ok(body) => registry.respond(admitted, body).await,
                 Err(error) => {
                     tracing::debug!(%peer, %method, %path, ?error, "request body not read");
-                    let mut response = registry.adapter_error(error);
+                    let mut response = registry.refuse(admitted, error).await;
                     if version < http::Version::HTTP_2 {
                         response
                             .headers_mut()

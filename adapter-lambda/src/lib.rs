@@ -57,9 +57,10 @@ pub async fn respond(registry: &Registry, event: lambda_http::Request) -> Respon
         Err(refused) => refused,
         Ok(admitted) if body.len() > admitted.body_limit() => {
             tracing::debug!(%method, %path, "request body over the limit");
-            registry.adapter_error(AdapterError::BodyTooLarge {
-                limit: admitted.body_limit(),
-            })
+            let limit = admitted.body_limit();
+            registry
+                .refuse(admitted, AdapterError::BodyTooLarge { limit })
+                .await
         }
         Ok(admitted) => registry.respond(admitted, RequestBody::from(body)).await,
     };

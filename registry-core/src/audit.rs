@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -26,11 +27,29 @@ use crate::storage::StorageError;
 pub struct AuditId(String);
 
 impl AuditId {
-    /// A fresh id for an event at `time`.
+    /// A fresh id for an event at `time`. Ids one process makes less than a
+    /// second apart are ordered as they were made, even within one
+    /// microsecond or with a clock that stands still (each is then a
+    /// microsecond after the one before); an event dated further back keeps
+    /// its own time.
     pub fn new(time: SystemTime) -> Self {
-        let micros = time
+        static LAST: AtomicU64 = AtomicU64::new(0);
+        let at = time
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX - 1));
+        let next = |last: u64| {
+            if at <= last && last - at < 1_000_000 {
+                last.saturating_add(1)
+            } else {
+                at
+            }
+        };
+        // LAST only moves forward; `next` of the value it had is this id's time.
+        let micros = match LAST.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(next(last).max(last))
+        }) {
+            Ok(previous) | Err(previous) => next(previous),
+        };
         let mut random = [0u8; 8];
         rand::rngs::OsRng.fill_bytes(&mut random);
         Self(format!("{:020}-{}", u64::MAX - micros, hex::encode(random)))
@@ -155,6 +174,9 @@ impl AuditEvent {
         status: u16,
         detail: Option<String>,
     ) -> Self {
+        // Kept to the microsecond, as stored: an event read back equals the
+        // event appended.
+        let time = truncate_to_micros(time);
         Self {
             id: AuditId::new(time),
             time,
@@ -219,6 +241,14 @@ impl AuditEvent {
             status: s.status,
             detail: s.detail,
         })
+    }
+}
+
+/// `t` without its sub-microsecond part (times before the epoch unchanged).
+fn truncate_to_micros(t: SystemTime) -> SystemTime {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => UNIX_EPOCH + Duration::new(d.as_secs(), d.subsec_micros() * 1_000),
+        Err(_) => t,
     }
 }
 
@@ -352,5 +382,19 @@ mod tests {
             event
         );
         assert!(AuditEvent::from_stored_json(b"{}").is_err());
+    }
+
+    #[test]
+    fn times_are_kept_to_the_microsecond_so_events_round_trip() {
+        let t = UNIX_EPOCH + Duration::new(1_800_000_000, 123_456_789);
+        let event = AuditEvent::new(t, "ci", AuditAction::Pin, "a/b/c/1.0.0", 201, None);
+        assert_eq!(
+            event.time,
+            UNIX_EPOCH + Duration::new(1_800_000_000, 123_456_000)
+        );
+        assert_eq!(
+            AuditEvent::from_stored_json(&event.to_stored_json()).unwrap(),
+            event
+        );
     }
 }

@@ -1038,6 +1038,27 @@ async fn auth_matrix() {
             Bytes::new(),
             [U, U, F, F, OK, F, F, U, F],
         ),
+        // No audit log in this harness: the master gets past auth to a 404.
+        (
+            Method::GET,
+            "/v1/audit".into(),
+            Bytes::new(),
+            [U, U, F, F, S::NOT_FOUND, F, F, U, F],
+        ),
+        // Exchanges are open (the credential is the body) and off here:
+        // refused on the head, whoever asks.
+        (
+            Method::POST,
+            "/v1/exchange/oidc".into(),
+            r#"{"token":"x"}"#.into(),
+            [S::NOT_FOUND; 9],
+        ),
+        (
+            Method::POST,
+            "/v1/exchange/aws".into(),
+            Bytes::new(),
+            [S::NOT_FOUND; 9],
+        ),
         // No upstream in this harness: the master gets past auth to a 404.
         (
             Method::POST,

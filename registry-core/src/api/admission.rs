@@ -28,6 +28,11 @@ enum Caller {
     Token(Tier, Option<NamespaceScope>),
 }
 
+/// Who the audit log says asked, as far as admission got: `anonymous`,
+/// `invalid token`, a token's name (`master` for the master token), or
+/// `NAME (expired)`. Never a secret.
+pub(crate) const ANONYMOUS: &str = "anonymous";
+
 /// What an admitted request asks for, with its path parsed into typed values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Call {
@@ -59,6 +64,12 @@ pub(crate) enum Call {
     DeleteToken(String),
     ListPins,
     Pin(ModuleAddress, Version),
+    /// `POST /v1/exchange/oidc`: the JWT is in the body.
+    ExchangeOidc,
+    /// `POST /v1/exchange/aws`: the signed request is in the body.
+    ExchangeAws,
+    /// `GET /v1/audit`.
+    Audit(super::audited::AuditQuery),
 }
 
 /// A request the registry has agreed to answer, decided from its head alone.
@@ -72,6 +83,8 @@ pub struct Admitted {
     pub(crate) call: Call,
     pub(crate) body_kind: BodyKind,
     pub(crate) body_limit: usize,
+    /// Who asked, for the audit log (see [`ANONYMOUS`]).
+    pub(crate) actor: String,
 }
 
 impl Admitted {
@@ -106,7 +119,11 @@ fn confine(call: &mut Call, scope: NamespaceScope) -> Result<(), ApiError> {
         }
     };
     match call {
-        Call::Discovery | Call::OpenApi | Call::Archive { .. } => Ok(()),
+        Call::Discovery
+        | Call::OpenApi
+        | Call::Archive { .. }
+        | Call::ExchangeOidc
+        | Call::ExchangeAws => Ok(()),
         Call::Versions(m)
         | Call::Download(m, _)
         | Call::Details(m, _)
@@ -124,7 +141,11 @@ fn confine(call: &mut Call, scope: NamespaceScope) -> Result<(), ApiError> {
         }
         // Master-only routes: a limited token (never the master) is refused
         // on its tier before this; kept so no route is ever let through.
-        Call::ListTokens | Call::CreateToken | Call::DeleteToken(_) | Call::ListPins => {
+        Call::ListTokens
+        | Call::CreateToken
+        | Call::DeleteToken(_)
+        | Call::ListPins
+        | Call::Audit(_) => {
             Err(ApiError::Forbidden(format!(
                 "this token is limited to the namespaces {scope}; tokens and pins are managed with the master token"
             )))
@@ -144,7 +165,14 @@ impl Registry {
     /// The admission decision: route (`404`), method (`405`), caller (`401`,
     /// `403`; token lookups happen here), path parameters (`400`) and the
     /// declared `Content-Length` against this route's limit (`413`).
-    pub(crate) async fn try_admit(&self, head: Parts) -> Result<Admitted, ApiError> {
+    ///
+    /// `actor` is set to who asked as soon as that is known (see
+    /// [`ANONYMOUS`]), so a refusal can be audited too.
+    pub(crate) async fn try_admit(
+        &self,
+        head: Parts,
+        actor: &mut String,
+    ) -> Result<Admitted, ApiError> {
         let path = head.uri.path();
         let route = router::route(path)
             .ok_or_else(|| ApiError::NotFound(format!("no such route: {path}")))?;
@@ -158,9 +186,15 @@ impl Registry {
                 self.verify_signature(&head.uri)?;
                 None
             }
-            Access::Tier(tier) => self.authorize(&head.headers, tier).await?,
+            Access::Tier(tier) => self.authorize(&head.headers, tier, actor).await?,
         };
         let mut call = parse_call(route, &head.method, &head.uri)?;
+        // An exchange that is off is refused before its body is read.
+        for (exchange, method) in [(Call::ExchangeOidc, "oidc"), (Call::ExchangeAws, "aws")] {
+            if call == exchange && !self.exchange_enabled(method) {
+                return Err(crate::registry::exchange::not_configured(method).into());
+            }
+        }
         if let Some(scope) = scope {
             confine(&mut call, scope)?;
         }
@@ -176,6 +210,7 @@ impl Registry {
             call,
             body_kind: operation.body,
             body_limit,
+            actor: std::mem::take(actor),
         })
     }
 
@@ -185,8 +220,9 @@ impl Registry {
         &self,
         headers: &HeaderMap,
         needed: Tier,
+        actor: &mut String,
     ) -> Result<Option<NamespaceScope>, ApiError> {
-        match self.caller(headers.get(AUTHORIZATION)).await? {
+        match self.caller(headers.get(AUTHORIZATION), actor).await? {
             Caller::Anonymous if needed == Tier::Downloader && self.config.anonymous_reads => {
                 Ok(None)
             }
@@ -203,10 +239,15 @@ impl Registry {
         }
     }
 
-    async fn caller(&self, authorization: Option<&HeaderValue>) -> Result<Caller, ApiError> {
+    async fn caller(
+        &self,
+        authorization: Option<&HeaderValue>,
+        actor: &mut String,
+    ) -> Result<Caller, ApiError> {
         let Some(value) = authorization else {
             return Ok(Caller::Anonymous);
         };
+        "invalid token".clone_into(actor);
         let token = value
             .to_str()
             .ok()
@@ -218,16 +259,23 @@ impl Registry {
         let hash = TokenHash::of(token);
         if let Some(master) = &self.config.master_token_hash {
             if master.ct_eq(&hash) {
+                Tier::Master.as_str().clone_into(actor);
                 return Ok(Caller::Token(Tier::Master, None));
             }
         }
         match self.tokens.find_by_hash(&hash).await? {
             // Checked on every request, whatever a read cache kept.
-            Some(record) if record.is_expired(self.now()) => Err(ApiError::TokenExpired {
-                name: record.name,
-                at: record.expires_at.map(rfc3339).unwrap_or_default(),
-            }),
-            Some(record) => Ok(Caller::Token(record.tier, record.namespaces)),
+            Some(record) if record.is_expired(self.now()) => {
+                *actor = format!("{} (expired)", record.name);
+                Err(ApiError::TokenExpired {
+                    name: record.name,
+                    at: record.expires_at.map(rfc3339).unwrap_or_default(),
+                })
+            }
+            Some(record) => {
+                actor.clone_from(&record.name);
+                Ok(Caller::Token(record.tier, record.namespaces))
+            }
             None => Err(ApiError::Unauthorized { invalid: true }),
         }
     }
@@ -325,6 +373,9 @@ fn parse_call(route: Route, method: &Method, uri: &Uri) -> Result<Call, ApiError
         Route::Token { name } => Call::DeleteToken(name),
         Route::Pins => Call::ListPins,
         Route::Pin { module, version } => Call::Pin(parse_module(&module)?, parse_ver(&version)?),
+        Route::ExchangeOidc => Call::ExchangeOidc,
+        Route::ExchangeAws => Call::ExchangeAws,
+        Route::Audit => Call::Audit(super::audited::AuditQuery::parse(uri.query())?),
     })
 }
 

@@ -20,6 +20,11 @@ pub(crate) enum ApiError {
     Unauthorized { invalid: bool },
     /// `401`: the token named `name` expired at `at` (RFC 3339).
     TokenExpired { name: String, at: String },
+    /// `401`: a presented credential (not a bearer token) does not prove an
+    /// identity; the message says why.
+    Unauthenticated(String),
+    /// `503` + `Retry-After`: a service the request needs is unreachable.
+    Unavailable(String),
     /// `403`: the message says what was missing.
     Forbidden(String),
     /// `404`.
@@ -67,6 +72,8 @@ impl From<RegistryError> for ApiError {
             RegistryError::AlreadyExists(m) => Self::Conflict(m),
             RegistryError::Unprocessable(m) => Self::Unprocessable(m),
             RegistryError::BadUpstreamArchive(m) => Self::BadGateway(m),
+            RegistryError::Unauthenticated(m) => Self::Unauthenticated(m),
+            RegistryError::Unavailable(m) => Self::Unavailable(m),
             RegistryError::Storage(e) => Self::Storage(e),
             RegistryError::Upstream(e) => Self::Upstream(e),
         }
@@ -131,6 +138,11 @@ impl ApiError {
                     ),
                 );
                 r
+            }
+            Self::Unauthenticated(m) => error_body(StatusCode::UNAUTHORIZED, &m),
+            Self::Unavailable(m) => {
+                tracing::warn!(error = %m, "a service the request needs is unavailable");
+                unavailable(&m, Duration::from_secs(RETRY_SECONDS))
             }
             Self::Forbidden(m) => error_body(StatusCode::FORBIDDEN, &m),
             Self::NotFound(m) => error_body(StatusCode::NOT_FOUND, &m),

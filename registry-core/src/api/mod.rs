@@ -70,9 +70,11 @@
 //! module is local. Deleting a pinned version forgets its origin too.
 
 mod admission;
+mod audited;
 mod body;
 mod discovery;
 mod error;
+mod exchange;
 mod query;
 mod responses;
 mod router;
@@ -93,7 +95,8 @@ use crate::version::parse_version;
 use crate::{ModuleAddress, Version};
 
 pub use admission::Admitted;
-use admission::Call;
+use admission::{Call, ANONYMOUS};
+use audited::AuditDraft;
 pub(crate) use body::BodyContent;
 pub use body::{BodySpool, RequestBody};
 pub(crate) use error::is_transient;
@@ -153,14 +156,10 @@ impl Registry {
             Err(refused) => return refused,
         };
         if body.len() > admitted.body_limit() {
-            let head_only = admitted.head.method == Method::HEAD;
-            return head_response(
-                ApiError::PayloadTooLarge {
-                    limit: admitted.body_limit(),
-                }
-                .into_response(),
-                head_only,
-            );
+            let limit = admitted.body_limit();
+            return self
+                .refuse(admitted, AdapterError::BodyTooLarge { limit })
+                .await;
         }
         self.respond(admitted, RequestBody::from(body)).await
     }
@@ -178,9 +177,36 @@ impl Registry {
     /// The refusal, ready to send (empty for `HEAD`).
     pub async fn admit(&self, head: http::request::Parts) -> Result<Admitted, Response<Bytes>> {
         let head_only = head.method == Method::HEAD;
-        self.try_admit(head)
-            .await
-            .map_err(|e| head_response(e.into_response(), head_only))
+        // What a refusal's audit event needs, kept only for requests that
+        // may mutate (reads are not audited).
+        let audited = (self.audit.is_some()
+            && matches!(head.method, Method::PUT | Method::POST | Method::DELETE))
+        .then(|| (router::route(head.uri.path()), head.method.clone()));
+        let mut actor = ANONYMOUS.to_owned();
+        match self.try_admit(head, &mut actor).await {
+            Ok(admitted) => Ok(admitted),
+            Err(e) => {
+                let response = e.into_response();
+                if let Some((Some(route), method)) = audited {
+                    if let Some(draft) = AuditDraft::for_route(&route, &method, &actor) {
+                        self.record(draft, &response).await;
+                    }
+                }
+                Err(head_response(response, head_only))
+            }
+        }
+    }
+
+    /// Answers an admitted request whose body the adapter could not read
+    /// (too large, too slow, broken): [`adapter_error`](Self::adapter_error)'s
+    /// answer, recorded in the audit log when the request would have
+    /// changed something.
+    pub async fn refuse(&self, admitted: Admitted, error: AdapterError) -> Response<Bytes> {
+        let response = self.adapter_error(error);
+        if let Some(draft) = AuditDraft::for_call(&admitted.call, &admitted.actor) {
+            self.record(draft, &response).await;
+        }
+        head_response(response, admitted.head.method == Method::HEAD)
     }
 
     /// Where an adapter that streams bodies reads an admitted request's body:
@@ -198,10 +224,18 @@ impl Registry {
     /// are JSON as for [`handle`](Self::handle).
     pub async fn respond(&self, admitted: Admitted, body: RequestBody) -> Response<Bytes> {
         let head_only = admitted.head.method == Method::HEAD;
-        let response = match self.dispatch(admitted, body).await {
+        let mut draft = if self.audit.is_some() {
+            AuditDraft::for_call(&admitted.call, &admitted.actor)
+        } else {
+            None
+        };
+        let response = match self.dispatch(admitted, body, draft.as_mut()).await {
             Ok(r) => r,
             Err(e) => e.into_response(),
         };
+        if let Some(draft) = draft {
+            self.record(draft, &response).await;
+        }
         head_response(response, head_only)
     }
 
@@ -211,6 +245,7 @@ impl Registry {
         &self,
         admitted: Admitted,
         body: RequestBody,
+        draft: Option<&mut AuditDraft>,
     ) -> Result<Response<Bytes>, ApiError> {
         Ok(match admitted.call {
             Call::Discovery => json(
@@ -265,14 +300,21 @@ impl Registry {
                 let list: Vec<_> = self.tokens().await?.iter().map(token_body).collect();
                 json(StatusCode::OK, &serde_json::json!({ "tokens": list }))
             }
-            Call::CreateToken => match body.into_content() {
-                BodyContent::Memory(bytes) => self.create_token_from_json(&bytes).await?,
-                BodyContent::File(_) => {
-                    return Err(ApiError::PayloadTooLarge {
-                        limit: admitted.body_limit,
-                    })
-                }
-            },
+            Call::CreateToken => {
+                let bytes = small_body(body, admitted.body_limit)?;
+                self.create_token_from_json(&bytes, draft).await?
+            }
+            Call::ExchangeOidc => {
+                let bytes = small_body(body, admitted.body_limit)?;
+                let jwt = exchange::oidc_token(&bytes)?;
+                exchange::answer(self.exchange_oidc(&jwt).await, draft)?
+            }
+            Call::ExchangeAws => {
+                let bytes = small_body(body, admitted.body_limit)?;
+                let request = exchange::signed_request(&bytes)?;
+                exchange::answer(self.exchange_aws(&request).await, draft)?
+            }
+            Call::Audit(query) => self.audit_page(&query).await?,
             Call::DeleteToken(name) => {
                 self.delete_token(&name).await?;
                 no_content()
@@ -292,7 +334,11 @@ impl Registry {
 
     /// `POST /v1/tokens` with `{"name":"ci","tier":"uploader"}`, optionally
     /// with `"expires_in": SECONDS` or `"expires_at": "RFC 3339 time"`.
-    async fn create_token_from_json(&self, body: &[u8]) -> Result<Response<Bytes>, ApiError> {
+    async fn create_token_from_json(
+        &self,
+        body: &[u8],
+        draft: Option<&mut AuditDraft>,
+    ) -> Result<Response<Bytes>, ApiError> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct CreateToken {
@@ -308,6 +354,9 @@ impl Registry {
             ))
         })?;
         validate_token_name(&request.name).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        if let Some(draft) = draft {
+            draft.target.clone_from(&request.name);
+        }
         let tier = match Tier::parse(&request.tier) {
             Some(t @ (Tier::Uploader | Tier::Downloader)) => t,
             _ => {
@@ -361,6 +410,14 @@ impl Registry {
         r.headers_mut()
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         Ok(r)
+    }
+}
+
+/// A small JSON body (token requests, exchanges): in memory, by its route's limit.
+fn small_body(body: RequestBody, limit: usize) -> Result<Bytes, ApiError> {
+    match body.into_content() {
+        BodyContent::Memory(bytes) => Ok(bytes),
+        BodyContent::File(_) => Err(ApiError::PayloadTooLarge { limit }),
     }
 }
 

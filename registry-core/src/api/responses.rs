@@ -103,7 +103,7 @@ pub(super) fn pin_body(p: &PinRecord) -> serde_json::Value {
 }
 
 /// One token in `GET /v1/tokens` and `POST /v1/tokens` (which adds `token`).
-pub(super) fn token_body(r: &TokenRecord) -> serde_json::Value {
+pub(crate) fn token_body(r: &TokenRecord) -> serde_json::Value {
     serde_json::json!({
         "name": r.name,
         "tier": r.tier,

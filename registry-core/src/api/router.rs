@@ -57,6 +57,12 @@ pub(crate) enum Route {
         module: [String; 3],
         version: String,
     },
+    /// `POST /v1/exchange/oidc`.
+    ExchangeOidc,
+    /// `POST /v1/exchange/aws`.
+    ExchangeAws,
+    /// `GET /v1/audit`.
+    Audit,
 }
 
 /// Who may call an operation, decided on the request head.
@@ -222,6 +228,23 @@ static PIN: RouteSpec = RouteSpec {
     methods: &[Method::POST],
 };
 
+static EXCHANGE_OIDC: RouteSpec = RouteSpec {
+    template: "/v1/exchange/oidc",
+    // The credential is the body: checked by the exchange, not on the head.
+    operations: &[op(Method::POST, Access::Public, BodyKind::Json)],
+    methods: &[Method::POST],
+};
+static EXCHANGE_AWS: RouteSpec = RouteSpec {
+    template: "/v1/exchange/aws",
+    operations: &[op(Method::POST, Access::Public, BodyKind::Json)],
+    methods: &[Method::POST],
+};
+static AUDIT: RouteSpec = RouteSpec {
+    template: "/v1/audit",
+    operations: &[get(MASTER)],
+    methods: READ,
+};
+
 /// Every route, in one place: it drives routing ([`Route::spec`]), admission
 /// (each operation's [`Access`] and [`BodyKind`]), `405`s, and what the
 /// OpenAPI document (`openapi.json`) must describe (a test checks both).
@@ -243,6 +266,9 @@ pub(crate) static ROUTES: &[&RouteSpec] = &[
     &TOKEN,
     &PINS,
     &PIN,
+    &EXCHANGE_OIDC,
+    &EXCHANGE_AWS,
+    &AUDIT,
 ];
 
 impl Route {
@@ -265,6 +291,9 @@ impl Route {
             Self::Token { .. } => &TOKEN,
             Self::Pins => &PINS,
             Self::Pin { .. } => &PIN,
+            Self::ExchangeOidc => &EXCHANGE_OIDC,
+            Self::ExchangeAws => &EXCHANGE_AWS,
+            Self::Audit => &AUDIT,
         }
     }
 
@@ -298,6 +327,12 @@ pub(crate) fn route(path: &str) -> Option<Route> {
     }
     if path == "/v1/pins" {
         return Some(Route::Pins);
+    }
+    match path {
+        "/v1/exchange/oidc" => return Some(Route::ExchangeOidc),
+        "/v1/exchange/aws" => return Some(Route::ExchangeAws),
+        "/v1/audit" => return Some(Route::Audit),
+        _ => {}
     }
     if path == "/v1/modules" {
         return Some(Route::ModuleList);

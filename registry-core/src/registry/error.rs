@@ -44,6 +44,14 @@ pub enum RegistryError {
     /// (an archive through this registry). HTTP `502`.
     #[error("{0}")]
     BadUpstreamArchive(String),
+    /// A presented credential (an exchanged OIDC token, a signed AWS
+    /// request) does not prove an identity here. HTTP `401`.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// A service the request needs (an OIDC issuer, AWS STS) could not be
+    /// reached or answered something unusable. HTTP `503`.
+    #[error("{0}")]
+    Unavailable(String),
     /// The registry's storage, token store or pin store failed. HTTP `503`
     /// when it may be transient, else `500`.
     #[error("storage: {0}")]
@@ -60,6 +68,7 @@ impl RegistryError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Storage(e) => crate::api::is_transient(e),
+            Self::Unavailable(_) => true,
             Self::Upstream(e) => matches!(
                 e,
                 UpstreamError::Unavailable { .. } | UpstreamError::Timeout { .. }

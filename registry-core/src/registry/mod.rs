@@ -10,6 +10,7 @@
 mod catalogued;
 mod discovery;
 mod error;
+pub(crate) mod exchange;
 mod modules;
 mod pins;
 mod proxied_details;
@@ -23,6 +24,7 @@ pub use catalogued::RESERVED_WORDS;
 pub(crate) use discovery::latest_version;
 pub use discovery::{ModuleDetails, ModuleFilter, ModulePage, MAX_PAGE_LIMIT};
 pub use error::RegistryError;
+pub use exchange::{ExchangeFailure, Exchanged};
 pub use pins::Pinned;
 pub use publish::Published;
 pub use tokens::{CreatedToken, TokenSpec, MAX_NAMESPACE_PATTERNS};
@@ -93,6 +95,10 @@ pub struct Registry {
     pub(crate) catalogue: Arc<Catalogue>,
     /// Metadata documents decoded once, for the details routes.
     pub(crate) documents: Arc<crate::catalogue::DecodedDocuments>,
+    /// The token exchanges that are on.
+    pub(crate) exchange: crate::exchange::ExchangeConfig,
+    /// Where mutating requests are recorded; `None`: nowhere.
+    pub(crate) audit: Option<Arc<dyn crate::audit::AuditLog>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -129,7 +135,23 @@ impl Registry {
                 DEFAULT_PENDING_GRACE,
             )),
             documents: Arc::default(),
+            exchange: crate::exchange::ExchangeConfig::default(),
+            audit: None,
         }
+    }
+
+    /// Turns on the token exchanges `exchange` configures (each is off
+    /// until configured).
+    pub fn with_exchange(mut self, exchange: crate::exchange::ExchangeConfig) -> Self {
+        self.exchange = exchange;
+        self
+    }
+
+    /// Records every request to a mutating route in `log` (see
+    /// [`crate::audit`]), readable with the master token at `GET /v1/audit`.
+    pub fn with_audit_log(mut self, log: Arc<dyn crate::audit::AuditLog>) -> Self {
+        self.audit = Some(log);
+        self
     }
 
     /// Keeps the catalogue (what list and search answer from) in `store`,

@@ -81,6 +81,8 @@ pub struct TestRegistryBuilder {
     archive_cache: Option<Arc<dyn Storage>>,
     read_cache: Option<Duration>,
     catalogue: Option<(Arc<dyn CatalogueStore>, Duration)>,
+    exchange: Option<crate::exchange::ExchangeConfig>,
+    audit: Option<Arc<dyn crate::audit::AuditLog>>,
 }
 
 impl Default for TestRegistryBuilder {
@@ -98,6 +100,8 @@ impl Default for TestRegistryBuilder {
             archive_cache: None,
             read_cache: None,
             catalogue: None,
+            exchange: None,
+            audit: None,
         }
     }
 }
@@ -186,6 +190,19 @@ impl TestRegistryBuilder {
         self
     }
 
+    /// Turns on the token exchanges `exchange` configures
+    /// ([`Registry::with_exchange`]).
+    pub fn exchange(mut self, exchange: crate::exchange::ExchangeConfig) -> Self {
+        self.exchange = Some(exchange);
+        self
+    }
+
+    /// Records mutating requests in `log` ([`Registry::with_audit_log`]).
+    pub fn audit_log(mut self, log: Arc<dyn crate::audit::AuditLog>) -> Self {
+        self.audit = Some(log);
+        self
+    }
+
     /// The registry. Needs no runtime.
     pub fn build(self) -> TestRegistry {
         let now = Arc::new(Mutex::new(
@@ -224,6 +241,12 @@ impl TestRegistryBuilder {
         }
         if let Some((store, ttl)) = self.catalogue {
             registry = registry.with_catalogue(store, ttl);
+        }
+        if let Some(exchange) = self.exchange {
+            registry = registry.with_exchange(exchange);
+        }
+        if let Some(log) = self.audit {
+            registry = registry.with_audit_log(log);
         }
         TestRegistry {
             registry: Arc::new(registry),
