@@ -1,10 +1,11 @@
-//! The conformance suite every [`Storage`], [`TokenStore`] and [`PinStore`]
-//! implementation runs.
+//! The conformance suite every [`Storage`], [`TokenStore`], [`PinStore`] and
+//! [`AuditLog`](crate::audit::AuditLog) implementation runs.
 //!
 //! Each check is a free function taking a fresh, empty store; the macros
-//! [`storage_conformance_tests!`](crate::storage_conformance_tests) and
-//! [`token_store_conformance_tests!`](crate::token_store_conformance_tests) and
-//! [`pin_store_conformance_tests!`](crate::pin_store_conformance_tests)
+//! [`storage_conformance_tests!`](crate::storage_conformance_tests),
+//! [`token_store_conformance_tests!`](crate::token_store_conformance_tests),
+//! [`pin_store_conformance_tests!`](crate::pin_store_conformance_tests) and
+//! [`audit_log_conformance_tests!`](crate::audit_log_conformance_tests)
 //! expand into one `#[tokio::test]` per check. The calling crate needs `tokio`
 //! (features `macros`, `rt-multi-thread`) as a dev-dependency.
 //!
@@ -1031,5 +1032,266 @@ pub mod pin_store {
             t.await.expect("task").expect("put");
         }
         assert_eq!(s.list().await.expect("list").len(), 16);
+    }
+}
+
+// --- audit log ------------------------------------------------------------------
+
+#[async_trait]
+impl<S: crate::audit::AuditLog, G: Send + Sync + std::fmt::Debug + 'static> crate::audit::AuditLog
+    for KeepAlive<S, G>
+{
+    async fn append(&self, event: &crate::audit::AuditEvent) -> Result<(), StorageError> {
+        self.store.append(event).await
+    }
+
+    async fn list(
+        &self,
+        after: Option<&crate::audit::AuditId>,
+        limit: usize,
+    ) -> Result<Vec<crate::audit::AuditEvent>, StorageError> {
+        self.store.list(after, limit).await
+    }
+}
+
+/// Expands into one `#[tokio::test]` per audit-log check. `$make` is a
+/// closure returning a future of a fresh, empty `Arc<dyn AuditLog>`.
+#[macro_export]
+macro_rules! audit_log_conformance_tests {
+    ($make:expr) => {
+        $crate::__conformance_checks!($make, audit_log;
+            empty_log_lists_nothing,
+            appended_events_come_back_equal_newest_first,
+            pages_walk_every_event_once_across_days,
+            limit_is_respected,
+            duplicate_id_is_refused_and_the_first_kept,
+            concurrent_appends_lose_none,
+            after_an_id_not_in_the_log_pages_from_its_position,
+        );
+    };
+}
+
+/// Checks of the [`AuditLog`](crate::audit::AuditLog) contract.
+pub mod audit_log {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::audit::{AuditAction, AuditEvent, AuditId, AuditLog};
+
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+    /// 2027-01-15T08:00:00Z: a fixed instant, so the days events fall on are known.
+    fn base() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+    }
+
+    /// A distinct event at `time` (`n` goes into the target).
+    fn event(time: SystemTime, n: usize) -> AuditEvent {
+        AuditEvent::new(
+            time,
+            "ci",
+            AuditAction::Publish,
+            format!("acme/vpc/aws/1.0.{n}"),
+            201,
+            None,
+        )
+    }
+
+    /// `events` in the order a log lists them: newest first.
+    fn newest_first(mut events: Vec<AuditEvent>) -> Vec<AuditEvent> {
+        events.sort_by(|a, b| a.id.cmp(&b.id));
+        events
+    }
+
+    /// Every event, walked in pages of `size`, checking each page's length.
+    async fn walk(s: &dyn AuditLog, size: usize) -> Vec<AuditEvent> {
+        let mut all: Vec<AuditEvent> = Vec::new();
+        loop {
+            let page = s.list(all.last().map(|e| &e.id), size).await.expect("list");
+            assert!(page.len() <= size, "a page of {size} held {}", page.len());
+            let done = page.len() < size;
+            all.extend(page);
+            if done {
+                return all;
+            }
+        }
+    }
+
+    pub async fn empty_log_lists_nothing(s: Arc<dyn AuditLog>) {
+        assert!(s.list(None, 10).await.expect("list").is_empty());
+        let anywhere = AuditId::new(base());
+        assert!(s.list(Some(&anywhere), 10).await.expect("list").is_empty());
+    }
+
+    pub async fn appended_events_come_back_equal_newest_first(s: Arc<dyn AuditLog>) {
+        let t = base() + Duration::from_micros(123_456);
+        let events = vec![
+            AuditEvent::new(
+                t,
+                "master",
+                AuditAction::CreateToken,
+                "ci",
+                201,
+                None,
+            ),
+            AuditEvent::new(
+                t + Duration::from_micros(1),
+                "invalid token",
+                AuditAction::Delete,
+                "acme/vpc/aws/1.0.0",
+                401,
+                Some("the token is not valid: create a new one".into()),
+            ),
+            AuditEvent::new(
+                t - DAY,
+                "oidc:https://token.actions.githubusercontent.com repo:acme/infra:ref:refs/heads/main",
+                AuditAction::ExchangeOidc,
+                "",
+                403,
+                Some("no rule matches \"ünïcode\" / \"quotes\"".into()),
+            ),
+            // A time with nanoseconds: events keep microseconds only.
+            AuditEvent::new(
+                SystemTime::now(),
+                "aws:arn:aws:iam::123456789012:role/ci",
+                AuditAction::ExchangeAws,
+                "exchanged-1",
+                200,
+                None,
+            ),
+            AuditEvent::new(t + DAY, "ops", AuditAction::Pin, "hashicorp/consul/aws/0.1.0", 201, None),
+        ];
+        // Appended in an order that is not the listing's.
+        for e in &events {
+            s.append(e).await.expect("append");
+        }
+        assert_eq!(s.list(None, 100).await.expect("list"), newest_first(events));
+    }
+
+    pub async fn pages_walk_every_event_once_across_days(s: Arc<dyn AuditLog>) {
+        // 37 events over 6 days (some days hold several, one day none), one
+        // pair a microsecond apart, appended oldest first.
+        let mut events = Vec::new();
+        for n in 0..37u32 {
+            let day = [0, 0, 1, 1, 1, 3, 4, 4, 5][(n % 9) as usize];
+            let time = base() + DAY * day + Duration::from_secs(u64::from(n) * 61);
+            events.push(event(time, n as usize));
+        }
+        events.push(event(events[36].time + Duration::from_micros(1), 37));
+        for e in &events {
+            s.append(e).await.expect("append");
+        }
+        let expected = newest_first(events);
+        for size in [1, 2, 3, 5, 7, 10, 37, 38, 39, 100] {
+            let walked = walk(&*s, size).await;
+            let ids: HashSet<&AuditId> = walked.iter().map(|e| &e.id).collect();
+            assert_eq!(ids.len(), walked.len(), "pages of {size} repeated an event");
+            assert_eq!(walked, expected, "pages of {size}");
+        }
+    }
+
+    pub async fn limit_is_respected(s: Arc<dyn AuditLog>) {
+        let events: Vec<AuditEvent> = (0..10)
+            .map(|n| event(base() + Duration::from_secs(3_600) * n as u32, n))
+            .collect();
+        for e in &events {
+            s.append(e).await.expect("append");
+        }
+        let expected = newest_first(events);
+        assert!(s.list(None, 0).await.expect("list").is_empty());
+        assert_eq!(s.list(None, 1).await.expect("list"), expected[..1]);
+        assert_eq!(s.list(None, 3).await.expect("list"), expected[..3]);
+        assert_eq!(
+            s.list(Some(&expected[0].id), 4).await.expect("list"),
+            expected[1..5]
+        );
+        assert_eq!(
+            s.list(Some(&expected[7].id), 4).await.expect("list"),
+            expected[8..]
+        );
+        assert!(s
+            .list(Some(&expected[9].id), 4)
+            .await
+            .expect("list")
+            .is_empty());
+        assert_eq!(s.list(None, usize::MAX).await.expect("list"), expected);
+    }
+
+    pub async fn duplicate_id_is_refused_and_the_first_kept(s: Arc<dyn AuditLog>) {
+        let first = event(base(), 1);
+        s.append(&first).await.expect("append");
+        let mut second = AuditEvent::new(
+            base() + DAY,
+            "someone else",
+            AuditAction::DeleteToken,
+            "ci",
+            404,
+            Some("no such token".into()),
+        );
+        second.id = first.id.clone();
+        let err = s.append(&second).await.expect_err("a taken id");
+        assert!(matches!(err, StorageError::AlreadyExists), "{err:?}");
+        let err = s.append(&first).await.expect_err("the same event again");
+        assert!(matches!(err, StorageError::AlreadyExists), "{err:?}");
+        assert_eq!(s.list(None, 10).await.expect("list"), vec![first]);
+    }
+
+    pub async fn concurrent_appends_lose_none(s: Arc<dyn AuditLog>) {
+        const TASKS: usize = 20;
+        const EACH: usize = 10;
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|task| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let mut appended = Vec::new();
+                    for i in 0..EACH {
+                        let n = task * EACH + i;
+                        // Spread over three days; several tasks share instants.
+                        let time = base() + DAY * (n % 3) as u32 + Duration::from_micros(i as u64);
+                        let e = event(time, n);
+                        s.append(&e).await.expect("append");
+                        appended.push(e);
+                    }
+                    appended
+                })
+            })
+            .collect();
+        let mut appended = Vec::new();
+        for t in tasks {
+            appended.extend(t.await.expect("task"));
+        }
+        let listed = s.list(None, 1_000).await.expect("list");
+        assert_eq!(listed.len(), TASKS * EACH, "every append is listed once");
+        assert_eq!(listed, newest_first(appended));
+    }
+
+    pub async fn after_an_id_not_in_the_log_pages_from_its_position(s: Arc<dyn AuditLog>) {
+        // Four events on four days, then cursors between, before and after them.
+        let events: Vec<AuditEvent> = (0..4)
+            .map(|n| event(base() + DAY * 2 * n as u32, n))
+            .collect();
+        for e in &events {
+            s.append(e).await.expect("append");
+        }
+        let expected = newest_first(events.clone());
+        let at = |t: SystemTime| AuditId::new(t);
+        let list = |after: AuditId, limit: usize| {
+            let s = s.clone();
+            async move { s.list(Some(&after), limit).await.expect("list") }
+        };
+        // Between events[1] and events[2]: on a day with no event.
+        let between = at(events[1].time + DAY);
+        assert_eq!(list(between.clone(), 10).await, expected[2..]);
+        assert_eq!(list(between, 1).await, expected[2..3]);
+        // On the same day as events[2], a second earlier.
+        let same_day = at(events[2].time - Duration::from_secs(1));
+        assert_eq!(list(same_day, 10).await, expected[2..]);
+        // On the same day as events[2], a second later.
+        let later_same_day = at(events[2].time + Duration::from_secs(1));
+        assert_eq!(list(later_same_day, 10).await, expected[1..]);
+        // Newer than every event, and older than every event.
+        assert_eq!(list(at(SystemTime::now() + DAY * 365), 10).await, expected);
+        assert!(list(at(events[0].time - DAY * 30), 10).await.is_empty());
+        assert!(list(at(SystemTime::UNIX_EPOCH), 10).await.is_empty());
     }
 }

@@ -1,4 +1,4 @@
-//! The in-memory fakes pass the conformance suite.
+//! The in-memory fakes (stores and the audit log) pass the conformance suite.
 use std::sync::Arc;
 
 use registry_core::memory::{InMemoryPinStore, InMemoryStorage, InMemoryTokenStore};
@@ -29,5 +29,12 @@ mod catalogue {
     registry_core::catalogue_store_conformance_tests!(|| async {
         std::sync::Arc::new(registry_core::catalogue::InMemoryCatalogueStore::new())
             as std::sync::Arc<dyn registry_core::CatalogueStore>
+    });
+}
+
+mod audit {
+    registry_core::audit_log_conformance_tests!(|| async {
+        std::sync::Arc::new(registry_core::audit::InMemoryAuditLog::new())
+            as std::sync::Arc<dyn registry_core::audit::AuditLog>
     });
 }

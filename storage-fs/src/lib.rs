@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod audit;
 mod catalogue;
 mod error;
 mod fsutil;
@@ -7,6 +8,7 @@ mod pins;
 mod storage;
 mod tokens;
 
+pub use audit::FsAuditLog;
 pub use catalogue::FsCatalogueStore;
 pub use pins::FsPinStore;
 pub use storage::FsStorage;

@@ -1,5 +1,6 @@
-//! `FsStorage`, `FsTokenStore` and `FsPinStore` pass the core's conformance
-//! suite, each test on a fresh temporary directory that lives as long as the store.
+//! `FsStorage`, `FsTokenStore`, `FsPinStore`, `FsCatalogueStore` and
+//! `FsAuditLog` pass the core's conformance suite, each test on a fresh
+//! temporary directory that lives as long as the store.
 use std::sync::Arc;
 
 use registry_core::conformance::KeepAlive;
@@ -49,4 +50,15 @@ fn fs_catalogue_store() -> Arc<dyn CatalogueStore> {
 mod catalogue {
     use super::*;
     registry_core::catalogue_store_conformance_tests!(|| async { fs_catalogue_store() });
+}
+
+fn fs_audit_log() -> Arc<dyn registry_core::audit::AuditLog> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = storage_fs::FsAuditLog::open(dir.path()).expect("open");
+    Arc::new(KeepAlive::new(log, dir))
+}
+
+mod audit {
+    use super::*;
+    registry_core::audit_log_conformance_tests!(|| async { fs_audit_log() });
 }

@@ -415,6 +415,50 @@ impl Bucket {
         }
     }
 
+    /// `ListObjectsV2` under `prefix` with delimiter `/`, in key order: up to
+    /// `limit` direct object keys after `start_after` (exclusive), following
+    /// continuation tokens only as far as needed (each request asks for at most
+    /// what is still missing, and S3 answers at most 1,000 per request).
+    pub(crate) async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        while keys.len() < limit {
+            let max_keys = i32::try_from((limit - keys.len()).min(1_000)).unwrap_or(1_000);
+            let req = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.name)
+                .prefix(prefix)
+                .delimiter("/")
+                .max_keys(max_keys);
+            // S3 ignores `start-after` once a continuation token is given.
+            let req = match token.take() {
+                Some(t) => req.continuation_token(t),
+                None => req.set_start_after(start_after.map(str::to_owned)),
+            };
+            let out = req
+                .send()
+                .await
+                .map_err(|e| classify(e, Context::op("ListObjectsV2", &self.name, prefix)))?;
+            keys.extend(
+                out.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+            match out.next_continuation_token() {
+                Some(next) if out.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        keys.truncate(limit);
+        Ok(keys)
+    }
+
     /// A presigned `GetObject` URL for `key`, valid for `ttl`.
     pub(crate) async fn presign_get(
         &self,

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod audit;
 mod bucket;
 mod catalogue;
 mod config;
@@ -8,6 +9,7 @@ mod pins;
 mod storage;
 mod tokens;
 
+pub use audit::S3AuditLog;
 pub use catalogue::S3CatalogueStore;
 pub use config::{S3Config, S3ConfigError, DEFAULT_PRESIGN_TTL, MAX_PRESIGN_TTL};
 pub use pins::S3PinStore;

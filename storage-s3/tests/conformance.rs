@@ -1,6 +1,6 @@
-//! `S3Storage`, `S3TokenStore` and `S3PinStore` against an S3 server started
-//! in-process (`s3s` + `s3s-fs`, SigV4 verified), one server and bucket per test
-//! and a fresh random key prefix per store: the core's conformance suites, the
+//! `S3Storage`, `S3TokenStore`, `S3PinStore` and `S3AuditLog` against an S3
+//! server started in-process (`s3s` + `s3s-fs`, SigV4 verified), one server and
+//! bucket per test and a fresh random key prefix per store: the core's conformance suites, the
 //! S3-specific checks shared with `external_conformance.rs`, and error
 //! classification.
 mod common;
@@ -11,8 +11,9 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{future, ProvideCredentials};
 use aws_sdk_s3::config::Credentials;
 use common::Target;
+use registry_core::audit::{AuditAction, AuditEvent, AuditLog};
 use registry_core::{ArchiveFormat, PinStore, Storage, StorageError, TokenStore};
-use storage_s3::{S3Config, S3PinStore, S3Storage, S3TokenStore};
+use storage_s3::{S3AuditLog, S3Config, S3PinStore, S3Storage, S3TokenStore};
 
 mod storage {
     use super::*;
@@ -40,6 +41,13 @@ mod pins {
     });
 }
 
+mod audit {
+    use super::*;
+    registry_core::audit_log_conformance_tests!(|| async {
+        Target::in_process().await.audit_log()
+    });
+}
+
 macro_rules! s3_checks {
     ($($check:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -62,6 +70,8 @@ s3_checks!(
     pin_listing_follows_pages,
     catalogue_snapshot_follows_the_key_layout,
     metadata_documents_follow_the_key_layout,
+    audit_objects_follow_the_key_layout,
+    audit_listing_follows_pages,
 );
 
 fn assert_misconfigured(err: StorageError, needles: &[&str]) {
@@ -87,7 +97,8 @@ async fn wrong_credentials_are_misconfigured() {
         let client = t.client_with(creds);
         let storage = S3Storage::from_client(client.clone(), t.config());
         let tokens = S3TokenStore::from_client(client.clone(), t.config());
-        let pins = S3PinStore::from_client(client, t.config());
+        let pins = S3PinStore::from_client(client.clone(), t.config());
+        let audit = S3AuditLog::from_client(client, t.config());
         assert_misconfigured(
             storage.list_versions(&m).await.unwrap_err(),
             &["credentials", "AWS_ACCESS_KEY_ID"],
@@ -107,6 +118,22 @@ async fn wrong_credentials_are_misconfigured() {
         assert_misconfigured(pins.list().await.unwrap_err(), &["AWS_ACCESS_KEY_ID"]);
         let pin = common::pin(&m, "1.0.0", "s");
         assert_misconfigured(pins.put(&pin).await.unwrap_err(), &["AWS_ACCESS_KEY_ID"]);
+        assert_misconfigured(
+            audit.list(None, 10).await.unwrap_err(),
+            &["AWS_ACCESS_KEY_ID"],
+        );
+        let event = AuditEvent::new(
+            std::time::SystemTime::now(),
+            "ci",
+            AuditAction::Publish,
+            "acme/vpc/aws/1.0.0",
+            201,
+            None,
+        );
+        assert_misconfigured(
+            audit.append(&event).await.unwrap_err(),
+            &["AWS_ACCESS_KEY_ID"],
+        );
     }
 }
 
@@ -191,10 +218,12 @@ async fn debug_output_names_the_bucket_not_the_credentials() {
     let storage: Arc<dyn Storage> = t.storage();
     let tokens: Arc<dyn TokenStore> = t.token_store();
     let pins: Arc<dyn PinStore> = t.pin_store();
+    let audit: Arc<dyn AuditLog> = t.audit_log();
     for text in [
         format!("{storage:?}"),
         format!("{tokens:?}"),
         format!("{pins:?}"),
+        format!("{audit:?}"),
     ] {
         assert!(text.contains(&t.bucket), "{text}");
         assert!(!text.contains(common::SECRET_KEY), "{text}");

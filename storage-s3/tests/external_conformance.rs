@@ -69,6 +69,13 @@ mod pins {
     });
 }
 
+mod audit {
+    use super::*;
+    registry_core::audit_log_conformance_tests!(|| async {
+        external_or_in_process().await.audit_log()
+    });
+}
+
 macro_rules! s3_checks {
     ($($check:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -93,4 +100,6 @@ s3_checks!(
     pin_listing_follows_pages,
     catalogue_snapshot_follows_the_key_layout,
     metadata_documents_follow_the_key_layout,
+    audit_objects_follow_the_key_layout,
+    audit_listing_follows_pages,
 );

@@ -14,6 +14,7 @@ use aws_sdk_s3::Client;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use bytes::Bytes;
 use futures_util::{StreamExt as _, TryStreamExt as _};
+use registry_core::audit::{AuditAction, AuditEvent, AuditLog};
 use registry_core::conformance::KeepAlive;
 use registry_core::{
     Archive, ArchiveAccess, ArchiveFormat, ModuleAddress, NewToken, PinRecord, PinStore,
@@ -21,7 +22,7 @@ use registry_core::{
 };
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, S3};
-use storage_s3::{S3Config, S3PinStore, S3Storage, S3TokenStore};
+use storage_s3::{S3AuditLog, S3Config, S3PinStore, S3Storage, S3TokenStore};
 
 pub const REGION: &str = "us-east-1";
 pub const ACCESS_KEY: &str = "registry-test-access-key";
@@ -203,6 +204,14 @@ impl Target {
     pub fn pin_store(self: &Arc<Self>) -> Arc<dyn PinStore> {
         Arc::new(KeepAlive::new(
             S3PinStore::from_client(self.client(), self.config()),
+            self.clone(),
+        ))
+    }
+
+    /// An `S3AuditLog` on a fresh prefix, keeping the server alive.
+    pub fn audit_log(self: &Arc<Self>) -> Arc<dyn AuditLog> {
+        Arc::new(KeepAlive::new(
+            S3AuditLog::from_client(self.client(), self.config()),
             self.clone(),
         ))
     }
@@ -863,4 +872,127 @@ pub async fn metadata_documents_follow_the_key_layout(t: Arc<Target>) {
     store.delete_version(&m, &v("1.0.0")).await.unwrap();
     let gone = client.get_object().bucket(&t.bucket).key(&key).send().await;
     assert!(gone.is_err(), "delete_version removes the document");
+}
+
+fn audit_event(time: SystemTime, n: usize) -> AuditEvent {
+    AuditEvent::new(
+        time,
+        "ci",
+        AuditAction::Publish,
+        format!("acme/vpc/aws/1.0.{n}"),
+        201,
+        None,
+    )
+}
+
+/// Audit events live at `{prefix}audit/{id}.json` (the stored JSON,
+/// `application/json`); listing skips objects that do not hold the event of
+/// their key (and fills the page past them), and ignores other keys below
+/// `audit/`, including the archives of a module in a namespace called `audit`.
+pub async fn audit_objects_follow_the_key_layout(t: Arc<Target>) {
+    let config = t.config();
+    let client = t.client();
+    let log = S3AuditLog::from_client(client.clone(), config.clone());
+    let p = &config.prefix;
+    let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let event = audit_event(base, 1);
+    log.append(&event).await.unwrap();
+    let key = format!("{p}audit/{}.json", event.id);
+    let got = client
+        .get_object()
+        .bucket(&t.bucket)
+        .key(&key)
+        .send()
+        .await
+        .expect("the event is at its documented key");
+    assert_eq!(got.content_type(), Some("application/json"));
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes(),
+        event.to_stored_json()
+    );
+
+    // Newer than `event`, so listed before it: not JSON, and another event's body.
+    let garbage = audit_event(base + Duration::from_secs(1), 2);
+    let misfiled = audit_event(base + Duration::from_secs(2), 3);
+    let put = |key: String, body: Vec<u8>| {
+        let client = client.clone();
+        let bucket = t.bucket.clone();
+        async move {
+            client
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    put(
+        format!("{p}audit/{}.json", garbage.id),
+        b"not json".to_vec(),
+    )
+    .await;
+    put(
+        format!("{p}audit/{}.json", misfiled.id),
+        event.to_stored_json(),
+    )
+    .await;
+    put(format!("{p}audit/README"), b"notes".to_vec()).await;
+    put(format!("{p}audit/0-not-an-id.json"), b"{}".to_vec()).await;
+    put(
+        format!("{p}audit/sub/{}.json", audit_event(base, 4).id),
+        audit_event(base, 4).to_stored_json(),
+    )
+    .await;
+    let storage = S3Storage::from_client(client.clone(), config.clone());
+    storage
+        .publish(
+            &module("audit", "vpc", "aws"),
+            &v("1.0.0"),
+            &archive(ArchiveFormat::TarGz, 1, 64),
+        )
+        .await
+        .unwrap();
+
+    let only = std::slice::from_ref(&event);
+    assert_eq!(log.list(None, 10).await.unwrap(), only);
+    assert_eq!(log.list(None, 1).await.unwrap(), only);
+    assert_eq!(log.list(Some(&garbage.id), 1).await.unwrap(), only);
+    assert!(matches!(
+        log.append(&garbage).await,
+        Err(StorageError::AlreadyExists)
+    ));
+}
+
+/// More than a page (1,000 keys) of events lists completely, in order, in one
+/// call and in pages.
+pub async fn audit_listing_follows_pages(t: Arc<Target>) {
+    let log = Arc::new(S3AuditLog::from_client(t.client(), t.config()));
+    let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let mut events: Vec<AuditEvent> = (0..1_005)
+        .map(|n| audit_event(base + Duration::from_secs(601) * n as u32, n))
+        .collect();
+    futures_util::stream::iter(events.clone())
+        .map(|event| {
+            let log = log.clone();
+            async move { log.append(&event).await }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<()>>()
+        .await
+        .unwrap();
+    events.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(log.list(None, 5_000).await.unwrap(), events);
+    assert_eq!(log.list(None, 1_003).await.unwrap(), events[..1_003]);
+    let mut walked: Vec<AuditEvent> = Vec::new();
+    loop {
+        let page = log.list(walked.last().map(|e| &e.id), 400).await.unwrap();
+        let done = page.len() < 400;
+        walked.extend(page);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(walked, events);
 }
