@@ -336,7 +336,21 @@ async fn an_aws_identity_is_exchanged_by_its_arn() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(log.events().len(), 4);
+    // A header given twice (here in two cases) is refused, not guessed at.
+    let twice = signed("https://sts.test/ci").replace(
+        r#""headers":{"#,
+        r#""headers":{"Authorization":"AWS4-HMAC-SHA256 other","#,
+    );
+    let r = h
+        .call(http::Method::POST, "/v1/exchange/aws", None, twice)
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        error_message(&r).contains("is given twice"),
+        "{}",
+        error_message(&r)
+    );
+    assert_eq!(log.events().len(), 5);
     for e in log.events() {
         assert!(!e.to_json().to_string().contains("secret-signature"));
     }

@@ -36,8 +36,9 @@ pub struct VerifiedIdentity {
     pub subject: String,
     /// What rules match on. OIDC: the token's claims as signed. AWS: `arn`,
     /// `account`, `user_id`, `type` (`user`, `role`, `assumed-role`,
-    /// `federated-user`, `root`), `name` (the user or role name), `path` and
-    /// `session` (an assumed role's session name).
+    /// `federated-user`, `root`) and, where the ARN shows them, `name` (the
+    /// user or role name), `path` and `session` (an assumed role's session
+    /// name).
     pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -105,7 +106,9 @@ pub struct SignedRequest {
     /// The STS endpoint, e.g. `https://sts.eu-west-1.amazonaws.com/`.
     pub url: String,
     /// Every header the request was signed with, the binding header included,
-    /// by name (each name once, whatever its case).
+    /// by name. Read from JSON, a name given twice (exactly, or in another
+    /// case) is refused: a verifier must never have to guess which counts.
+    #[serde(deserialize_with = "unique_headers")]
     pub headers: BTreeMap<String, String>,
     /// The form body, e.g. `Action=GetCallerIdentity&Version=2011-06-15`.
     pub body: String,
@@ -120,6 +123,37 @@ impl Debug for SignedRequest {
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
+}
+
+/// A JSON object of header names to values, refusing a name given twice
+/// in any case (serde's maps keep the last silently).
+fn unique_headers<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    struct Headers;
+    impl<'de> serde::de::Visitor<'de> for Headers {
+        type Value = BTreeMap<String, String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of header names to string values")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut headers = BTreeMap::new();
+            let mut seen = std::collections::BTreeSet::new();
+            while let Some((name, value)) = map.next_entry::<String, String>()? {
+                if !seen.insert(name.to_ascii_lowercase()) {
+                    return Err(serde::de::Error::custom(format!(
+                        "the header {name:?} is given twice; give each header once"
+                    )));
+                }
+                headers.insert(name, value);
+            }
+            Ok(headers)
+        }
+    }
+    deserializer.deserialize_map(Headers)
 }
 
 /// The header that binds a signed `GetCallerIdentity` request to one
