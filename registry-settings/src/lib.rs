@@ -3,6 +3,7 @@
 mod env;
 mod error;
 pub mod github;
+pub mod identity;
 pub mod listen;
 mod output;
 mod parse;

@@ -9,6 +9,7 @@ use registry_core::TokenHash;
 use storage_s3::S3Config;
 
 use crate::github::GithubArgs;
+use crate::identity::{IdentityArgs, IdentitySettings};
 use crate::listen::{Listen, ListenArgs, WithoutTls};
 use crate::registry::{MasterTokenArgs, RegistryArgs, RegistryRules, RegistrySettings};
 use crate::s3::S3Args;
@@ -26,6 +27,8 @@ pub struct LocalServerArgs {
     listen: ListenArgs,
     #[command(flatten)]
     registry: RegistryArgs,
+    #[command(flatten)]
+    identity: IdentityArgs,
     #[command(flatten)]
     master_token: MasterTokenArgs,
     #[command(flatten)]
@@ -55,6 +58,8 @@ pub struct LocalServerSettings {
     pub mode: Mode,
     /// The upstream registry and the lists.
     pub upstream: UpstreamSettings,
+    /// The token exchanges and the audit log.
+    pub identity: IdentitySettings,
 }
 
 impl LocalServerArgs {
@@ -92,6 +97,7 @@ impl LocalServerArgs {
             s3,
             mode,
             upstream,
+            identity: self.identity.settings()?,
         })
     }
 }
@@ -104,6 +110,8 @@ pub struct GithubServerArgs {
     listen: ListenArgs,
     #[command(flatten)]
     registry: RegistryArgs,
+    #[command(flatten)]
+    identity: IdentityArgs,
     #[command(flatten)]
     lists: ProxyArgs,
     #[command(flatten)]
@@ -120,6 +128,8 @@ pub struct GithubServerSettings {
     pub registry: RegistrySettings,
     /// Always GitHub, under the lists.
     pub upstream: UpstreamSettings,
+    /// The token exchanges and the audit log.
+    pub identity: IdentitySettings,
 }
 
 impl GithubServerArgs {
@@ -143,6 +153,7 @@ impl GithubServerArgs {
             listen,
             registry,
             upstream,
+            identity: self.identity.settings()?,
         })
     }
 }
@@ -155,6 +166,8 @@ impl GithubServerArgs {
 pub struct LambdaArgs {
     #[command(flatten)]
     registry: RegistryArgs,
+    #[command(flatten)]
+    identity: IdentityArgs,
     #[command(flatten)]
     s3: S3Args,
     #[command(flatten)]
@@ -177,6 +190,8 @@ pub struct LambdaSettings {
     pub s3: S3Config,
     /// The upstream, unless `TFR_UPSTREAM=off`, and the lists.
     pub upstream: UpstreamSettings,
+    /// The token exchanges and the audit log.
+    pub identity: IdentitySettings,
 }
 
 impl LambdaArgs {
@@ -209,6 +224,7 @@ impl LambdaArgs {
             registry,
             s3,
             upstream,
+            identity: self.identity.settings()?,
         })
     }
 }

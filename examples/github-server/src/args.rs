@@ -36,6 +36,8 @@ pub(crate) struct Settings {
     pub(crate) registry: RegistrySettings,
     /// Always GitHub, under the lists.
     pub(crate) upstream: UpstreamSettings,
+    /// The token exchanges and the audit log.
+    pub(crate) identity: registry_settings::identity::IdentitySettings,
 }
 
 impl Args {
@@ -55,6 +57,7 @@ impl Args {
             listen,
             registry,
             upstream,
+            identity,
             ..
         } = self.server.settings()?;
         Ok(Settings {
@@ -62,6 +65,7 @@ impl Args {
             data_dir: self.data_dir.clone(),
             registry,
             upstream,
+            identity,
         })
     }
 }

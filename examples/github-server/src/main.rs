@@ -75,6 +75,15 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         .with_read_cache(settings.registry.read_cache_ttl)
         .with_catalogue(Arc::new(catalogue), catalogue_ttl)
         .with_upstream_mode(mode);
+    let audit_dir = data_dir.clone();
+    let registry = settings
+        .identity
+        .apply(registry, async move {
+            storage_fs::FsAuditLog::open(audit_dir)
+                .map(|log| Arc::new(log) as Arc<dyn registry_core::audit::AuditLog>)
+        })
+        .await
+        .map_err(|e| e as Box<dyn std::error::Error>)?;
 
     let mut server_config = ServerConfig::new(settings.listen.addr);
     if let Transport::Tls { cert, key } = &settings.listen.transport {

@@ -64,6 +64,8 @@ pub(crate) struct Settings {
     pub(crate) s3: Option<S3Config>,
     pub(crate) mode: Mode,
     pub(crate) upstream: UpstreamSettings,
+    /// The token exchanges and the audit log.
+    pub(crate) identity: registry_settings::identity::IdentitySettings,
     /// `--rebuild-catalogue`: rebuild and exit instead of serving.
     pub(crate) rebuild_catalogue: bool,
 }
@@ -87,6 +89,7 @@ impl Args {
             s3,
             mode,
             upstream,
+            identity,
             ..
         } = self.server.settings(self.storage == StorageKind::S3)?;
         Ok(Settings {
@@ -97,6 +100,7 @@ impl Args {
             s3,
             mode,
             upstream,
+            identity,
             rebuild_catalogue: self.rebuild_catalogue,
         })
     }

@@ -61,6 +61,14 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
             None,
         )?);
     }
+    let registry = settings
+        .identity
+        .apply(
+            registry,
+            stores::open_audit_log(settings.s3.as_ref(), &setup.data_dir),
+        )
+        .await
+        .map_err(|e| e as Box<dyn std::error::Error>)?;
     let registry = Arc::new(registry);
     if settings.rebuild_catalogue {
         let (modules, derived) = registry.rebuild_catalogue().await?;

@@ -5,9 +5,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use registry_core::audit::AuditLog;
 use registry_core::{CatalogueStore, PinStore, Storage, StorageError, TokenStore};
-use storage_fs::{FsCatalogueStore, FsPinStore, FsStorage, FsTokenStore};
-use storage_s3::{S3CatalogueStore, S3Config, S3PinStore, S3Storage, S3TokenStore};
+use storage_fs::{FsAuditLog, FsCatalogueStore, FsPinStore, FsStorage, FsTokenStore};
+use storage_s3::{S3AuditLog, S3CatalogueStore, S3Config, S3PinStore, S3Storage, S3TokenStore};
 
 /// The module storage, the token store and the pin store, on one backend.
 #[derive(Debug)]
@@ -65,4 +66,16 @@ pub(crate) async fn open_stores(
             })
         }
     }
+}
+
+/// The audit log, on the same backend as the stores: `audit/` under
+/// `data_dir`, or `audit/` in the bucket.
+pub(crate) async fn open_audit_log(
+    s3: Option<&S3Config>,
+    data_dir: &Path,
+) -> Result<Arc<dyn AuditLog>, StorageError> {
+    Ok(match s3 {
+        None => Arc::new(FsAuditLog::open(data_dir)?),
+        Some(config) => Arc::new(S3AuditLog::connect(config.clone()).await?),
+    })
 }

@@ -26,6 +26,8 @@ pub(crate) struct Config {
     pub(crate) signing_key_given: bool,
     /// The upstream, unless `TFR_UPSTREAM=off`.
     pub(crate) upstream: Option<Upstream>,
+    /// The token exchanges and the audit log.
+    pub(crate) identity: registry_settings::identity::IdentitySettings,
 }
 
 impl Config {
@@ -41,6 +43,7 @@ impl From<LambdaSettings> for Config {
             registry,
             s3,
             upstream,
+            identity,
             ..
         } = settings;
         Self {
@@ -49,6 +52,7 @@ impl From<LambdaSettings> for Config {
             read_cache_ttl: registry.read_cache_ttl,
             signing_key_given: registry.signing_key_given,
             upstream: upstream.upstream,
+            identity,
         }
     }
 }

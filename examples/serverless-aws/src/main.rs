@@ -8,7 +8,7 @@ use std::sync::Arc;
 use registry_core::{PinStore, Registry, Storage};
 use registry_settings::github::github_client_error;
 use registry_settings::upstream::{registry_client_error, Upstream};
-use storage_s3::{S3CatalogueStore, S3PinStore, S3Storage, S3TokenStore};
+use storage_s3::{S3AuditLog, S3CatalogueStore, S3PinStore, S3Storage, S3TokenStore};
 use upstream_github::GithubUpstream;
 use upstream_registry::RegistryUpstream;
 
@@ -82,5 +82,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
         Some(_) => unreachable!("the upstreams registry-settings offers"),
     }
+    let audit_config = config.s3.clone();
+    let registry = config
+        .identity
+        .apply(registry, async move {
+            S3AuditLog::connect(audit_config)
+                .await
+                .map(|log| Arc::new(log) as Arc<dyn registry_core::audit::AuditLog>)
+        })
+        .await?;
     adapter_lambda::run(Arc::new(registry)).await
 }

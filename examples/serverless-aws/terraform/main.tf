@@ -37,6 +37,8 @@ locals {
     TFR_GITHUB_CACHE_ARCHIVES      = var.upstream == "github" ? tostring(var.github_cache_archives) : null
     TFR_PROXY_ALLOW                = var.upstream == "off" || length(var.proxy_allow) == 0 ? null : join(",", var.proxy_allow)
     TFR_PROXY_DENY                 = var.upstream == "off" || length(var.proxy_deny) == 0 ? null : join(",", var.proxy_deny)
+    TFR_EXCHANGE_CONFIG            = var.token_exchange == null ? null : jsonencode(var.token_exchange)
+    TFR_NO_AUDIT_LOG               = var.audit_log ? null : "true"
   }
 }
 

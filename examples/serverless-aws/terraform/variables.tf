@@ -247,3 +247,26 @@ variable "github_cache_archives" {
   type        = bool
   default     = true
 }
+
+variable "token_exchange" {
+  description = "Token exchange settings, as an object that is the JSON document --exchange-config takes (registry-settings' identity module; examples in the README): `oidc = { issuers = [{ issuer, audience, rules }] }` for CI OIDC tokens, `aws = { server_id, rules }` for AWS IAM identities. null: both exchanges off (POST /v1/exchange/* answer 404)."
+  type        = any
+  default     = null
+
+  validation {
+    condition     = var.token_exchange == null || can(var.token_exchange.oidc) || can(var.token_exchange.aws)
+    error_message = "token_exchange needs an oidc or an aws section (or leave it null)."
+  }
+
+  validation {
+    # Lambda allows 4 KB for all environment variables together.
+    condition     = var.token_exchange == null || length(jsonencode(var.token_exchange)) <= 3000
+    error_message = "token_exchange is longer than 3000 characters as JSON; Lambda's environment holds 4 KB in all. Use fewer, broader rules (patterns, {claim} namespaces)."
+  }
+}
+
+variable "audit_log" {
+  description = "Record every publish, delete, pin, token change and exchange in the bucket (under audit/, one object per event), readable with the master token at GET /v1/audit."
+  type        = bool
+  default     = true
+}
