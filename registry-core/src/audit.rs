@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -27,29 +26,13 @@ use crate::storage::StorageError;
 pub struct AuditId(String);
 
 impl AuditId {
-    /// A fresh id for an event at `time`. Ids one process makes less than a
-    /// second apart are ordered as they were made, even within one
-    /// microsecond or with a clock that stands still (each is then a
-    /// microsecond after the one before); an event dated further back keeps
-    /// its own time.
+    /// A fresh id for an event at `time`. Ids of events a microsecond or
+    /// more apart sort by time; events within one microsecond sort by
+    /// chance.
     pub fn new(time: SystemTime) -> Self {
-        static LAST: AtomicU64 = AtomicU64::new(0);
-        let at = time
+        let micros = time
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX - 1));
-        let next = |last: u64| {
-            if at <= last && last - at < 1_000_000 {
-                last.saturating_add(1)
-            } else {
-                at
-            }
-        };
-        // LAST only moves forward; `next` of the value it had is this id's time.
-        let micros = match LAST.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
-            Some(next(last).max(last))
-        }) {
-            Ok(previous) | Err(previous) => next(previous),
-        };
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
         let mut random = [0u8; 8];
         rand::rngs::OsRng.fill_bytes(&mut random);
         Self(format!("{:020}-{}", u64::MAX - micros, hex::encode(random)))

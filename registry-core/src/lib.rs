@@ -34,7 +34,7 @@ pub use module_metadata;
 pub use pins::{PinRecord, PinStore};
 pub use proxy::{ModulePattern, ProxyConfig};
 pub use registry::{
-    Clock, CreatedToken, ExchangeFailure, Exchanged, ModuleDetails, ModuleFilter, ModulePage,
+    Clock, CreatedToken, ExchangeFailure, Exchanged, EXPIRED_EXCHANGED_TOKENS_KEPT, ModuleDetails, ModuleFilter, ModulePage,
     Pinned, Published, Registry, RegistryError, TokenSpec, MAX_NAMESPACE_PATTERNS, MAX_PAGE_LIMIT,
     RESERVED_WORDS,
 };

@@ -2,6 +2,7 @@
 //! mutating route, whatever its outcome, and `GET /v1/audit`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
@@ -240,6 +241,8 @@ async fn every_mutating_request_is_one_event_success_or_failure() {
     for (i, (method, path, token, body, status, action, actor, target)) in
         cases.into_iter().enumerate()
     {
+        // Audit ids order events by time: a millisecond between requests.
+        h.advance(Duration::from_millis(1));
         let r = h.call(method.clone(), path, token, body).await;
         assert_eq!(
             r.status().as_u16(),
@@ -303,6 +306,7 @@ async fn the_master_reads_the_log_in_pages_newest_first() {
     let (h, _log) = audited();
     let uploader = h.named_token("ci", Tier::Uploader).await;
     for v in 1..=7 {
+        h.advance(Duration::from_millis(1));
         let r = h
             .put(
                 &format!("/v1/modules/acme/vpc/aws/{v}.0.0"),

@@ -147,6 +147,8 @@ async fn an_oidc_token_becomes_a_scoped_expiring_token_that_works_until_it_expir
     let h = harness(&log);
     let r = oidc(&h, "good-main").await;
     assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.body());
+    // Audit ids order events by time: a millisecond between requests.
+    h.advance(Duration::from_millis(1));
     assert_eq!(r.headers()["cache-control"], "no-store");
     let body = json(&r);
     assert_eq!(body["tier"], "uploader");
@@ -162,7 +164,10 @@ async fn an_oidc_token_becomes_a_scoped_expiring_token_that_works_until_it_expir
     // It publishes in its namespace, nowhere else, and shows in the token list.
     let put = |path: &'static str| {
         let (h, token) = (&h, token.clone());
-        async move { h.put(path, tgz(), Some(&token)).await.status() }
+        async move {
+            h.advance(Duration::from_millis(1));
+            h.put(path, tgz(), Some(&token)).await.status()
+        }
     };
     assert_eq!(
         put("/v1/modules/acme/app/aws/1.0.0").await,
@@ -368,4 +373,53 @@ async fn exchanges_that_are_off_are_refused_on_the_head() {
         let r = h.call(http::Method::GET, route, None, "").await;
         assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     }
+}
+
+#[tokio::test]
+async fn expired_exchanged_tokens_are_swept_a_day_later_and_others_never() {
+    let log = Arc::new(InMemoryAuditLog::new());
+    let h = harness(&log);
+    let first = json(&oidc(&h, "good-main").await)["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A master-made token that expired long ago stays: only exchanges' go.
+    let r = h
+        .post(
+            "/v1/tokens",
+            r#"{"name":"mine","tier":"downloader","expires_in":60}"#,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // Within the day after its expiry the record is kept, even past the hourly sweep.
+    h.advance(Duration::from_secs(2 * 60 * 60));
+    let second = json(&oidc(&h, "good-main").await)["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(token_names(&h).await.contains(&first));
+    // Over a day after its expiry, the next exchange sweeps it.
+    h.advance(registry_core::EXPIRED_EXCHANGED_TOKENS_KEPT + Duration::from_secs(60 * 60));
+    let third = json(&oidc(&h, "good-main").await)["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let left = token_names(&h).await;
+    assert!(
+        !left.contains(&first) && !left.contains(&second),
+        "{left:?}"
+    );
+    assert!(
+        left.contains(&third) && left.contains(&"mine".to_owned()),
+        "{left:?}"
+    );
+}
+
+async fn token_names(h: &TestRegistry) -> Vec<String> {
+    json(&h.get("/v1/tokens").await)["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
 }

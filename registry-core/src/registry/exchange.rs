@@ -14,6 +14,18 @@ use super::{CreatedToken, Registry, RegistryError, TokenSpec};
 /// long); longer identities are cut, marked with `…`.
 const MAX_IDENTITY_CHARS: usize = 300;
 
+/// How long the record of an expired exchanged token is kept before a sweep
+/// deletes it: a day, so `GET /v1/tokens` still shows what an audit event
+/// from the last day names.
+pub const EXPIRED_EXCHANGED_TOKENS_KEPT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How often one process sweeps, at most (on an exchange, so an idle
+/// registry does nothing).
+const SWEEP_INTERVAL_SECS: u64 = 60 * 60;
+
+/// The most records one sweep deletes (the rest wait for the next).
+const MAX_SWEPT: usize = 100;
+
 /// What an exchange did: the token it issued and for whom.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -145,6 +157,7 @@ impl Registry {
         spec.namespaces = grant.namespaces;
         match self.create_token_with(spec).await {
             Ok(created) => {
+                self.sweep_if_due().await;
                 tracing::info!(
                     method,
                     identity = %who,
@@ -160,6 +173,66 @@ impl Registry {
                 })
             }
             Err(error) => Err(verified(error, who)),
+        }
+    }
+}
+
+impl Registry {
+    /// Deletes the records of exchanged tokens (named `oidc-…` or `aws-…`,
+    /// created by an exchange) that expired more than
+    /// [`EXPIRED_EXCHANGED_TOKENS_KEPT`] ago, at most 100 per call; answers
+    /// how many it deleted. Exchanges call it at most once an hour per
+    /// process, so token stores do not grow with every CI run; tokens made
+    /// with `POST /v1/tokens` are never touched.
+    ///
+    /// # Errors
+    /// Token store failures (listing; a failed delete is logged and skipped).
+    pub async fn sweep_expired_exchanged_tokens(&self) -> Result<usize, RegistryError> {
+        let cutoff = self.now() - EXPIRED_EXCHANGED_TOKENS_KEPT;
+        let mut swept = 0;
+        for record in self.tokens.list().await? {
+            if swept == MAX_SWEPT {
+                break;
+            }
+            let exchanged = (record.name.starts_with("oidc-") || record.name.starts_with("aws-"))
+                && record
+                    .created_by
+                    .as_deref()
+                    .is_some_and(|by| by.starts_with("oidc:") || by.starts_with("aws:"));
+            if !exchanged || !record.expires_at.is_some_and(|at| at <= cutoff) {
+                continue;
+            }
+            match self.tokens.delete(&record.name).await {
+                Ok(()) | Err(crate::storage::StorageError::NotFound) => swept += 1,
+                Err(e) => {
+                    tracing::warn!(token = %record.name, error = %e, "could not delete an expired exchanged token")
+                }
+            }
+        }
+        if swept > 0 {
+            tracing::info!(
+                swept,
+                "deleted the records of exchanged tokens expired over a day ago"
+            );
+        }
+        Ok(swept)
+    }
+
+    /// Sweeps when this process has not for an hour; never fails the caller.
+    async fn sweep_if_due(&self) {
+        use std::sync::atomic::Ordering;
+        let now = self.unix_now();
+        let last = self.last_token_sweep.load(Ordering::Relaxed);
+        if now < last + SWEEP_INTERVAL_SECS
+            || self
+                .last_token_sweep
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        if let Err(e) = self.sweep_expired_exchanged_tokens().await {
+            tracing::warn!(error = %e, "the sweep of expired exchanged tokens failed; the next exchange after an hour tries again");
         }
     }
 }

@@ -24,7 +24,7 @@ pub use catalogued::RESERVED_WORDS;
 pub(crate) use discovery::latest_version;
 pub use discovery::{ModuleDetails, ModuleFilter, ModulePage, MAX_PAGE_LIMIT};
 pub use error::RegistryError;
-pub use exchange::{ExchangeFailure, Exchanged};
+pub use exchange::{ExchangeFailure, Exchanged, EXPIRED_EXCHANGED_TOKENS_KEPT};
 pub use pins::Pinned;
 pub use publish::Published;
 pub use tokens::{CreatedToken, TokenSpec, MAX_NAMESPACE_PATTERNS};
@@ -99,6 +99,9 @@ pub struct Registry {
     pub(crate) exchange: crate::exchange::ExchangeConfig,
     /// Where mutating requests are recorded; `None`: nowhere.
     pub(crate) audit: Option<Arc<dyn crate::audit::AuditLog>>,
+    /// When this process last swept expired exchanged tokens (Unix
+    /// seconds; 0: never).
+    pub(crate) last_token_sweep: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Registry {
@@ -137,6 +140,7 @@ impl Registry {
             documents: Arc::default(),
             exchange: crate::exchange::ExchangeConfig::default(),
             audit: None,
+            last_token_sweep: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
