@@ -199,7 +199,7 @@ impl Registry {
                     .created_by
                     .as_deref()
                     .is_some_and(|by| by.starts_with("oidc:") || by.starts_with("aws:"));
-            if !exchanged || !record.expires_at.is_some_and(|at| at <= cutoff) {
+            if !exchanged || record.expires_at.is_none_or(|at| at > cutoff) {
                 continue;
             }
             match self.tokens.delete(&record.name).await {
