@@ -20,6 +20,9 @@
 //! | `/v1/tokens/{name}` | DELETE | master |
 //! | `/v1/pins` | GET | master |
 //! | `/v1/pins/{ns}/{name}/{system}/{version}` | POST | master |
+//! | `/v1/exchange/oidc` | POST | anyone (the JWT in the body is the credential) |
+//! | `/v1/exchange/aws` | POST | anyone (the signed request in the body is the credential) |
+//! | `/v1/audit` | GET | master |
 //!
 //! `HEAD` is answered wherever `GET` is. "downloader" routes are open to
 //! everyone when [`RegistryConfig::anonymous_reads`](crate::RegistryConfig::anonymous_reads) is set. `/openapi.json`
