@@ -34,9 +34,9 @@ pub use module_metadata;
 pub use pins::{PinRecord, PinStore};
 pub use proxy::{ModulePattern, ProxyConfig};
 pub use registry::{
-    Clock, CreatedToken, ExchangeFailure, Exchanged, EXPIRED_EXCHANGED_TOKENS_KEPT, ModuleDetails, ModuleFilter, ModulePage,
-    Pinned, Published, Registry, RegistryError, TokenSpec, MAX_NAMESPACE_PATTERNS, MAX_PAGE_LIMIT,
-    RESERVED_WORDS,
+    Clock, CreatedToken, ExchangeFailure, Exchanged, ModuleDetails, ModuleFilter, ModulePage,
+    Pinned, Published, Registry, RegistryError, TokenSpec, EXPIRED_EXCHANGED_TOKENS_KEPT,
+    MAX_NAMESPACE_PATTERNS, MAX_PAGE_LIMIT, RESERVED_WORDS,
 };
 pub use storage::{
     Archive, ArchiveAccess, ArchiveContent, ArchiveFormat, ArchiveInfo, ArchiveLocation,
