@@ -38,13 +38,19 @@ impl AuditId {
         Self(format!("{:020}-{}", u64::MAX - micros, hex::encode(random)))
     }
 
-    /// Parses an id (e.g. a page cursor); `None` unless it has the shape
-    /// [`new`](Self::new) makes.
+    /// Parses an id as [`new`](Self::new) makes them (20 digits no greater
+    /// than `u64::MAX`); `None` otherwise.
     pub fn parse(s: &str) -> Option<Self> {
+        Self::cursor(s).filter(|id| id.0[..20].parse::<u64>().is_ok())
+    }
+
+    /// Parses a page cursor: any string of an id's shape (20 digits, `-`,
+    /// 16 lowercase hex digits), also one past every id [`new`](Self::new)
+    /// can make, since ids compare as text. `None` otherwise.
+    pub fn cursor(s: &str) -> Option<Self> {
         let (digits, random) = s.split_once('-')?;
         let ok = digits.len() == 20
             && digits.bytes().all(|c| c.is_ascii_digit())
-            && digits.parse::<u64>().is_ok()
             && random.len() == 16
             && random
                 .bytes()
@@ -343,6 +349,10 @@ mod tests {
         ] {
             assert_eq!(AuditId::parse(bad), None, "{bad}");
         }
+        // A cursor past every id is a position, not an id.
+        let past = AuditId::cursor("99999999999999999999-0123456789abcdef").unwrap();
+        assert!(past > older);
+        assert_eq!(AuditId::cursor("1-2"), None);
     }
 
     #[test]

@@ -1293,5 +1293,10 @@ pub mod audit_log {
         assert_eq!(list(at(SystemTime::now() + DAY * 365), 10).await, expected);
         assert!(list(at(events[0].time - DAY * 30), 10).await.is_empty());
         assert!(list(at(SystemTime::UNIX_EPOCH), 10).await.is_empty());
+        // A cursor past every id an event can have, and one before all.
+        let past = AuditId::cursor("99999999999999999999-0123456789abcdef").expect("a cursor");
+        assert!(list(past, 10).await.is_empty());
+        let first = AuditId::cursor("00000000000000000000-0000000000000000").expect("a cursor");
+        assert_eq!(list(first, 10).await, expected);
     }
 }

@@ -399,7 +399,9 @@ fn github_server_and_lambda_build_the_same_github_upstream() {
 #[test]
 fn every_setting_constant_names_its_argument() {
     use clap::CommandFactory as _;
-    use registry_settings::{github as g, listen as l, registry as r, s3, upstream as u};
+    use registry_settings::{
+        github as g, identity as id, listen as l, registry as r, s3, upstream as u,
+    };
     let commands = [
         common::Local::command(),
         common::Github::command(),
@@ -454,6 +456,8 @@ fn every_setting_constant_names_its_argument() {
         g::CA_FILE,
         g::CACHE_ARCHIVES,
         g::REDIRECT_ARCHIVES,
+        id::EXCHANGE_CONFIG,
+        id::NO_AUDIT_LOG,
     ];
     let mut seen = std::collections::HashSet::new();
     for setting in all {

@@ -82,7 +82,9 @@ impl FsAuditLog {
 
 /// The name of the directory holding the events of `id`'s UTC day.
 fn day_dir_name(id: &AuditId) -> String {
-    // `AuditId` guarantees 20 digits of `u64::MAX - micros` before the `-`.
+    // `AuditId` guarantees 20 digits before the `-`: `u64::MAX - micros`,
+    // or for a cursor past every id a larger number, which counts as the
+    // epoch's day (the last directory: nothing is listed after it).
     let inverted_micros: u64 = id
         .as_str()
         .split_once('-')

@@ -39,7 +39,7 @@ impl AuditQuery {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             match key {
                 "after" => {
-                    parsed.after = Some(AuditId::parse(value).ok_or_else(|| {
+                    parsed.after = Some(AuditId::cursor(value).ok_or_else(|| {
                         ApiError::BadRequest(
                             "invalid \"after\": give the id of an event from a previous page (its \"id\", or the page's meta.next_after)".into(),
                         )
