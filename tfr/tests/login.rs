@@ -249,6 +249,38 @@ fn aws_login_exchanges_an_assumed_role_for_a_downloader_token() {
     );
     assert!(refused.failed().contains("403"), "{refused:#?}");
     assert!(refused.stdout.is_empty(), "{refused:#?}");
+
+    // The cost of an exchange, for the record: one STS round trip (moto on
+    // loopback here), a token write and an audit write; each request
+    // freshly signed, as tfr does.
+    let (key, secret, session) = assume_role(&sts, "ci");
+    let credentials = Credentials::new(key, secret, Some(session), None, "test");
+    let mut took = Vec::new();
+    for _ in 0..20 {
+        let signed = identity_aws::sign_get_caller_identity(
+            &credentials,
+            "us-east-1",
+            &sts,
+            SERVER_ID,
+            SystemTime::now(),
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let answer = http
+            .post(format!("https://{host}/v1/exchange/aws"))
+            .header("content-type", "application/json")
+            .body(serde_json::to_string(&signed).unwrap())
+            .send()
+            .unwrap();
+        assert_eq!(answer.status(), reqwest::StatusCode::CREATED);
+        took.push(started.elapsed());
+    }
+    took.sort();
+    eprintln!(
+        "AWS exchange (STS = moto on loopback), 20 requests over one HTTPS connection: median {:?}, max {:?}",
+        took[took.len() / 2],
+        took[took.len() - 1]
+    );
 }
 
 #[test]
