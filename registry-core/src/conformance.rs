@@ -140,6 +140,10 @@ impl<S: Storage, G: Send + Sync + std::fmt::Debug + 'static> Storage for KeepAli
     async fn list_modules(&self) -> Result<Vec<ModuleAddress>, StorageError> {
         self.store.list_modules().await
     }
+
+    async fn probe(&self) -> Result<(), StorageError> {
+        self.store.probe().await
+    }
 }
 
 #[async_trait]
@@ -215,6 +219,7 @@ macro_rules! storage_conformance_tests {
             delete_removes_metadata,
             metadata_does_not_make_a_version,
             list_modules_lists_each_module_once,
+            probe_answers_empty_and_full,
         );
     };
 }
@@ -592,6 +597,18 @@ pub mod storage {
         s.publish(&m, &ver, &archive(ArchiveFormat::TarGz, 1, 64))
             .await
             .expect("the version can still be published");
+    }
+
+    pub async fn probe_answers_empty_and_full(s: Arc<dyn Storage>) {
+        s.probe().await.expect("probe of an empty store");
+        s.publish(
+            &module("acme", "vpc", "aws"),
+            &v("1.0.0"),
+            &archive(ArchiveFormat::TarGz, 7, 64),
+        )
+        .await
+        .expect("publish");
+        s.probe().await.expect("probe of a store with a module");
     }
 
     pub async fn list_modules_lists_each_module_once(s: Arc<dyn Storage>) {

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod catalogue;
 pub mod config;
 pub mod exchange;
+pub mod health;
 pub mod memory;
 pub mod pins;
 pub mod proxy;

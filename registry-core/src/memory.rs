@@ -138,6 +138,12 @@ impl Storage for InMemoryStorage {
         let modules = self.modules.lock().expect("not poisoned");
         Ok(modules.keys().cloned().collect())
     }
+
+    /// Memory is always there (tests fail it by wrapping it in the
+    /// `testing` feature's fault-injecting decorators).
+    async fn probe(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
 }
 
 /// A [`TokenStore`] in a map behind a mutex.

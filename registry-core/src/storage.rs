@@ -433,4 +433,13 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     /// Backend failures only.
     async fn list_modules(&self) -> Result<Vec<ModuleAddress>, StorageError>;
+
+    /// Checks that the backend answers, as cheaply as it can and reading no
+    /// archive: what a readiness probe asks (`GET /readyz`). One round trip
+    /// at most (S3: a `ListObjectsV2` of one key under the prefix, which a
+    /// prefix-scoped IAM policy allows; a directory: its metadata).
+    ///
+    /// # Errors
+    /// The backend failure a request would meet now.
+    async fn probe(&self) -> Result<(), StorageError>;
 }

@@ -597,4 +597,15 @@ impl Storage for FsStorage {
         let modules = self.modules.clone();
         blocking(move || list_modules_blocking(&modules)).await
     }
+
+    /// Opens the modules directory (as listing does first).
+    async fn probe(&self) -> Result<(), StorageError> {
+        let modules = self.modules.clone();
+        blocking(move || {
+            fs::read_dir(&modules)
+                .map(drop)
+                .map_err(|e| classify(e, Context::op("listing", &modules)))
+        })
+        .await
+    }
 }

@@ -830,3 +830,20 @@ async fn catalogue_stores_on_one_directory_compare_and_swap_together() {
     );
     assert_eq!(a.load().await.unwrap(), None, "nothing was stored");
 }
+
+#[tokio::test]
+async fn the_probe_fails_while_the_modules_directory_is_gone_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStorage::open(dir.path()).unwrap();
+    store.probe().await.expect("probe of a fresh store");
+    let modules = dir.path().join("modules");
+    let away = dir.path().join("modules.away");
+    fs::rename(&modules, &away).unwrap();
+    let e = store.probe().await.expect_err("no modules directory");
+    assert!(e.to_string().contains("modules"), "{e}");
+    fs::rename(&away, &modules).unwrap();
+    store
+        .probe()
+        .await
+        .expect("probe after the directory is back");
+}

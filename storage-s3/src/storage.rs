@@ -417,6 +417,16 @@ impl Storage for S3Storage {
         modules.dedup();
         Ok(modules)
     }
+
+    /// One `ListObjectsV2` of at most one key under the prefix: allowed by
+    /// a policy that grants `s3:ListBucket` only under `s3:prefix`, unlike
+    /// `HeadBucket`.
+    async fn probe(&self) -> Result<(), StorageError> {
+        self.bucket
+            .list_after(&self.bucket.prefix, None, 1)
+            .await
+            .map(drop)
+    }
 }
 
 /// The module of `{namespace}/{name}/{system}/{version}/{name}-{system}-{version}{suffix}`

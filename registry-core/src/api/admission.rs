@@ -38,6 +38,8 @@ pub(crate) const ANONYMOUS: &str = "anonymous";
 pub(crate) enum Call {
     Discovery,
     OpenApi,
+    Health,
+    Ready,
     Versions(ModuleAddress),
     Download(ModuleAddress, Version),
     /// `GET /v1/modules` and `GET /v1/modules/{namespace}` (the namespace in
@@ -121,6 +123,8 @@ fn confine(call: &mut Call, scope: NamespaceScope) -> Result<(), ApiError> {
     match call {
         Call::Discovery
         | Call::OpenApi
+        | Call::Health
+        | Call::Ready
         | Call::Archive { .. }
         | Call::ExchangeOidc
         | Call::ExchangeAws => Ok(()),
@@ -340,6 +344,8 @@ fn parse_call(route: Route, method: &Method, uri: &Uri) -> Result<Call, ApiError
         Route::DownloadLatest { module } => Call::DownloadLatest(parse_module(&module)?),
         Route::Discovery => Call::Discovery,
         Route::OpenApi => Call::OpenApi,
+        Route::Health => Call::Health,
+        Route::Ready => Call::Ready,
         Route::Versions { module } => Call::Versions(parse_module(&module)?),
         Route::Download { module, version } => {
             Call::Download(parse_module(&module)?, parse_ver(&version)?)

@@ -20,6 +20,8 @@
 //! | `/v1/tokens/{name}` | DELETE | master |
 //! | `/v1/pins` | GET | master |
 //! | `/v1/pins/{ns}/{name}/{system}/{version}` | POST | master |
+//! | `/healthz` | GET | anyone (liveness) |
+//! | `/readyz` | GET | anyone (readiness, see [`crate::health`]) |
 //! | `/v1/exchange/oidc` | POST | anyone (the JWT in the body is the credential) |
 //! | `/v1/exchange/aws` | POST | anyone (the signed request in the body is the credential) |
 //! | `/v1/audit` | GET | master |
@@ -78,6 +80,7 @@ mod body;
 mod discovery;
 mod error;
 mod exchange;
+mod health;
 mod query;
 mod responses;
 mod router;
@@ -256,6 +259,8 @@ impl Registry {
                 &serde_json::json!({ "modules.v1": MODULES_PREFIX }),
             ),
             Call::OpenApi => openapi_response(),
+            Call::Health => health::live(),
+            Call::Ready => health::ready(&self.readiness().await),
             Call::Versions(module) => {
                 let versions = self.versions(&module).await?;
                 json(StatusCode::OK, &VersionsBody::new(&module, &versions))

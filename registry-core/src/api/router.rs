@@ -11,6 +11,10 @@ pub(crate) enum Route {
     Discovery,
     /// This API's OpenAPI document.
     OpenApi,
+    /// `GET /healthz`: liveness.
+    Health,
+    /// `GET /readyz`: readiness.
+    Ready,
     Versions {
         module: [String; 3],
     },
@@ -153,6 +157,16 @@ static OPENAPI: RouteSpec = RouteSpec {
     operations: &[get(Access::Public)],
     methods: READ,
 };
+static HEALTH: RouteSpec = RouteSpec {
+    template: "/healthz",
+    operations: &[get(Access::Public)],
+    methods: READ,
+};
+static READY: RouteSpec = RouteSpec {
+    template: "/readyz",
+    operations: &[get(Access::Public)],
+    methods: READ,
+};
 static VERSIONS: RouteSpec = RouteSpec {
     template: "/v1/modules/{namespace}/{name}/{system}/versions",
     operations: &[get(DOWNLOADER)],
@@ -252,6 +266,8 @@ static AUDIT: RouteSpec = RouteSpec {
 pub(crate) static ROUTES: &[&RouteSpec] = &[
     &DISCOVERY,
     &OPENAPI,
+    &HEALTH,
+    &READY,
     &VERSIONS,
     &DOWNLOAD,
     &MODULE_VERSION,
@@ -277,6 +293,8 @@ impl Route {
         match self {
             Self::Discovery => &DISCOVERY,
             Self::OpenApi => &OPENAPI,
+            Self::Health => &HEALTH,
+            Self::Ready => &READY,
             Self::Versions { .. } => &VERSIONS,
             Self::Download { .. } => &DOWNLOAD,
             Self::ModuleVersion { .. } => &MODULE_VERSION,
@@ -321,6 +339,11 @@ pub(crate) fn route(path: &str) -> Option<Route> {
     }
     if path == "/openapi.json" {
         return Some(Route::OpenApi);
+    }
+    match path {
+        "/healthz" => return Some(Route::Health),
+        "/readyz" => return Some(Route::Ready),
+        _ => {}
     }
     if path == "/v1/tokens" {
         return Some(Route::Tokens);

@@ -184,6 +184,11 @@ impl Storage for CachedStorage {
     async fn list_modules(&self) -> Result<Vec<ModuleAddress>, StorageError> {
         self.inner.list_modules().await
     }
+
+    /// Never cached: a probe asks the backend.
+    async fn probe(&self) -> Result<(), StorageError> {
+        self.inner.probe().await
+    }
 }
 
 #[cfg(test)]

@@ -102,6 +102,8 @@ pub struct Registry {
     /// When this process last swept expired exchanged tokens (Unix
     /// seconds; 0: never).
     pub(crate) last_token_sweep: std::sync::atomic::AtomicU64,
+    /// The readiness check and its last result.
+    pub(crate) readiness: crate::health::Readiness,
 }
 
 impl std::fmt::Debug for Registry {
@@ -141,7 +143,24 @@ impl Registry {
             exchange: crate::exchange::ExchangeConfig::default(),
             audit: None,
             last_token_sweep: std::sync::atomic::AtomicU64::new(0),
+            readiness: crate::health::Readiness::new(crate::health::DEFAULT_READINESS_INTERVAL),
         }
+    }
+
+    /// Reuses a readiness result for `interval` (default
+    /// [`DEFAULT_READINESS_INTERVAL`](crate::health::DEFAULT_READINESS_INTERVAL)):
+    /// the storage is probed at most once per interval, however many
+    /// `GET /readyz` arrive.
+    pub fn with_readiness_interval(mut self, interval: Duration) -> Self {
+        self.readiness = crate::health::Readiness::new(interval);
+        self
+    }
+
+    /// Whether requests can be served now (see [`crate::health`]): the
+    /// last result if younger than the readiness interval, else a fresh
+    /// probe of the storage.
+    pub async fn readiness(&self) -> crate::health::ReadinessReport {
+        self.readiness.check(&self.storage, || self.now()).await
     }
 
     /// Turns on the token exchanges `exchange` configures (each is off

@@ -38,6 +38,8 @@ pub enum StorageCall {
     ReadMetadata,
     /// [`Storage::list_modules`].
     ListModules,
+    /// [`Storage::probe`].
+    Probe,
 }
 
 /// A [`TokenStore`] method, as [`Faults`] and [`Counts`] name it.
@@ -341,6 +343,15 @@ pub trait StorageOverrides: Send + Sync + fmt::Debug + 'static {
         let call = StorageCall::ListModules;
         around(self.before(call), inner.list_modules(), || self.after(call)).await
     }
+
+    /// [`Storage::probe`] on `inner`.
+    ///
+    /// # Errors
+    /// As the hooks and `inner` decide.
+    async fn probe(&self, inner: &dyn Storage) -> Result<(), StorageError> {
+        let call = StorageCall::Probe;
+        around(self.before(call), inner.probe(), || self.after(call)).await
+    }
 }
 
 /// What a [`Forward`] does with each [`TokenStore`] call; as [`StorageOverrides`].
@@ -539,6 +550,10 @@ impl<S: Storage, O: StorageOverrides> Storage for Forward<S, O> {
 
     async fn list_modules(&self) -> Result<Vec<ModuleAddress>, StorageError> {
         self.overrides.list_modules(&self.inner).await
+    }
+
+    async fn probe(&self) -> Result<(), StorageError> {
+        self.overrides.probe(&self.inner).await
     }
 }
 
