@@ -3,10 +3,12 @@
 //! - Liveness says the process answers requests; it checks nothing else, so
 //!   a failing backend never gets a live process restarted.
 //! - Readiness says requests can be served now: the storage backend answers
-//!   [`Storage::probe`](crate::storage::Storage::probe). A check runs at most
-//!   once per [`Readiness::interval`], however many probes arrive: probes
-//!   that come while a check runs wait for it, later ones get its result
-//!   until it is older than the interval. So probes cannot load the backend.
+//!   [`Storage::probe`]. A check runs at most once per readiness interval
+//!   ([`DEFAULT_READINESS_INTERVAL`], or
+//!   [`Registry::with_readiness_interval`](crate::Registry::with_readiness_interval)),
+//!   however many probes arrive: probes that come while a check runs wait
+//!   for it, later ones get its result until it is older than the interval.
+//!   So probes cannot load the backend.
 //!
 //! Readiness answers are public, so they name what failed and never why
 //! (bucket names, paths, error texts): the reason goes to the log.
