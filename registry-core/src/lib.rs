@@ -35,9 +35,9 @@ pub use module_metadata;
 pub use pins::{PinRecord, PinStore};
 pub use proxy::{ModulePattern, ProxyConfig};
 pub use registry::{
-    Clock, CreatedToken, ExchangeFailure, Exchanged, ModuleDetails, ModuleFilter, ModulePage,
-    Pinned, Published, Registry, RegistryError, TokenSpec, EXPIRED_EXCHANGED_TOKENS_KEPT,
-    MAX_NAMESPACE_PATTERNS, MAX_PAGE_LIMIT, RESERVED_WORDS,
+    ArchiveHead, Clock, CreatedToken, ExchangeFailure, Exchanged, ModuleDetails, ModuleFilter,
+    ModulePage, Pinned, Published, Registry, RegistryError, TokenSpec,
+    EXPIRED_EXCHANGED_TOKENS_KEPT, MAX_NAMESPACE_PATTERNS, MAX_PAGE_LIMIT, RESERVED_WORDS,
 };
 pub use storage::{
     Archive, ArchiveAccess, ArchiveContent, ArchiveFormat, ArchiveInfo, ArchiveLocation,

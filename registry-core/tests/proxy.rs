@@ -926,3 +926,92 @@ async fn proxied_modules_without_archives_through_the_registry_have_no_details_h
     );
     assert_eq!(h.upstream.counts().calls(UpstreamCall::FetchArchive), 0);
 }
+
+/// Terraform's downloader sends `HEAD` before `GET` to an archive URL: the
+/// `HEAD` is answered without fetching from the upstream, so an install
+/// costs one upstream fetch; with the archive cache, a cached archive's
+/// `HEAD` carries its size and digest.
+#[tokio::test]
+async fn head_of_an_archive_url_fetches_nothing_upstream() {
+    use registry_core::testing::UpstreamCall;
+    let h = cached_harness(
+        upstream()
+            .with_versions("hashicorp/consul/aws", &["0.1.0"])
+            .with_archive("hashicorp/consul/aws", "0.1.0", consul_tarball("0.1.0")),
+        through_registry(),
+    );
+    let location = location_of(&h.download("hashicorp/consul/aws", "0.1.0").await);
+    let h = &h;
+    let head = |location: String| async move {
+        h.call(http::Method::HEAD, &location, None, Bytes::new())
+            .await
+    };
+    let cold = head(location.clone()).await;
+    assert_eq!(cold.status(), StatusCode::OK, "{:?}", cold.body());
+    assert_eq!(cold.headers()["content-type"], "application/gzip");
+    assert!(cold.body().is_empty());
+    assert!(
+        !cold.headers().contains_key("content-length"),
+        "the size is unknown before the fetch, so none is claimed: {:?}",
+        cold.headers()
+    );
+    assert_eq!(h.upstream.counts().calls(UpstreamCall::FetchArchive), 0);
+
+    let got = h.fetch_location(&location).await;
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(h.upstream.counts().calls(UpstreamCall::FetchArchive), 1);
+
+    // Cached now: HEAD says its size and digest, still without the upstream.
+    let warm = head(location.clone()).await;
+    assert_eq!(warm.status(), StatusCode::OK);
+    assert_eq!(
+        warm.headers()["content-length"],
+        got.body().len().to_string().as_str()
+    );
+    assert_eq!(warm.headers()["etag"], got.headers()["etag"]);
+    assert_eq!(h.upstream.counts().calls(UpstreamCall::FetchArchive), 1);
+
+    // A tampered URL is refused on HEAD as on GET; a .zip URL is not served.
+    let tampered = head(location.replacen("0.1.0.tar.gz", "0.2.0.tar.gz", 1)).await;
+    assert_eq!(tampered.status(), StatusCode::FORBIDDEN);
+}
+
+/// A stored archive's `HEAD` comes from storage's location (size, digest),
+/// not from reading it.
+#[tokio::test]
+async fn head_of_a_stored_archive_answers_its_size_without_reading_it() {
+    use registry_core::testing::{CountingStorage, StorageCall};
+    let storage = Arc::new(CountingStorage::wrap(
+        registry_core::memory::InMemoryStorage::new(),
+    ));
+    let h = TestRegistry::builder()
+        .storage(storage.clone() as Arc<dyn registry_core::Storage>)
+        .through_registry()
+        .upstream(Arc::new(upstream()))
+        .build();
+    let archive = ArchiveBuilder::module("# stored\n").tar_gz();
+    assert_eq!(
+        h.put(
+            "/v1/modules/acme/vpc/aws/1.0.0",
+            archive.clone(),
+            Some(h.master_token())
+        )
+        .await
+        .status(),
+        StatusCode::CREATED
+    );
+    let location = h.download_url("acme/vpc/aws", "1.0.0").await;
+    let reads = storage.counts().calls(StorageCall::ReadArchive);
+    let head = h
+        .call(http::Method::HEAD, &location, None, Bytes::new())
+        .await;
+    assert_eq!(head.status(), StatusCode::OK, "{location}");
+    assert_eq!(
+        head.headers()["content-length"],
+        archive.len().to_string().as_str()
+    );
+    assert_eq!(storage.counts().calls(StorageCall::ReadArchive), reads);
+    let get = h.get_as(&location, None).await;
+    assert_eq!(get.body().len(), archive.len());
+    assert_eq!(head.headers()["etag"], get.headers()["etag"]);
+}

@@ -74,24 +74,29 @@ fn terraform_installs_the_right_tag_through_the_github_server() {
     }
 
     let (cert, key) = tls_files(tmp.path());
-    let server = GithubServer::start(
-        &tmp.path().join("data"),
-        &[
-            "--tls-cert",
-            path_str(&cert),
-            "--tls-key",
-            path_str(&key),
-            "--master-token-sha256",
-            &hex(&Sha256::digest(MASTER)),
-            "--github-api-url",
-            fake.api_url().as_str(),
-            "--github-app-id",
-            APP_ID,
-            "--github-app-private-key-file",
-            path_str(&key_file),
-            "--cache-archives",
-        ],
-    );
+    let master_hash = hex(&Sha256::digest(MASTER));
+    let server_args = |extra: &[&'static str]| {
+        let mut args = vec![
+            "--tls-cert".to_owned(),
+            path_str(&cert).to_owned(),
+            "--tls-key".to_owned(),
+            path_str(&key).to_owned(),
+            "--master-token-sha256".to_owned(),
+            master_hash.clone(),
+            "--github-api-url".to_owned(),
+            fake.api_url().as_str().to_owned(),
+            "--github-app-id".to_owned(),
+            APP_ID.to_owned(),
+            "--github-app-private-key-file".to_owned(),
+            path_str(&key_file).to_owned(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        args
+    };
+    let args = server_args(&["--cache-archives"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = GithubServer::start(&tmp.path().join("data"), &args);
+    let server_port = server.port;
     let base = format!("https://127.0.0.1:{}", server.port);
     let host = format!("127.0.0.1:{}", server.port);
     let http = https_client(&cert);
@@ -198,6 +203,33 @@ fn terraform_installs_the_right_tag_through_the_github_server() {
         "{init}"
     );
     drop(server);
+
+    // Without the archive cache, Terraform's HEAD before its GET of the
+    // archive URL is answered without GitHub: one tarball per install.
+    let args = server_args(&[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let uncached = GithubServer::start(&tmp.path().join("data-uncached"), &args);
+    let host = format!("127.0.0.1:{}", uncached.port);
+    let main_tf = main_tf.replace(&format!("127.0.0.1:{}/", server_port), &format!("{host}/"));
+    let credentials = format!("credentials \"{host}\" {{\n  token = \"{MASTER}\"\n}}\n");
+    let codeload_before = fake.codeload_requests();
+    let api_before = fake.requests("/");
+    let fresh = tf.workspace_with(&tmp.path().join("uncached"), &main_tf, &credentials);
+    tf.run_ok(&fresh, &["init", "-input=false", "-no-color"]);
+    assert!(fresh
+        .dir
+        .join(".terraform/modules/greeting/main.tf")
+        .is_file());
+    assert_eq!(
+        fake.codeload_requests() - codeload_before,
+        1,
+        "HEAD and GET of the archive URL cost one tarball, not two"
+    );
+    eprintln!(
+        "uncached cold terraform init: {} GitHub API requests, 1 tarball",
+        fake.requests("/") - api_before
+    );
+    drop(uncached);
     rt.block_on(fake.shutdown());
 }
 

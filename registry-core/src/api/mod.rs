@@ -253,6 +253,7 @@ impl Registry {
         body: RequestBody,
         draft: Option<&mut AuditDraft>,
     ) -> Result<Response<Bytes>, ApiError> {
+        let head_only = admitted.head.method == Method::HEAD;
         Ok(match admitted.call {
             Call::Discovery => json(
                 StatusCode::OK,
@@ -291,6 +292,13 @@ impl Registry {
                 })?;
                 discovery::redirect(&format!("{MODULES_PREFIX}{module}/{latest}/download"))
             }
+            Call::Archive {
+                module,
+                version,
+                format,
+            } if head_only => responses::archive_head_response(
+                &self.archive_head(&module, &version, format).await?,
+            ),
             Call::Archive {
                 module,
                 version,
@@ -458,13 +466,22 @@ pub(crate) fn parse_ver(s: &str) -> Result<Version, ApiError> {
 }
 
 /// A `HEAD` answer is the `GET` answer without its body (and with its length).
+/// Answers made for `HEAD` itself (an archive's) keep their
+/// `Content-Length`, or have none when it is unknown.
 fn head_response(mut response: Response<Bytes>, head_only: bool) -> Response<Bytes> {
     if head_only {
         let len = response.body().len();
         *response.body_mut() = Bytes::new();
-        response
-            .headers_mut()
-            .insert(CONTENT_LENGTH, HeaderValue::from(len));
+        let made_for_head = response.headers().contains_key(CONTENT_LENGTH)
+            || response
+                .extensions_mut()
+                .remove::<responses::UnknownLength>()
+                .is_some();
+        if !made_for_head {
+            response
+                .headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from(len));
+        }
     }
     response
 }

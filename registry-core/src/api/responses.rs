@@ -156,6 +156,40 @@ pub(super) fn archive_response(archive: &Archive) -> Response<Bytes> {
     r
 }
 
+/// The `HEAD` answer of an archive URL: `archive_response`'s headers, with
+/// `Content-Length` only when the size is known here (else the
+/// [`UnknownLength`] mark keeps `HEAD` handling from claiming `0`).
+pub(super) fn archive_head_response(head: &crate::ArchiveHead) -> Response<Bytes> {
+    let mut r = Response::new(Bytes::new());
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(head.format.content_type()),
+    );
+    h.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=300, immutable"),
+    );
+    if let Some(sha256) = &head.sha256 {
+        if let Ok(etag) = HeaderValue::from_str(&format!("\"sha256:{}\"", sha256.to_hex())) {
+            h.insert(ETAG, etag);
+        }
+    }
+    match head.size {
+        Some(size) => {
+            h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(size));
+        }
+        None => {
+            r.extensions_mut().insert(UnknownLength);
+        }
+    }
+    r
+}
+
+/// Marks a `HEAD` answer whose `GET` body length is not known here.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct UnknownLength;
+
 /// `204` with `X-Terraform-Get: url`.
 pub(super) fn terraform_get(url: &str) -> Response<Bytes> {
     let mut r = no_content();

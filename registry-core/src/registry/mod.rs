@@ -12,6 +12,7 @@ mod discovery;
 mod error;
 pub(crate) mod exchange;
 mod modules;
+pub use modules::ArchiveHead;
 mod pins;
 mod proxied_details;
 mod publish;

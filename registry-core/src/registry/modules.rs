@@ -173,6 +173,73 @@ impl Registry {
         Ok(archive)
     }
 
+    /// What `HEAD` of an archive URL answers, without reading the archive:
+    /// from storage's [`locate_archive`](crate::storage::Storage::locate_archive) for a
+    /// stored version (or the archive cache's, for one served from the
+    /// upstream); for an upstream version not cached, only its format: the
+    /// URL's signature already says this registry resolved the version, and
+    /// Terraform's downloader sends `HEAD` before every `GET`, so fetching
+    /// the archive here would fetch it twice.
+    ///
+    /// # Errors
+    /// [`RegistryError::NotFound`] as [`archive`](Self::archive) would answer
+    /// it without asking the upstream; storage failures.
+    pub async fn archive_head(
+        &self,
+        module: &ModuleAddress,
+        version: &Version,
+        format: ArchiveFormat,
+    ) -> Result<ArchiveHead, RegistryError> {
+        let not_found = || {
+            RegistryError::NotFound(format!(
+                "module {module} has no {} archive of version {version} here",
+                format.suffix()
+            ))
+        };
+        let known = |info: crate::storage::ArchiveInfo| {
+            if info.format == format {
+                Ok(ArchiveHead {
+                    format,
+                    sha256: Some(info.sha256),
+                    size: Some(info.size),
+                })
+            } else {
+                Err(not_found())
+            }
+        };
+        match self.storage.locate_archive(module, version).await {
+            Ok(location) => return known(location.info),
+            Err(StorageError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let Some((_, archive_cache)) = self.upstream.through_registry() else {
+            return Err(not_found());
+        };
+        if self.config.proxy.check(module).is_err()
+            || !self.storage.list_versions(module).await?.is_empty()
+        {
+            return Err(not_found());
+        }
+        if let Some(cache) = archive_cache {
+            match cache.locate_archive(module, version).await {
+                Ok(location) => return known(location.info),
+                Err(StorageError::NotFound) => {}
+                Err(e) => {
+                    tracing::warn!(%module, %version, error = %e, "archive cache lookup failed")
+                }
+            }
+        }
+        // Served through this registry as .tar.gz only (see `upstream_archive`).
+        if format != ArchiveFormat::TarGz {
+            return Err(not_found());
+        }
+        Ok(ArchiveHead {
+            format,
+            sha256: None,
+            size: None,
+        })
+    }
+
     /// `archive` for a version not in storage. `None` when the registry does
     /// not serve this module from its upstream through its own URLs.
     pub(super) async fn upstream_archive(
@@ -291,4 +358,15 @@ pub(super) fn not_found_as(e: UpstreamError, message: impl FnOnce() -> String) -
         UpstreamError::NotFound { .. } => RegistryError::NotFound(message()),
         other => RegistryError::Upstream(other),
     }
+}
+
+/// What [`Registry::archive_head`] knows of an archive without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveHead {
+    /// Its format (that of the URL).
+    pub format: ArchiveFormat,
+    /// Its digest, when stored or cached here.
+    pub sha256: Option<crate::storage::Sha256Digest>,
+    /// Its size in bytes, when stored or cached here.
+    pub size: Option<u64>,
 }
