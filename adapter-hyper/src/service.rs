@@ -11,7 +11,8 @@ use http::header::{CONNECTION, HOST};
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Body as _, Incoming};
-use registry_core::{AdapterError, BodySpool, Registry, RequestBody};
+use registry_core::api::UNMATCHED_ROUTE;
+use registry_core::{AccessInfo, AdapterError, BodySpool, Registry, RequestBody};
 
 /// Answers `request` from `registry` and logs it.
 ///
@@ -73,15 +74,18 @@ pub(crate) async fn respond(
         }
     };
 
+    let access = response.extensions().get::<AccessInfo>();
     tracing::info!(
         target: "adapter_hyper::access",
         %peer,
         %method,
-        %path,
+        route = %access.map_or(UNMATCHED_ROUTE, |a| a.route),
         ?version,
         status = response.status().as_u16(),
         bytes = response.body().len(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        caller = access.map_or("", |a| a.caller.as_str()),
+        request_id = access.map_or("", |a| a.request_id.as_str()),
         "request",
     );
     response.map(Full::new)

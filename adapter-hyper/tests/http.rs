@@ -78,6 +78,11 @@ async fn http1_head_gets_the_registry_headers_and_no_body() {
         .await;
     assert_eq!(status, expected.status());
     for (name, value) in expected.headers() {
+        if name == "x-request-id" {
+            // Each answer has its own.
+            assert!(headers.contains_key(name), "no {name}");
+            continue;
+        }
         assert_eq!(headers.get(name), Some(value), "header {name}");
     }
     // No body followed: the next response on the connection starts right away.

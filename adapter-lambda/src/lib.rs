@@ -10,7 +10,8 @@ use http::uri::{PathAndQuery, Uri};
 use http::{HeaderMap, Response};
 use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, RequestExt as _};
-use registry_core::{AdapterError, Registry, RequestBody};
+use registry_core::api::UNMATCHED_ROUTE;
+use registry_core::{AccessInfo, AdapterError, Registry, RequestBody};
 
 /// Serves `registry` on the Lambda runtime: polls the runtime API for events
 /// (API Gateway REST and HTTP APIs, function URLs, ALB) and answers each with
@@ -65,14 +66,17 @@ pub async fn respond(registry: &Registry, event: lambda_http::Request) -> Respon
         Ok(admitted) => registry.respond(admitted, RequestBody::from(body)).await,
     };
 
+    let access = response.extensions().get::<AccessInfo>();
     tracing::info!(
         target: "adapter_lambda::access",
         origin,
         %method,
-        %path,
+        route = %access.map_or(UNMATCHED_ROUTE, |a| a.route),
         status = response.status().as_u16(),
         bytes = response.body().len(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        caller = access.map_or("", |a| a.caller.as_str()),
+        request_id = access.map_or("", |a| a.request_id.as_str()),
         "request",
     );
     into_lambda_response(response)

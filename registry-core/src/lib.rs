@@ -26,7 +26,7 @@ pub mod conformance;
 pub mod testing;
 
 pub use address::{AddressError, ModuleAddress};
-pub use api::{AdapterError, Admitted, BodySpool, RequestBody};
+pub use api::{AccessInfo, AdapterError, Admitted, BodySpool, RequestBody};
 pub use archive::{ArchiveError, ArchiveLimits};
 pub use catalogue::{CatalogueStore, SnapshotRead, SnapshotTag, StoredSnapshot};
 pub use catalogue_index;

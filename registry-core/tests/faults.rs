@@ -203,7 +203,13 @@ fn assert_fault_response(r: &Response<Bytes>, fault: Fault, what: &str) {
     let v: Value = serde_json::from_slice(r.body())
         .unwrap_or_else(|e| panic!("{what} ({fault:?}): not JSON ({e}): {body}"));
     let object = v.as_object().unwrap();
-    assert_eq!(object.len(), 1, "{what} ({fault:?}): {body}");
+    // `errors`, and the request id quoted in the `X-Request-Id` header.
+    assert_eq!(object.len(), 2, "{what} ({fault:?}): {body}");
+    assert_eq!(
+        v["request_id"].as_str(),
+        r.headers()["x-request-id"].to_str().ok(),
+        "{what} ({fault:?}): {body}"
+    );
     let errors = v["errors"].as_array().unwrap();
     assert!(!errors.is_empty(), "{what} ({fault:?}): {body}");
     for e in errors {

@@ -87,6 +87,10 @@ pub struct Admitted {
     pub(crate) body_limit: usize,
     /// Who asked, for the audit log (see [`ANONYMOUS`]).
     pub(crate) actor: String,
+    /// The route template matched.
+    pub(crate) route: &'static str,
+    /// The request id (see [`AccessInfo`](super::AccessInfo)).
+    pub(crate) request_id: String,
 }
 
 impl Admitted {
@@ -94,6 +98,15 @@ impl Admitted {
     /// past it and answers [`AdapterError::BodyTooLarge`](super::AdapterError::BodyTooLarge).
     pub fn body_limit(&self) -> usize {
         self.body_limit
+    }
+
+    /// What the access log says of this request.
+    pub(crate) fn access_info(&self) -> super::AccessInfo {
+        super::AccessInfo {
+            route: self.route,
+            caller: self.actor.clone(),
+            request_id: self.request_id.clone(),
+        }
     }
 
     /// The request's head.
@@ -215,6 +228,8 @@ impl Registry {
             body_kind: operation.body,
             body_limit,
             actor: std::mem::take(actor),
+            route: super::UNMATCHED_ROUTE,
+            request_id: String::new(),
         })
     }
 

@@ -74,6 +74,7 @@
 //! records its origin in the [`PinStore`](crate::PinStore). From then on the
 //! module is local. Deleting a pinned version forgets its origin too.
 
+mod access;
 mod admission;
 mod audited;
 mod body;
@@ -100,6 +101,7 @@ use crate::tokens::{validate_token_name, Tier, MAX_TOKEN_LIFETIME};
 use crate::version::parse_version;
 use crate::{ModuleAddress, Version};
 
+pub use access::{AccessInfo, REQUEST_ID_HEADER, UNMATCHED_ROUTE};
 pub use admission::Admitted;
 use admission::{Call, ANONYMOUS};
 use audited::AuditDraft;
@@ -183,6 +185,8 @@ impl Registry {
     /// The refusal, ready to send (empty for `HEAD`).
     pub async fn admit(&self, head: http::request::Parts) -> Result<Admitted, Response<Bytes>> {
         let head_only = head.method == Method::HEAD;
+        let request_id = access::request_id(&head.headers);
+        let route = router::route(head.uri.path()).map_or(UNMATCHED_ROUTE, |r| r.spec().template);
         // What a refusal's audit event needs, kept only for requests that
         // may mutate (reads are not audited).
         let audited = (self.audit.is_some()
@@ -190,7 +194,11 @@ impl Registry {
         .then(|| (router::route(head.uri.path()), head.method.clone()));
         let mut actor = ANONYMOUS.to_owned();
         match self.try_admit(head, &mut actor).await {
-            Ok(admitted) => Ok(admitted),
+            Ok(mut admitted) => {
+                admitted.route = route;
+                admitted.request_id = request_id;
+                Ok(admitted)
+            }
             Err(e) => {
                 let response = e.into_response();
                 if let Some((Some(route), method)) = audited {
@@ -198,7 +206,12 @@ impl Registry {
                         self.record(draft, &response).await;
                     }
                 }
-                Err(head_response(response, head_only))
+                let info = AccessInfo {
+                    route,
+                    caller: actor,
+                    request_id,
+                };
+                Err(head_response(access::mark(response, info), head_only))
             }
         }
     }
@@ -212,7 +225,8 @@ impl Registry {
         if let Some(draft) = AuditDraft::for_call(&admitted.call, &admitted.actor) {
             self.record(draft, &response).await;
         }
-        head_response(response, admitted.head.method == Method::HEAD)
+        let head_only = admitted.head.method == Method::HEAD;
+        head_response(access::mark(response, admitted.access_info()), head_only)
     }
 
     /// Where an adapter that streams bodies reads an admitted request's body:
@@ -230,6 +244,7 @@ impl Registry {
     /// are JSON as for [`handle`](Self::handle).
     pub async fn respond(&self, admitted: Admitted, body: RequestBody) -> Response<Bytes> {
         let head_only = admitted.head.method == Method::HEAD;
+        let info = admitted.access_info();
         let mut draft = if self.audit.is_some() {
             AuditDraft::for_call(&admitted.call, &admitted.actor)
         } else {
@@ -242,7 +257,7 @@ impl Registry {
         if let Some(draft) = draft {
             self.record(draft, &response).await;
         }
-        head_response(response, head_only)
+        head_response(access::mark(response, info), head_only)
     }
 
     /// The HTTP layer over the use cases: each call's typed answer as a

@@ -108,7 +108,6 @@ pub(crate) struct Operation {
 pub(crate) struct RouteSpec {
     /// E.g. `/v1/modules/{namespace}/{name}/{system}/versions`; what the
     /// OpenAPI test matches the document against.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) template: &'static str,
     pub(crate) operations: &'static [Operation],
     /// The methods answered, `HEAD` included: the `Allow` header of a `405`.

@@ -611,7 +611,15 @@ fn check_response(
                 response.body()
             ))
         })?;
-        let object = body.as_object().filter(|o| o.len() == 1);
+        // `errors`, and the request id the `X-Request-Id` header carries.
+        let object = body.as_object().filter(|o| {
+            o.len() == 2
+                && o.get("request_id").and_then(Value::as_str)
+                    == response
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+        });
         let errors = object
             .and_then(|o| o.get("errors"))
             .and_then(Value::as_array);
