@@ -14,4 +14,7 @@ pub mod upstream;
 
 pub use env::parse_env_only;
 pub use error::{Setting, SettingsError};
-pub use output::{chain, init_lambda_logging, init_server_logging, write_port_file};
+pub use output::{
+    chain, init_lambda_logging, init_server_logging, write_port_file, LogArgs, LogFormat,
+    LOG_FORMAT,
+};

@@ -7,21 +7,52 @@ use std::path::{Path, PathBuf};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
+/// `--log-format` / `TFR_LOG_FORMAT`.
+pub const LOG_FORMAT: crate::Setting = crate::Setting::new("log-format", "TFR_LOG_FORMAT");
+
+/// How a server writes its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `TIME LEVEL target: message key=value ...`, for people.
+    #[default]
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `target`, the
+    /// event's fields at the top level), for log pipelines.
+    Json,
+}
+
+/// The hyper servers' log setting.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Log line format: `text`, or `json` (one object per line, the access
+    /// log's fields at the top level: route, method, status, bytes,
+    /// latency_us, caller, request_id).
+    #[arg(long = LOG_FORMAT.long(), env = LOG_FORMAT.env(), value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
 /// A server's logs: to `writer` (local-server and github-server pass
 /// `adapter_hyper::log_writer`, which batches a request's line per runtime
-/// worker), coloured when stderr is a terminal, the level from `RUST_LOG`
-/// (default `info`).
-pub fn init_server_logging<W>(writer: W)
+/// worker), as `format` says (text is coloured when stderr is a terminal),
+/// the level from `RUST_LOG` (default `info`).
+pub fn init_server_logging<W>(writer: W, format: LogFormat)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
-        .with_writer(writer)
-        .with_ansi(io::stderr().is_terminal())
-        .init();
+        .with_writer(writer);
+    match format {
+        LogFormat::Text => builder.with_ansi(io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder
+            .with_ansi(false)
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
 }
 
 /// The Lambda function's logs: to stdout, no colours (CloudWatch shows escape

@@ -26,6 +26,8 @@ pub struct LocalServerArgs {
     #[command(flatten)]
     listen: ListenArgs,
     #[command(flatten)]
+    log: crate::output::LogArgs,
+    #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
     identity: IdentityArgs,
@@ -47,6 +49,8 @@ pub struct LocalServerArgs {
 pub struct LocalServerSettings {
     /// Where and how it listens.
     pub listen: Listen,
+    /// How it writes its log.
+    pub log_format: crate::output::LogFormat,
     /// The registry's settings; its signing key and master token come from
     /// the data directory unless given.
     pub registry: RegistrySettings,
@@ -92,6 +96,7 @@ impl LocalServerArgs {
         };
         Ok(LocalServerSettings {
             listen,
+            log_format: self.log.log_format,
             registry,
             master_token,
             s3,
@@ -109,6 +114,8 @@ pub struct GithubServerArgs {
     #[command(flatten)]
     listen: ListenArgs,
     #[command(flatten)]
+    log: crate::output::LogArgs,
+    #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
     identity: IdentityArgs,
@@ -124,6 +131,8 @@ pub struct GithubServerArgs {
 pub struct GithubServerSettings {
     /// Where and how it listens.
     pub listen: Listen,
+    /// How it writes its log.
+    pub log_format: crate::output::LogFormat,
     /// The registry's settings.
     pub registry: RegistrySettings,
     /// Always GitHub, under the lists.
@@ -151,6 +160,7 @@ impl GithubServerArgs {
         )?;
         Ok(GithubServerSettings {
             listen,
+            log_format: self.log.log_format,
             registry,
             upstream,
             identity: self.identity.settings()?,

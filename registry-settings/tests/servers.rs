@@ -458,6 +458,7 @@ fn every_setting_constant_names_its_argument() {
         g::REDIRECT_ARCHIVES,
         id::EXCHANGE_CONFIG,
         id::NO_AUDIT_LOG,
+        registry_settings::LOG_FORMAT,
     ];
     let mut seen = std::collections::HashSet::new();
     for setting in all {

@@ -32,6 +32,8 @@ pub(crate) struct Args {
 #[derive(Debug)]
 pub(crate) struct Settings {
     pub(crate) listen: Listen,
+    /// How the log is written.
+    pub(crate) log_format: registry_settings::LogFormat,
     pub(crate) data_dir: PathBuf,
     pub(crate) registry: RegistrySettings,
     /// Always GitHub, under the lists.
@@ -55,6 +57,7 @@ impl Args {
     pub(crate) fn settings(&self) -> Result<Settings, SettingsError> {
         let GithubServerSettings {
             listen,
+            log_format,
             registry,
             upstream,
             identity,
@@ -62,6 +65,7 @@ impl Args {
         } = self.server.settings()?;
         Ok(Settings {
             listen,
+            log_format,
             data_dir: self.data_dir.clone(),
             registry,
             upstream,

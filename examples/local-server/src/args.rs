@@ -54,6 +54,8 @@ enum StorageKind {
 #[derive(Debug)]
 pub(crate) struct Settings {
     pub(crate) listen: Listen,
+    /// How the log is written.
+    pub(crate) log_format: registry_settings::LogFormat,
     pub(crate) data_dir: PathBuf,
     /// The registry's settings; its signing key and master token come from
     /// the data directory unless given.
@@ -84,6 +86,7 @@ impl Args {
     pub(crate) fn settings(&self) -> Result<Settings, SettingsError> {
         let LocalServerSettings {
             listen,
+            log_format,
             registry,
             master_token,
             s3,
@@ -94,6 +97,7 @@ impl Args {
         } = self.server.settings(self.storage == StorageKind::S3)?;
         Ok(Settings {
             listen,
+            log_format,
             data_dir: self.data_dir.clone(),
             registry,
             master_token,

@@ -17,8 +17,8 @@ use crate::args::{Args, Settings};
 
 fn main() -> ExitCode {
     // One line per request: batched per runtime worker (see adapter_hyper::log_writer).
-    registry_settings::init_server_logging(adapter_hyper::log_writer);
     let settings = Args::parse_checked();
+    registry_settings::init_server_logging(adapter_hyper::log_writer, settings.log_format);
     let result = match adapter_hyper::runtime() {
         Ok(runtime) => runtime
             .block_on(run(settings))

@@ -138,3 +138,63 @@ fn access_log_lines_carry_route_caller_request_id_and_no_secret() {
         assert!(!log.contains(secret), "{secret:?} is in the log:\n{log}");
     }
 }
+
+#[test]
+fn json_log_lines_parse_and_carry_the_access_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--log-format", "json"]);
+    let http = https_client(&server.cert_path);
+    let base = format!("https://127.0.0.1:{}", server.port);
+    let (status, _, _) = send(
+        http.get(format!("{base}/v1/modules/{MODULE}/versions?q=1"))
+            .bearer_auth(&server.master_token)
+            .header("x-request-id", "json-check-1"),
+    );
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let found = server
+            .output()
+            .lines()
+            .filter_map(|l| l.strip_prefix("[stderr] "))
+            .find(|l| l.contains("json-check-1"))
+            .map(str::to_owned);
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no access line:\n{}",
+            server.output()
+        );
+        thread::sleep(Duration::from_millis(50));
+    };
+    let event: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    assert_eq!(event["target"], "adapter_hyper::access", "{event}");
+    assert_eq!(
+        event["route"],
+        "/v1/modules/{namespace}/{name}/{system}/versions"
+    );
+    assert_eq!(event["method"], "GET");
+    assert_eq!(event["status"], 404);
+    assert_eq!(event["caller"], "master");
+    assert_eq!(event["request_id"], "json-check-1");
+    assert!(event["latency_us"].is_u64(), "{event}");
+    assert!(event["bytes"].is_u64(), "{event}");
+    assert!(event["timestamp"].is_string(), "{event}");
+    // Every stderr line is JSON.
+    for l in server
+        .output()
+        .lines()
+        .filter_map(|l| l.strip_prefix("[stderr] "))
+    {
+        serde_json::from_str::<serde_json::Value>(l)
+            .unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {l}"));
+    }
+    assert!(
+        !server.output().contains("q=1"),
+        "no query string in the log"
+    );
+}
