@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
-use common::{tfr, Server};
+use common::{module_archive, tfr, Server};
 
 /// The account moto puts every identity in.
 const ACCOUNT: &str = "123456789012";
@@ -361,22 +361,6 @@ fn terraform_version(bin: &Path) -> (u64, u64) {
     let text = version["terraform_version"].as_str().unwrap().to_owned();
     let mut parts = text.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
-}
-
-/// A flat `.tar.gz` whose `main.tf` outputs `v`.
-fn module_archive() -> Vec<u8> {
-    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
-        Vec::new(),
-        flate2::Compression::fast(),
-    ));
-    let main_tf = b"output \"v\" {\n  value = \"1.0.0\"\n}\n";
-    let mut header = tar::Header::new_gnu();
-    header.set_size(main_tf.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    tar.append_data(&mut header, "main.tf", &main_tf[..])
-        .unwrap();
-    tar.into_inner().unwrap().finish().unwrap()
 }
 
 /// `terraform init` in a fresh directory calling acme/greeting/null 1.0.0 on

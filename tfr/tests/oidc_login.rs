@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common::{tfr, Server};
+use common::{module_archive, tfr, Server};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING};
@@ -187,7 +187,11 @@ fn answer(stream: TcpStream, own: &str, keys: &[SigningKey], requests: &Mutex<Re
             let audience = query
                 .split('&')
                 .find_map(|pair| pair.strip_prefix("audience="))
-                .map(percent_decode)
+                .map(|a| {
+                    percent_encoding::percent_decode_str(a)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                })
                 .unwrap_or_default();
             if authorized && !audience.is_empty() {
                 requests
@@ -209,40 +213,6 @@ fn answer(stream: TcpStream, own: &str, keys: &[SigningKey], requests: &Mutex<Re
         "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
-}
-
-/// The module archive the tests publish.
-fn module_archive() -> Vec<u8> {
-    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
-        Vec::new(),
-        flate2::Compression::fast(),
-    ));
-    let main_tf = b"output \"v\" {\n  value = \"1.0.0\"\n}\n";
-    let mut header = tar::Header::new_gnu();
-    header.set_size(main_tf.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    tar.append_data(&mut header, "main.tf", &main_tf[..])
-        .unwrap();
-    tar.into_inner().unwrap().finish().unwrap()
 }
 
 #[test]

@@ -212,14 +212,9 @@ impl Registry {
             Err(StorageError::NotFound) => {}
             Err(e) => return Err(e.into()),
         }
-        let Some((_, archive_cache)) = self.upstream.through_registry() else {
+        let Some((_, archive_cache)) = self.served_from_upstream(module).await? else {
             return Err(not_found());
         };
-        if self.config.proxy.check(module).is_err()
-            || !self.storage.list_versions(module).await?.is_empty()
-        {
-            return Err(not_found());
-        }
         if let Some(cache) = archive_cache {
             match cache.locate_archive(module, version).await {
                 Ok(location) => return known(location.info),
@@ -240,6 +235,26 @@ impl Registry {
         })
     }
 
+    /// The upstream (and archive cache) that archive URLs of `module` are
+    /// served from, or `None`: the registry serves no archives through its
+    /// own URLs, the proxy rules refuse `module` (they may have changed
+    /// since the URL was signed), or `module` has local versions (never
+    /// mixed with the upstream's).
+    async fn served_from_upstream(
+        &self,
+        module: &ModuleAddress,
+    ) -> Result<Option<(&dyn Upstream, Option<&dyn crate::storage::Storage>)>, RegistryError> {
+        let Some(through) = self.upstream.through_registry() else {
+            return Ok(None);
+        };
+        if self.config.proxy.check(module).is_err()
+            || !self.storage.list_versions(module).await?.is_empty()
+        {
+            return Ok(None);
+        }
+        Ok(Some(through))
+    }
+
     /// `archive` for a version not in storage. `None` when the registry does
     /// not serve this module from its upstream through its own URLs.
     pub(super) async fn upstream_archive(
@@ -248,15 +263,9 @@ impl Registry {
         version: &Version,
         format: ArchiveFormat,
     ) -> Result<Option<Archive>, RegistryError> {
-        let Some((upstream, archive_cache)) = self.upstream.through_registry() else {
+        let Some((upstream, archive_cache)) = self.served_from_upstream(module).await? else {
             return Ok(None);
         };
-        // The URL was signed when the rules allowed it; they may have changed since.
-        if self.config.proxy.check(module).is_err()
-            || !self.storage.list_versions(module).await?.is_empty()
-        {
-            return Ok(None);
-        }
         if let Some(cache) = archive_cache {
             match cache.read_archive(module, version).await {
                 Ok(archive) => return Ok(Some(archive).filter(|a| a.info().format == format)),

@@ -255,3 +255,20 @@ pub(crate) fn tfr(home: &Path, args: &[&str], vars: &[(&str, &str)]) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// A module archive (`main.tf` with `output "v"`), as a .tar.gz, for the
+/// tests that publish one.
+pub(crate) fn module_archive() -> Vec<u8> {
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    let main_tf = b"output \"v\" {\n  value = \"1.0.0\"\n}\n";
+    let mut header = tar::Header::new_gnu();
+    header.set_size(main_tf.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "main.tf", &main_tf[..])
+        .unwrap();
+    tar.into_inner().unwrap().finish().unwrap()
+}
