@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Load benchmark of local-server's read path; see bench/README.md.
 #
-#   bench/run.sh [--plain-http] [--storage fs|s3] [--proxy] [--modules N] [--duration 10s]
-#                [--connections "1 16 64"] [--soak SECONDS]
+#   bench/run.sh [--plain-http] [--storage fs|s3] [--proxy] [--metrics] [--modules N]
+#                [--duration 10s] [--connections "1 16 64"] [--soak SECONDS]
 #
 # Builds local-server and adapter-hyper's bare_hyper example in release, starts the
 # server on a free port with a fresh data dir, publishes N modules (default 10) of
@@ -18,7 +18,9 @@
 # With --proxy the server also proxies to a fake upstream registry on loopback
 # (upstream-registry's fake_upstream example), and the table gains rows for a
 # proxied module's versions (a cached upstream list) and download next to the
-# local ones: the latency proxying adds.
+# local ones: the latency proxying adds. With --metrics the server also keeps
+# Prometheus metrics (--metrics-listen on loopback), scraped once at the end to
+# show they counted the run: compare with a run without it for their cost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +32,7 @@ readonly PROXIED_VERSION=0.1.3
 
 plain_http=false
 proxy=false
+metrics=false
 storage=fs
 duration=10s
 connections="1 16 64"
@@ -39,6 +42,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --plain-http) plain_http=true ;;
         --proxy) proxy=true ;;
+        --metrics) metrics=true ;;
         --modules) modules="$2"; shift ;;
         --soak) soak="$2"; shift ;;
         --storage) storage="$2"; shift ;;
@@ -90,6 +94,7 @@ trap cleanup EXIT
 
 server_args=(--listen 127.0.0.1:0 --data-dir "$work/data" --port-file "$work/port")
 $plain_http && server_args+=(--plain-http)
+$metrics && server_args+=(--metrics-listen 127.0.0.1:0 --metrics-port-file "$work/metrics-port")
 
 # --- the fake upstream registry, for --proxy
 if $proxy; then
@@ -300,10 +305,19 @@ PY
     results+=("put $c $out")
 done
 peak_rss_kib="$(awk '/^VmHWM:/ { print $2 }' "/proc/$server_pid/status")"
+metrics_line=""
+if $metrics; then
+    metrics_port="$(tr -d '[:space:]' <"$work/metrics-port")"
+    counted="$(curl -fsS "http://127.0.0.1:$metrics_port/metrics" |
+        awk '/^tfr_http_requests_total/ { n += $NF } END { printf "%d", n }')" ||
+        fail "could not scrape the metrics listener"
+    metrics_line="metrics on: /metrics counted $counted requests"
+fi
 
 # --- report
 echo
-echo "local-server $($plain_http && echo "plain HTTP" || echo "HTTPS"), storage $storage$([[ $storage == s3 ]] && echo " ($s3_endpoint)"), $modules seeded modules, $(nproc) CPUs shared with oha, $duration per row, load average before: $load_before"
+[[ -n "$metrics_line" ]] && echo "$metrics_line"
+echo "local-server $($plain_http && echo "plain HTTP" || echo "HTTPS"), metrics $($metrics && echo on || echo off), storage $storage$([[ $storage == s3 ]] && echo " ($s3_endpoint)"), $modules seeded modules, $(nproc) CPUs shared with oha, $duration per row, load average before: $load_before"
 python3 - "${results[@]}" <<'PY'
 import json, sys
 

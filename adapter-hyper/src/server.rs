@@ -205,7 +205,7 @@ pub async fn serve(
 
 /// Logs a failed `accept`; pauses briefly when the process is out of resources
 /// (e.g. file descriptors) instead of spinning.
-async fn accept_failed(error: io::Error) {
+pub(crate) async fn accept_failed(error: io::Error) {
     match error.kind() {
         io::ErrorKind::ConnectionAborted
         | io::ErrorKind::ConnectionReset

@@ -1,6 +1,7 @@
 //! One request: `hyper::Request<Incoming>` → `Registry::admit` on the head → the body
 //! into a `BodySpool` → `Registry::respond`
-//! → `hyper::Response<Full<Bytes>>`, plus the access log line.
+//! → `hyper::Response<Full<Bytes>>`, plus the access log line and the
+//! request's [telemetry](registry_core::telemetry).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub(crate) async fn respond(
     }
     let body_pending = !body.is_end_stream();
 
+    let mut bytes_in = 0;
     let response = match registry.admit(head).await {
         Err(mut refused) => {
             if body_pending && version < http::Version::HTTP_2 {
@@ -59,7 +61,10 @@ pub(crate) async fn respond(
         Ok(admitted) => {
             let spool = registry.body_spool(&admitted);
             match read_body(body, spool, body_read_timeout).await {
-                Ok(body) => registry.respond(admitted, body).await,
+                Ok(body) => {
+                    bytes_in = body.len();
+                    registry.respond(admitted, body).await
+                }
                 Err(error) => {
                     tracing::debug!(%peer, %method, %path, ?error, "request body not read");
                     let mut response = registry.refuse(admitted, error).await;
@@ -74,6 +79,14 @@ pub(crate) async fn respond(
         }
     };
 
+    let bytes_out = response.body().len();
+    registry_core::telemetry::request_finished(
+        &method,
+        &response,
+        bytes_in,
+        bytes_out as u64,
+        started,
+    );
     let access = response.extensions().get::<AccessInfo>();
     tracing::info!(
         target: "adapter_hyper::access",
@@ -82,7 +95,7 @@ pub(crate) async fn respond(
         route = %access.map_or(UNMATCHED_ROUTE, |a| a.route),
         ?version,
         status = response.status().as_u16(),
-        bytes = response.body().len(),
+        bytes = bytes_out,
         latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         caller = access.map_or("", |a| a.caller.as_str()),
         request_id = access.map_or("", |a| a.request_id.as_str()),

@@ -52,6 +52,7 @@ pub async fn respond(registry: &Registry, event: lambda_http::Request) -> Respon
     let origin = origin(&event);
 
     let (head, body) = into_registry_parts(event, &path);
+    let mut bytes_in = 0;
     // The same admission as on a server, though the body is already here: a
     // refused request is answered as it would be there, its body never looked at.
     let response = match registry.admit(head).await {
@@ -63,8 +64,18 @@ pub async fn respond(registry: &Registry, event: lambda_http::Request) -> Respon
                 .refuse(admitted, AdapterError::BodyTooLarge { limit })
                 .await
         }
-        Ok(admitted) => registry.respond(admitted, RequestBody::from(body)).await,
+        Ok(admitted) => {
+            bytes_in = body.len() as u64;
+            registry.respond(admitted, RequestBody::from(body)).await
+        }
     };
+    registry_core::telemetry::request_finished(
+        &method,
+        &response,
+        bytes_in,
+        response.body().len() as u64,
+        started,
+    );
 
     let access = response.extensions().get::<AccessInfo>();
     tracing::info!(

@@ -3,7 +3,9 @@
 //! - Liveness says the process answers requests; it checks nothing else, so
 //!   a failing backend never gets a live process restarted.
 //! - Readiness says requests can be served now: the storage backend answers
-//!   [`Storage::probe`]. A check runs at most once per readiness interval
+//!   [`Storage::probe`] and, when the registry has an upstream (proxy, pins
+//!   or GitHub), the upstream answers [`Upstream::probe`]. Both run at once,
+//!   each within [`READINESS_CHECK_TIMEOUT`]. A check runs at most once per readiness interval
 //!   ([`DEFAULT_READINESS_INTERVAL`], or
 //!   [`Registry::with_readiness_interval`](crate::Registry::with_readiness_interval)),
 //!   however many probes arrive: probes that come while a check runs wait
@@ -19,6 +21,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::storage::Storage;
+use crate::upstream::Upstream;
 
 /// How long a readiness result is reused: 5 s.
 pub const DEFAULT_READINESS_INTERVAL: Duration = Duration::from_secs(5);
@@ -56,12 +59,43 @@ pub struct Checks {
     /// The storage backend (modules, and with it the tokens on the same
     /// backend).
     pub storage: CheckStatus,
+    /// The upstream, when there is one (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<CheckStatus>,
+}
+
+impl Checks {
+    fn all_ok(&self) -> bool {
+        self.storage == CheckStatus::Ok && self.upstream.is_none_or(|u| u == CheckStatus::Ok)
+    }
 }
 
 impl ReadinessReport {
     /// Whether every check passed.
     pub fn is_ready(&self) -> bool {
-        self.checks.storage == CheckStatus::Ok
+        self.checks.all_ok()
+    }
+}
+
+/// Runs one dependency's `probe` within [`READINESS_CHECK_TIMEOUT`],
+/// logging why it failed.
+async fn checked<E: std::fmt::Display>(
+    name: &str,
+    probe: impl std::future::Future<Output = Result<(), E>>,
+) -> CheckStatus {
+    match tokio::time::timeout(READINESS_CHECK_TIMEOUT, probe).await {
+        Ok(Ok(())) => CheckStatus::Ok,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the {name} probe failed");
+            CheckStatus::Failing
+        }
+        Err(_) => {
+            tracing::warn!(
+                timeout_ms = READINESS_CHECK_TIMEOUT.as_millis() as u64,
+                "readiness: the {name} probe timed out"
+            );
+            CheckStatus::Failing
+        }
     }
 }
 
@@ -81,11 +115,12 @@ impl Readiness {
     }
 
     /// The last result if it is younger than the interval at `now`;
-    /// otherwise checks `storage` (one caller at a time; the others wait
-    /// and take its result).
+    /// otherwise checks `storage` and `upstream` (one caller at a time; the
+    /// others wait and take its result).
     pub(crate) async fn check(
         &self,
         storage: &Arc<dyn Storage>,
+        upstream: Option<&dyn Upstream>,
         now: impl Fn() -> SystemTime,
     ) -> ReadinessReport {
         let mut last = self.last.lock().await;
@@ -98,26 +133,16 @@ impl Readiness {
                 return report.clone();
             }
         }
-        let storage_status =
-            match tokio::time::timeout(READINESS_CHECK_TIMEOUT, storage.probe()).await {
-                Ok(Ok(())) => CheckStatus::Ok,
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "readiness: the storage probe failed");
-                    CheckStatus::Failing
-                }
-                Err(_) => {
-                    tracing::warn!(
-                        timeout_ms = READINESS_CHECK_TIMEOUT.as_millis() as u64,
-                        "readiness: the storage probe timed out"
-                    );
-                    CheckStatus::Failing
-                }
-            };
-        let at = now();
-        let checks = Checks {
-            storage: storage_status,
+        let upstream_probe = async {
+            match upstream {
+                Some(upstream) => Some(checked("upstream", upstream.probe()).await),
+                None => None,
+            }
         };
-        let ready = checks.storage == CheckStatus::Ok;
+        let (storage, upstream) = tokio::join!(checked("storage", storage.probe()), upstream_probe);
+        let at = now();
+        let checks = Checks { storage, upstream };
+        let ready = checks.all_ok();
         let report = ReadinessReport {
             status: if ready { "ready" } else { "unavailable" },
             checks,
@@ -149,12 +174,12 @@ mod tests {
         let readiness = Readiness::new(Duration::from_secs(5));
         let t = Mutex::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000));
         let now = || *t.lock().unwrap();
-        assert!(!readiness.check(&storage, now).await.is_ready());
+        assert!(!readiness.check(&storage, None, now).await.is_ready());
         // Within the interval: reused (the mock allows two probes in all).
         *t.lock().unwrap() += Duration::from_secs(4);
-        assert!(!readiness.check(&storage, now).await.is_ready());
+        assert!(!readiness.check(&storage, None, now).await.is_ready());
         // Back in time: probed again, not reused until the clock catches up.
         *t.lock().unwrap() -= Duration::from_secs(60);
-        assert!(!readiness.check(&storage, now).await.is_ready());
+        assert!(!readiness.check(&storage, None, now).await.is_ready());
     }
 }

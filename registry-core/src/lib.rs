@@ -15,6 +15,7 @@ pub mod proxy;
 mod registry;
 mod signing;
 pub mod storage;
+pub mod telemetry;
 pub mod tokens;
 pub mod upstream;
 mod upstream_mode;

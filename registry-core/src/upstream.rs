@@ -172,6 +172,17 @@ pub trait Upstream: Send + Sync + fmt::Debug + 'static {
         module: &ModuleAddress,
         version: &Version,
     ) -> Result<FetchedArchive, UpstreamError>;
+
+    /// Whether the upstream answers now, for the readiness check
+    /// ([`crate::health`]): one cheap request that costs no rate limit where
+    /// the upstream has one, never served from a cache. The default (for
+    /// upstreams with nothing to reach) answers `Ok` at once.
+    ///
+    /// # Errors
+    /// The upstream's failure, for the log (readiness answers never show it).
+    async fn probe(&self) -> Result<(), UpstreamError> {
+        Ok(())
+    }
 }
 
 /// The default upstream: has nothing, so every lookup is `NotFound`.

@@ -1,7 +1,7 @@
 //! `GET /healthz` and `GET /readyz`: liveness never depends on storage;
 //! readiness follows the storage probe (fault injection), reuses a result
 //! for the readiness interval, and probes storage once per interval however
-//! many callers arrive at once.
+//! many callers arrive at once; with an upstream, readiness follows it too.
 
 use std::sync::Arc;
 
@@ -11,8 +11,10 @@ use registry_core::health::{DEFAULT_READINESS_INTERVAL, READINESS_CHECK_TIMEOUT}
 use registry_core::memory::InMemoryStorage;
 use registry_core::storage::{Storage, StorageError};
 use registry_core::testing::{
-    json, CountingStorage, FailingStorage, Forward, StorageCall, StorageOverrides, TestRegistry,
+    json, CountingStorage, FailingStorage, Forward, InMemoryUpstream, StorageCall,
+    StorageOverrides, TestRegistry, UpstreamCall,
 };
+use registry_core::UpstreamError;
 
 type Probed = CountingStorage<FailingStorage>;
 
@@ -32,6 +34,43 @@ fn unavailable() -> StorageError {
         backend: "s3",
         message: "connect timeout to s3.secret-bucket.example".into(),
     }
+}
+
+#[tokio::test]
+async fn readiness_follows_the_upstream_when_there_is_one() {
+    // No upstream: no upstream check.
+    let (h, _) = registry();
+    let body = json(&h.get_as("/readyz", None).await);
+    assert!(body["checks"].get("upstream").is_none(), "{body}");
+
+    let upstream = Arc::new(InMemoryUpstream::new("registry.example.com"));
+    let h = TestRegistry::builder()
+        .upstream(upstream.clone())
+        .proxy()
+        .build();
+    let body = json(&h.get_as("/readyz", None).await);
+    assert_eq!(body["checks"]["upstream"], "ok", "{body}");
+    assert_eq!(upstream.counts().calls(UpstreamCall::Probe), 1);
+
+    upstream
+        .faults()
+        .fail(UpstreamCall::Probe, || UpstreamError::Unavailable {
+            upstream: "registry.example.com".into(),
+            message: "connection refused to 10.1.2.3".into(),
+            retry_after: None,
+        });
+    h.advance(DEFAULT_READINESS_INTERVAL);
+    let down = h.get_as("/readyz", None).await;
+    assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = json(&down);
+    assert_eq!(body["checks"]["storage"], "ok", "{body}");
+    assert_eq!(body["checks"]["upstream"], "failing", "{body}");
+    assert!(!body.to_string().contains("10.1.2.3"), "{body}");
+
+    upstream.faults().heal();
+    h.advance(DEFAULT_READINESS_INTERVAL);
+    assert_eq!(h.get_as("/readyz", None).await.status(), StatusCode::OK);
+    assert_eq!(upstream.counts().calls(UpstreamCall::Probe), 3);
 }
 
 #[tokio::test]

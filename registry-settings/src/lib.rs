@@ -5,6 +5,7 @@ mod error;
 pub mod github;
 pub mod identity;
 pub mod listen;
+pub mod operations;
 mod output;
 mod parse;
 pub mod registry;

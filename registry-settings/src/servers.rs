@@ -28,6 +28,8 @@ pub struct LocalServerArgs {
     #[command(flatten)]
     log: crate::output::LogArgs,
     #[command(flatten)]
+    operations: crate::operations::ServerOperationsArgs,
+    #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
     identity: IdentityArgs,
@@ -51,6 +53,8 @@ pub struct LocalServerSettings {
     pub listen: Listen,
     /// How it writes its log.
     pub log_format: crate::output::LogFormat,
+    /// Metrics and readiness.
+    pub operations: crate::operations::ServerOperations,
     /// The registry's settings; its signing key and master token come from
     /// the data directory unless given.
     pub registry: RegistrySettings,
@@ -97,6 +101,7 @@ impl LocalServerArgs {
         Ok(LocalServerSettings {
             listen,
             log_format: self.log.log_format,
+            operations: self.operations.settings()?,
             registry,
             master_token,
             s3,
@@ -116,6 +121,8 @@ pub struct GithubServerArgs {
     #[command(flatten)]
     log: crate::output::LogArgs,
     #[command(flatten)]
+    operations: crate::operations::ServerOperationsArgs,
+    #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
     identity: IdentityArgs,
@@ -133,6 +140,8 @@ pub struct GithubServerSettings {
     pub listen: Listen,
     /// How it writes its log.
     pub log_format: crate::output::LogFormat,
+    /// Metrics and readiness.
+    pub operations: crate::operations::ServerOperations,
     /// The registry's settings.
     pub registry: RegistrySettings,
     /// Always GitHub, under the lists.
@@ -161,6 +170,7 @@ impl GithubServerArgs {
         Ok(GithubServerSettings {
             listen,
             log_format: self.log.log_format,
+            operations: self.operations.settings()?,
             registry,
             upstream,
             identity: self.identity.settings()?,
@@ -176,6 +186,8 @@ impl GithubServerArgs {
 pub struct LambdaArgs {
     #[command(flatten)]
     registry: RegistryArgs,
+    #[command(flatten)]
+    operations: crate::operations::LambdaOperationsArgs,
     #[command(flatten)]
     identity: IdentityArgs,
     #[command(flatten)]
@@ -202,6 +214,8 @@ pub struct LambdaSettings {
     pub upstream: UpstreamSettings,
     /// The token exchanges and the audit log.
     pub identity: IdentitySettings,
+    /// The Embedded Metric Format lines.
+    pub operations: crate::operations::LambdaOperations,
 }
 
 impl LambdaArgs {
@@ -235,6 +249,7 @@ impl LambdaArgs {
             s3,
             upstream,
             identity: self.identity.settings()?,
+            operations: self.operations.settings()?,
         })
     }
 }

@@ -459,6 +459,11 @@ fn every_setting_constant_names_its_argument() {
         id::EXCHANGE_CONFIG,
         id::NO_AUDIT_LOG,
         registry_settings::LOG_FORMAT,
+        registry_settings::operations::METRICS_LISTEN,
+        registry_settings::operations::METRICS_PORT_FILE,
+        registry_settings::operations::READINESS_INTERVAL_SECS,
+        registry_settings::operations::EMF_NAMESPACE,
+        registry_settings::operations::NO_EMF_METRICS,
     ];
     let mut seen = std::collections::HashSet::new();
     for setting in all {

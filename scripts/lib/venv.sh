@@ -6,6 +6,7 @@
 #   moto's S3 server  moto[server] from PyPI, started on a free loopback port
 #   cargo-lambda      cargo-lambda from PyPI (with ziglang, which it cross-compiles with)
 #   schemathesis      schemathesis from PyPI (property-based tests from the OpenAPI document)
+#   prometheus-client prometheus-client from PyPI (the metrics test's exposition parser)
 #
 # .venv/ is a virtualenv, or, where `python3 -m venv` does not work (Debian/Ubuntu
 # without python3-venv), a plain directory: each tool then gets its own subdirectory
@@ -26,6 +27,10 @@ readonly ZIGLANG="ziglang==0.17.1"
 # scripts/schemathesis-test's CLI (`st run`); 4.x: checks and phases as named there.
 readonly SCHEMATHESIS_VERSION=4.32.5
 readonly SCHEMATHESIS="schemathesis==$SCHEMATHESIS_VERSION"
+# The Prometheus project's Python client: its text-format parser reads /metrics
+# in examples/local-server/tests/metrics.rs (scripts/lib/prometheus_parse.py).
+readonly PROMETHEUS_CLIENT_VERSION=0.21.1
+readonly PROMETHEUS_CLIENT="prometheus-client==$PROMETHEUS_CLIENT_VERSION"
 readonly VENV=.venv
 
 venv_say() {
@@ -141,6 +146,29 @@ install_schemathesis() {
         venv_say "installing $SCHEMATHESIS into $VENV/ (one time)"
         venv_pip_install schemathesis "$SCHEMATHESIS" || return 1
     fi
+}
+
+# Installs prometheus-client into $VENV unless the pinned version is there, and
+# writes $VENV/bin/prometheus-parse, which runs scripts/lib/prometheus_parse.py
+# with it; prints that command's path.
+install_prometheus_parser() {
+    ensure_venv || return 1
+    local -a python
+    local have wrapper="$PWD/$VENV/bin/prometheus-parse"
+    if [[ "$VENV_MODE" == venv ]]; then
+        python=("$PWD/$VENV/bin/python")
+    else
+        python=(env "PYTHONPATH=$PWD/$VENV/prometheus-client" python3)
+    fi
+    have="$("${python[@]}" -c \
+        'import importlib.metadata as m, prometheus_client.parser; print(m.version("prometheus-client"))' 2>/dev/null)" || true
+    if [[ "$have" != "$PROMETHEUS_CLIENT_VERSION" ]]; then
+        venv_say "installing $PROMETHEUS_CLIENT into $VENV/ (one time)"
+        venv_pip_install prometheus-client "$PROMETHEUS_CLIENT" || return 1
+    fi
+    printf '#!/bin/sh\nexec %s %q "$@"\n' "${python[*]}" "$PWD/scripts/lib/prometheus_parse.py" >"$wrapper" &&
+        chmod +x "$wrapper" || return 1
+    echo "$wrapper"
 }
 
 # start_moto LOG: starts moto's S3 server on a free loopback port (after install_moto),

@@ -23,6 +23,7 @@ use upstream_http::{
 };
 
 use crate::config::{ConfigError, GithubApp, GithubAuth, GithubConfig};
+use crate::follow::{next_page, redirect_target, NextPage, PageRefusal, RedirectRefusal};
 use crate::rate_limit::rate_limit_wait;
 use crate::tags::{next_link, TagList};
 
@@ -301,24 +302,26 @@ impl GithubUpstream {
             };
             let next = page.next.clone();
             pages.push(page);
-            let Some(next) = next else { break };
-            if next.origin() != self.config.api_base.origin() {
-                return Err(Fail::other(format!(
-                    "{shown} answered a Link to a next page on another host ({}); credentials are only sent to {}",
-                    host_port(&next),
-                    self.name
-                )));
+            let listed: Vec<&Url> = pages.iter().map(|p| &p.url).collect();
+            match next_page(next.as_ref(), &listed, &self.config.api_base, MAX_PAGES) {
+                Ok(NextPage::Follow(next)) => url = next,
+                Ok(NextPage::Done) => break,
+                Ok(NextPage::Capped) => {
+                    tracing::warn!(upstream = %self.name, repo = %format_args!("{owner}/{repo}"), pages = MAX_PAGES, "the repository has more tag pages than this registry lists; later tags are ignored");
+                    break;
+                }
+                Err(PageRefusal::OtherOrigin(other)) => {
+                    return Err(Fail::other(format!(
+                        "{shown} answered a Link to a next page on another host ({other}); credentials are only sent to {}",
+                        self.name
+                    )))
+                }
+                Err(PageRefusal::Loop) => {
+                    return Err(Fail::other(format!(
+                        "{shown} answered a Link to a page already listed (pagination loops)"
+                    )))
+                }
             }
-            if pages.iter().any(|p| p.url == next) {
-                return Err(Fail::other(format!(
-                    "{shown} answered a Link to a page already listed (pagination loops)"
-                )));
-            }
-            if pages.len() >= MAX_PAGES {
-                tracing::warn!(upstream = %self.name, repo = %format_args!("{owner}/{repo}"), pages = MAX_PAGES, "the repository has more tag pages than this registry lists; later tags are ignored");
-                break;
-            }
-            url = next;
         }
         let list = TagList::new(pages.iter().flat_map(|p| p.tags.iter()), |tag, why| {
             tracing::debug!(upstream = %self.name, repo = %format_args!("{owner}/{repo}"), tag, why, "skipping a tag that is not a version");
@@ -758,25 +761,19 @@ impl GithubUpstream {
                 s if s.is_success() => return Ok(Some(answer.body)),
                 StatusCode::NOT_FOUND if hop == 0 => return Ok(None),
                 s if s.is_redirection() => {
-                    let location = answer
-                        .headers
-                        .get(LOCATION)
-                        .and_then(|v| v.to_str().ok())
-                        .ok_or_else(|| {
-                            Fail::other(format!(
+                    let next = redirect_target(&url, answer.headers.get(LOCATION)).map_err(
+                        |refusal| match refusal {
+                            RedirectRefusal::MissingLocation => Fail::other(format!(
                                 "{shown} answered HTTP {s} without a usable Location"
-                            ))
-                        })?;
-                    let next = url.join(location).map_err(|e| {
-                        Fail::other(format!("{shown} answered an invalid Location ({e})"))
-                    })?;
-                    let downgrade = url.scheme() == "https" && next.scheme() != "https";
-                    if downgrade || !matches!(next.scheme(), "http" | "https") {
-                        return Err(Fail::other(format!(
-                            "{shown} redirected to a {} URL; only http(s), and never from https to http",
-                            next.scheme()
-                        )));
-                    }
+                            )),
+                            RedirectRefusal::InvalidLocation(e) => {
+                                Fail::other(format!("{shown} answered an invalid Location ({e})"))
+                            }
+                            RedirectRefusal::Scheme(scheme) => Fail::other(format!(
+                                "{shown} redirected to a {scheme} URL; only http(s), and never from https to http"
+                            )),
+                        },
+                    )?;
                     if hop == MAX_REDIRECTS {
                         break;
                     }
@@ -803,6 +800,45 @@ impl GithubUpstream {
 
 #[async_trait]
 impl Upstream for GithubUpstream {
+    /// `GET /rate_limit` with the configured token (or none), which GitHub
+    /// does not count against the rate limit; with a GitHub App, `GET /app`
+    /// with the App's JWT, which proves the key and this machine's clock.
+    async fn probe(&self) -> Result<(), UpstreamError> {
+        let probe = async {
+            let (path, auth) = match &self.config.auth {
+                GithubAuth::None => ("rate_limit", Auth::none()),
+                GithubAuth::Token(_) => (
+                    "rate_limit",
+                    Auth {
+                        header: self.token.clone(),
+                        kind: AuthKind::Token,
+                    },
+                ),
+                GithubAuth::App(app) => ("app", self.jwt_auth(app)?),
+            };
+            let url = self.api_url(&[path])?;
+            let answer = self
+                .send(Request {
+                    method: Method::GET,
+                    url: &url,
+                    auth: &auth,
+                    if_none_match: None,
+                    target: Target::Api,
+                })
+                .await?;
+            if answer.status == StatusCode::OK {
+                Ok(())
+            } else {
+                Err(unexpected_status(
+                    &shown_url(&url),
+                    answer.status,
+                    &answer.body,
+                ))
+            }
+        };
+        probe.await.map_err(|fail| self.error(fail))
+    }
+
     async fn list_versions(&self, module: &ModuleAddress) -> Result<Vec<Version>, UpstreamError> {
         match self.tags_for(module).await {
             Ok((Some(tags), _, _)) => Ok(tags.versions().cloned().collect()),

@@ -545,6 +545,22 @@ fn answer_api(
     let segments = segments(&path);
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (request.method(), &segments[..]) {
+        // GitHub's own rate limit status (free of charge there), with the
+        // token if one is configured.
+        (&Method::GET, ["rate_limit"]) => match &state.access {
+            Access::Token(token) if credential(request).as_deref() != Some(token.as_str()) => {
+                message(401, "Bad credentials")
+            }
+            _ => json(
+                200,
+                &serde_json::json!({"resources": {"core": {"remaining": 5000}}}),
+            ),
+        },
+        // The authenticated App, with its JWT.
+        (&Method::GET, ["app"]) => match check_jwt(&state, request) {
+            Ok(app) => json(200, &serde_json::json!({"id": app.app_id})),
+            Err(refusal) => refusal.reply(),
+        },
         (&Method::POST, ["app", "installations", id, "access_tokens"]) => {
             exchange(&mut state, request, id)
         }

@@ -2,6 +2,7 @@
 
 mod client;
 mod config;
+mod follow;
 mod mapping;
 mod rate_limit;
 mod tags;

@@ -966,3 +966,37 @@ fn app_keys_are_checked_up_front_and_never_shown() {
     let pkcs1_body = keys().pkcs1.lines().nth(1).unwrap();
     assert!(!shown.contains(pkcs1_body), "{shown}");
 }
+
+// ---------------------------------------------------------------- readiness
+
+/// The readiness probe: `GET /rate_limit` with the token (free of GitHub's
+/// rate limit), `GET /app` with the App's JWT; refused credentials and an
+/// unreachable API fail it.
+#[tokio::test]
+async fn the_probe_asks_what_costs_no_rate_limit_with_the_configured_credentials() {
+    let fake = FakeGithub::start().await;
+    fake.require_token("right-token");
+    let right = upstream(config(&fake).with_auth(GithubAuth::Token("right-token".into())));
+    right.probe().await.unwrap();
+    assert_eq!(fake.requests("/rate_limit"), 1);
+    let wrong = upstream(config(&fake).with_auth(GithubAuth::Token("wrong-token".into())));
+    assert!(wrong.probe().await.is_err());
+
+    fake.require_app(APP_ID, &keys().public, OWNER, INSTALLATION);
+    let app = upstream(config(&fake).with_auth(GithubAuth::App(app())));
+    app.probe().await.unwrap();
+    assert_eq!(
+        fake.requests("/app"),
+        1,
+        "the App's own endpoint, no installation token"
+    );
+    assert_eq!(fake.requests("/app/installations"), 0);
+    let other_key = GithubApp::new(APP_ID, key_pair().pkcs1.as_bytes()).unwrap();
+    let forged = upstream(config(&fake).with_auth(GithubAuth::App(other_key)));
+    assert!(forged.probe().await.is_err());
+
+    let api = fake.api_url();
+    drop(fake);
+    let gone = upstream(GithubConfig::new().with_api_base(api).with_max_attempts(1));
+    assert!(gone.probe().await.is_err());
+}

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use rand::Rng;
+use registry_core::telemetry::UpstreamOutcome;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::Method;
 
@@ -110,6 +111,10 @@ impl Retries<'_> {
     /// - [`AttemptError::Timeout`] fails at once with [`Fail::Timeout`]: a
     ///   hanging server costs one timeout, not one per attempt.
     /// - [`AttemptError::Fatal`] fails at once with its failure.
+    /// - Every attempt is reported to the process's telemetry
+    ///   ([`Telemetry::upstream_request`](registry_core::telemetry::Telemetry::upstream_request))
+    ///   under [`upstream`](Self::upstream): its status, or a timeout or
+    ///   transport failure.
     /// - [`AttemptError::Transport`] is retried; after the last attempt it is
     ///   a [`Fail::Other`] "`{method} {shown}` failed after N attempt(s)".
     ///
@@ -131,7 +136,18 @@ impl Retries<'_> {
         let mut number = 0;
         loop {
             number += 1;
-            let (fail, wait) = match attempt().await {
+            let result = attempt().await;
+            registry_core::telemetry::current().upstream_request(
+                upstream,
+                match &result {
+                    Ok(answer) => UpstreamOutcome::Answered(answer.status.as_u16()),
+                    Err(AttemptError::Timeout) => UpstreamOutcome::Timeout,
+                    Err(AttemptError::Transport(_) | AttemptError::Fatal(_)) => {
+                        UpstreamOutcome::Transport
+                    }
+                },
+            );
+            let (fail, wait) = match result {
                 Ok(answer) => match judge(&answer, number) {
                     Verdict::Accept => return Ok(answer),
                     Verdict::Fail(fail) => return Err(fail),

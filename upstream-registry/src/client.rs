@@ -425,6 +425,14 @@ impl RegistryUpstream {
 
 #[async_trait]
 impl Upstream for RegistryUpstream {
+    /// Fetches the service discovery document afresh (not from the cache).
+    async fn probe(&self) -> Result<(), UpstreamError> {
+        self.discover()
+            .await
+            .map(|_| ())
+            .map_err(|fail| self.error(fail))
+    }
+
     async fn list_versions(&self, module: &ModuleAddress) -> Result<Vec<Version>, UpstreamError> {
         let (found, missing) = (self.config.versions_ttl, self.config.not_found_ttl);
         let ttl = |v: &Option<Vec<Version>>| if v.is_some() { found } else { missing };

@@ -915,3 +915,18 @@ async fn archive_host_errors_are_retried_like_the_api() {
     );
     assert_eq!(fake.requests("/archives/"), 3);
 }
+
+/// The readiness probe fetches the discovery document each time (never the
+/// cached endpoint) and fails when the upstream does.
+#[tokio::test]
+async fn the_probe_fetches_discovery_afresh_and_fails_with_the_upstream() {
+    let fake = FakeRegistry::start().await;
+    let up = upstream(fake.config().with_max_attempts(1));
+    up.probe().await.unwrap();
+    up.probe().await.unwrap();
+    assert_eq!(fake.requests("/.well-known/terraform.json"), 2);
+    fake.fail_next("/.well-known/terraform.json", Failure::Status(503), 1);
+    assert!(up.probe().await.is_err());
+    fake.set_modules_v1(None);
+    assert!(up.probe().await.is_err(), "a host with no module registry");
+}

@@ -34,6 +34,8 @@ pub(crate) struct Settings {
     pub(crate) listen: Listen,
     /// How the log is written.
     pub(crate) log_format: registry_settings::LogFormat,
+    /// Metrics and readiness.
+    pub(crate) operations: registry_settings::operations::ServerOperations,
     pub(crate) data_dir: PathBuf,
     pub(crate) registry: RegistrySettings,
     /// Always GitHub, under the lists.
@@ -58,6 +60,7 @@ impl Args {
         let GithubServerSettings {
             listen,
             log_format,
+            operations,
             registry,
             upstream,
             identity,
@@ -66,6 +69,7 @@ impl Args {
         Ok(Settings {
             listen,
             log_format,
+            operations,
             data_dir: self.data_dir.clone(),
             registry,
             upstream,

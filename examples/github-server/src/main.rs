@@ -72,6 +72,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let catalogue_ttl =
         registry_settings::registry::catalogue_ttl(settings.registry.read_cache_ttl);
     let registry = Registry::new(Arc::new(storage), Arc::new(tokens), config)
+        .with_readiness_interval(settings.operations.readiness_interval)
         .with_read_cache(settings.registry.read_cache_ttl)
         .with_catalogue(Arc::new(catalogue), catalogue_ttl)
         .with_upstream_mode(mode);
@@ -85,6 +86,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         .await
         .map_err(|e| e as Box<dyn std::error::Error>)?;
 
+    start_metrics(&settings.operations).await?;
     let mut server_config = ServerConfig::new(settings.listen.addr);
     if let Transport::Tls { cert, key } = &settings.listen.transport {
         server_config = server_config.with_tls(TlsFiles::new(cert, key));
@@ -110,4 +112,23 @@ fn archive_cache(data_dir: &Path) -> Result<Arc<dyn Storage>, registry_core::Sto
     let dir = data_dir.join("github-cache");
     tracing::info!(dir = %dir.display(), "archives fetched from GitHub are kept");
     Ok(Arc::new(FsStorage::open(dir)?))
+}
+
+/// With `--metrics-listen`: installs the Prometheus telemetry and serves it
+/// on the metrics listener (writing its port file). Nothing without it.
+async fn start_metrics(
+    operations: &registry_settings::operations::ServerOperations,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let Some(addr) = operations.metrics_listen else {
+        return Ok(());
+    };
+    let telemetry = Arc::new(registry_metrics::PrometheusTelemetry::new());
+    registry_core::telemetry::install(telemetry.clone());
+    let render = Arc::new(move || telemetry.render());
+    let bound =
+        adapter_hyper::MetricsServer::start(addr, render, registry_metrics::CONTENT_TYPE).await?;
+    if let Some(path) = &operations.metrics_port_file {
+        registry_settings::write_port_file(path, bound.port())?;
+    }
+    Ok(())
 }

@@ -56,6 +56,8 @@ pub(crate) struct Settings {
     pub(crate) listen: Listen,
     /// How the log is written.
     pub(crate) log_format: registry_settings::LogFormat,
+    /// Metrics and readiness.
+    pub(crate) operations: registry_settings::operations::ServerOperations,
     pub(crate) data_dir: PathBuf,
     /// The registry's settings; its signing key and master token come from
     /// the data directory unless given.
@@ -87,6 +89,7 @@ impl Args {
         let LocalServerSettings {
             listen,
             log_format,
+            operations,
             registry,
             master_token,
             s3,
@@ -98,6 +101,7 @@ impl Args {
         Ok(Settings {
             listen,
             log_format,
+            operations,
             data_dir: self.data_dir.clone(),
             registry,
             master_token,

@@ -43,6 +43,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         .with_proxy(settings.upstream.proxy.clone());
     let stores = stores::open_stores(settings.s3.as_ref(), &setup.data_dir).await?;
     let mut registry = Registry::new(stores.storage, stores.tokens, config)
+        .with_readiness_interval(settings.operations.readiness_interval)
         .with_read_cache(settings.registry.read_cache_ttl)
         .with_catalogue(
             stores.catalogue,
@@ -76,6 +77,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
 
+    start_metrics(&settings.operations).await?;
     let mut server_config = ServerConfig::new(settings.listen.addr);
     if let Some(tls) = &setup.tls {
         server_config = server_config.with_tls(TlsFiles::new(&tls.cert_path, &tls.key_path));
@@ -93,5 +95,24 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         .serve(registry, adapter_hyper::shutdown_signal())
         .await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// With `--metrics-listen`: installs the Prometheus telemetry and serves it
+/// on the metrics listener (writing its port file). Nothing without it.
+async fn start_metrics(
+    operations: &registry_settings::operations::ServerOperations,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let Some(addr) = operations.metrics_listen else {
+        return Ok(());
+    };
+    let telemetry = Arc::new(registry_metrics::PrometheusTelemetry::new());
+    registry_core::telemetry::install(telemetry.clone());
+    let render = Arc::new(move || telemetry.render());
+    let bound =
+        adapter_hyper::MetricsServer::start(addr, render, registry_metrics::CONTENT_TYPE).await?;
+    if let Some(path) = &operations.metrics_port_file {
+        registry_settings::write_port_file(path, bound.port())?;
+    }
     Ok(())
 }

@@ -28,6 +28,8 @@ pub(crate) struct Config {
     pub(crate) upstream: Option<Upstream>,
     /// The token exchanges and the audit log.
     pub(crate) identity: registry_settings::identity::IdentitySettings,
+    /// The CloudWatch namespace of the EMF metric lines; `None`: none.
+    pub(crate) emf_namespace: Option<String>,
 }
 
 impl Config {
@@ -44,6 +46,7 @@ impl From<LambdaSettings> for Config {
             s3,
             upstream,
             identity,
+            operations,
             ..
         } = settings;
         Self {
@@ -53,6 +56,7 @@ impl From<LambdaSettings> for Config {
             signing_key_given: registry.signing_key_given,
             upstream: upstream.upstream,
             identity,
+            emf_namespace: operations.emf_namespace,
         }
     }
 }

@@ -41,6 +41,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         max_body_bytes = config.registry.max_body_bytes,
         "modules and tokens in S3"
     );
+    if let Some(namespace) = &config.emf_namespace {
+        // One EMF line per request on stdout, which CloudWatch Logs turns
+        // into metrics (no AWS call).
+        registry_core::telemetry::install(Arc::new(registry_metrics::EmfTelemetry::stdout(
+            namespace.clone(),
+        )));
+    }
     let storage = S3Storage::connect(config.s3.clone()).await?;
     let tokens = S3TokenStore::connect(config.s3.clone()).await?;
     let catalogue = S3CatalogueStore::connect(config.s3.clone()).await?;

@@ -91,6 +91,8 @@ pub struct Admitted {
     pub(crate) route: &'static str,
     /// The request id (see [`AccessInfo`](super::AccessInfo)).
     pub(crate) request_id: String,
+    /// Counts an upload in flight until the request is answered.
+    pub(crate) _upload: Option<crate::telemetry::UploadInFlight>,
 }
 
 impl Admitted {
@@ -230,6 +232,8 @@ impl Registry {
             actor: std::mem::take(actor),
             route: super::UNMATCHED_ROUTE,
             request_id: String::new(),
+            _upload: (operation.body == BodyKind::Archive)
+                .then(crate::telemetry::UploadInFlight::start),
         })
     }
 

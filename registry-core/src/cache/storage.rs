@@ -57,9 +57,9 @@ impl CachedStorage {
         Self {
             inner,
             ttl,
-            versions: Cache::new(max_entries),
-            locations: Cache::new(max_entries),
-            metadata: Cache::new((max_entries / 8).max(1)),
+            versions: Cache::new(max_entries).reported_as("versions"),
+            locations: Cache::new(max_entries).reported_as("archive_locations"),
+            metadata: Cache::new((max_entries / 8).max(1)).reported_as("metadata"),
         }
     }
 

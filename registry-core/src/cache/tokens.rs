@@ -41,7 +41,7 @@ impl CachedTokenStore {
         Self {
             inner,
             ttl,
-            found: Cache::new(max_entries),
+            found: Cache::new(max_entries).reported_as("tokens"),
         }
     }
 }

@@ -42,6 +42,8 @@ type Flight<V, E> = Arc<OnceCell<Result<(V, Option<Instant>), E>>>;
 pub struct Cache<K, V, E> {
     map: Mutex<HashMap<K, Flight<V, E>>>,
     max_entries: usize,
+    /// The name lookups are reported under ([`Telemetry::cache`](crate::telemetry::Telemetry::cache)); `None`: not reported.
+    name: Option<&'static str>,
 }
 
 impl<K, V, E> std::fmt::Debug for Cache<K, V, E> {
@@ -65,7 +67,15 @@ where
         Self {
             map: Mutex::new(HashMap::new()),
             max_entries: max_entries.max(1),
+            name: None,
         }
+    }
+
+    /// Reports every lookup, hit or miss, to the process's telemetry as
+    /// cache `name` (see [`crate::telemetry`]).
+    pub fn reported_as(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
+        self
     }
 
     /// The cached value of `key`, or the result of `fetch` (run at most once
@@ -88,14 +98,19 @@ where
         Fut: Future<Output = Result<V, E>>,
     {
         let flight = self.flight(key);
+        let mut fetched = false;
         let result = flight
             .get_or_init(|| async {
+                fetched = true;
                 let value = fetch().await?;
                 let expires = Instant::now().checked_add(ttl(&value));
                 Ok((value, expires))
             })
             .await
             .clone();
+        if let Some(name) = self.name {
+            crate::telemetry::current().cache(name, !fetched);
+        }
         match result {
             Ok((value, _)) => Ok(value),
             Err(e) => {

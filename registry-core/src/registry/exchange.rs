@@ -69,6 +69,27 @@ pub(crate) fn not_configured(method: &str) -> RegistryError {
     ))
 }
 
+/// Reports an exchange's outcome to the process's telemetry (see
+/// [`Telemetry::exchange`](crate::telemetry::Telemetry::exchange)) and
+/// answers it.
+fn reported(
+    method: &'static str,
+    result: Result<Exchanged, ExchangeFailure>,
+) -> Result<Exchanged, ExchangeFailure> {
+    let outcome = match &result {
+        Ok(_) => "issued",
+        Err(failure) => match failure.error {
+            RegistryError::Invalid(_) => "invalid",
+            RegistryError::Unauthenticated(_) => "rejected",
+            RegistryError::Forbidden(_) => "forbidden",
+            RegistryError::Unavailable(_) => "unavailable",
+            _ => "error",
+        },
+    };
+    crate::telemetry::current().exchange(method, outcome);
+    result
+}
+
 impl Registry {
     /// Whether the exchange `method` (`oidc` or `aws`) is on.
     pub(crate) fn exchange_enabled(&self, method: &str) -> bool {
@@ -88,6 +109,10 @@ impl Registry {
     /// from the verifier; [`RegistryError::Forbidden`] when no rule matches;
     /// token store failures.
     pub async fn exchange_oidc(&self, jwt: &str) -> Result<Exchanged, ExchangeFailure> {
+        reported("oidc", self.oidc_exchange(jwt).await)
+    }
+
+    async fn oidc_exchange(&self, jwt: &str) -> Result<Exchanged, ExchangeFailure> {
         let Some(oidc) = &self.exchange.oidc else {
             return Err(unverified(not_configured("oidc")));
         };
@@ -119,6 +144,10 @@ impl Registry {
         &self,
         request: &SignedRequest,
     ) -> Result<Exchanged, ExchangeFailure> {
+        reported("aws", self.aws_exchange(request).await)
+    }
+
+    async fn aws_exchange(&self, request: &SignedRequest) -> Result<Exchanged, ExchangeFailure> {
         let Some(aws) = &self.exchange.aws else {
             return Err(unverified(not_configured("aws")));
         };

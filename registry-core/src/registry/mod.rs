@@ -119,14 +119,15 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    /// A registry over `storage` and `tokens`, with no upstream.
+    /// A registry over `storage` and `tokens`, with no upstream. Every call
+    /// to `storage` is reported to the process's [telemetry](crate::telemetry).
     pub fn new(
         storage: Arc<dyn Storage>,
         tokens: Arc<dyn TokenStore>,
         config: RegistryConfig,
     ) -> Self {
         Self {
-            storage,
+            storage: Arc::new(crate::telemetry::MeteredStorage::new(storage)),
             tokens,
             upstream: UpstreamMode::Off,
             signer: UrlSigner::new(config.signing_key.clone()),
@@ -159,9 +160,15 @@ impl Registry {
 
     /// Whether requests can be served now (see [`crate::health`]): the
     /// last result if younger than the readiness interval, else a fresh
-    /// probe of the storage.
+    /// probe of the storage and of the upstream, if there is one.
     pub async fn readiness(&self) -> crate::health::ReadinessReport {
-        self.readiness.check(&self.storage, || self.now()).await
+        let upstream = self
+            .upstream
+            .upstream()
+            .map(|u| &**u as &dyn crate::Upstream);
+        self.readiness
+            .check(&self.storage, upstream, || self.now())
+            .await
     }
 
     /// Turns on the token exchanges `exchange` configures (each is off

@@ -9,6 +9,9 @@ use crate::{ModuleAddress, Version};
 
 use super::{off_runtime, Registry, RegistryError};
 
+/// The archive cache's name in telemetry ([`crate::telemetry::Telemetry::cache`]).
+const UPSTREAM_ARCHIVES: &str = "upstream_archives";
+
 impl Registry {
     /// The versions of `module`, oldest first (SemVer order): the local ones,
     /// or, when it has none and proxying allows it, the upstream's. A module
@@ -268,8 +271,13 @@ impl Registry {
         };
         if let Some(cache) = archive_cache {
             match cache.read_archive(module, version).await {
-                Ok(archive) => return Ok(Some(archive).filter(|a| a.info().format == format)),
-                Err(StorageError::NotFound) => {}
+                Ok(archive) => {
+                    crate::telemetry::current().cache(UPSTREAM_ARCHIVES, true);
+                    return Ok(Some(archive).filter(|a| a.info().format == format));
+                }
+                Err(StorageError::NotFound) => {
+                    crate::telemetry::current().cache(UPSTREAM_ARCHIVES, false);
+                }
                 Err(e) => {
                     tracing::warn!(%module, %version, error = %e, "archive cache read failed")
                 }

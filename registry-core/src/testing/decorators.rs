@@ -19,28 +19,9 @@ use crate::{ModuleAddress, Version};
 
 // -- the calls -----------------------------------------------------------------
 
-/// A [`Storage`] method, as [`Faults`] and [`Counts`] name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StorageCall {
-    /// [`Storage::publish`].
-    Publish,
-    /// [`Storage::list_versions`].
-    ListVersions,
-    /// [`Storage::read_archive`].
-    ReadArchive,
-    /// [`Storage::locate_archive`].
-    LocateArchive,
-    /// [`Storage::delete_version`].
-    DeleteVersion,
-    /// [`Storage::write_metadata`].
-    WriteMetadata,
-    /// [`Storage::read_metadata`].
-    ReadMetadata,
-    /// [`Storage::list_modules`].
-    ListModules,
-    /// [`Storage::probe`].
-    Probe,
-}
+/// A [`Storage`] method, as [`Faults`] and [`Counts`] name it: the names
+/// telemetry uses.
+pub type StorageCall = crate::telemetry::StorageOperation;
 
 /// A [`TokenStore`] method, as [`Faults`] and [`Counts`] name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,6 +57,8 @@ pub enum UpstreamCall {
     DownloadLocation,
     /// [`Upstream::fetch_archive`](crate::Upstream::fetch_archive).
     FetchArchive,
+    /// [`Upstream::probe`](crate::Upstream::probe).
+    Probe,
 }
 
 // -- Forward -------------------------------------------------------------------

@@ -180,4 +180,8 @@ impl Upstream for InMemoryUpstream {
             .cloned();
         self.answer(UpstreamCall::FetchArchive, found)
     }
+
+    async fn probe(&self) -> Result<(), UpstreamError> {
+        self.answer(UpstreamCall::Probe, Some(()))
+    }
 }
